@@ -155,9 +155,13 @@ def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope,
     ]
     measurements = probe.scan(potential, scan=scan, detectors=detectors, max_batch=32)
     abf, haadf_m = measurements.compute(scheduler="threads", progress_bar=False)  # one shared pass
-    # abTEM arrays are (exit plane, x, y); store (exit plane, y, x).
-    return (np.ascontiguousarray(np.swapaxes(abf.array, -1, -2), dtype=np.float32),
-            np.ascontiguousarray(np.swapaxes(haadf_m.array, -1, -2), dtype=np.float32))
+    # abTEM arrays are (exit plane, x, y), without the first axis for a single plane.
+    return tuple(_as_thickness_y_x(m.array, len(layers)) for m in (abf, haadf_m))
+
+
+def _as_thickness_y_x(array, n_planes: int) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float32).reshape(n_planes, *np.shape(array)[-2:])
+    return np.ascontiguousarray(np.swapaxes(array, -1, -2))
 
 
 def scan_gpts(lattice_constant: float, scan_step: float) -> tuple[int, int]:
