@@ -58,9 +58,9 @@ class AbfTiltRecipe:
     n_test_unseen: int = 20
     n_test_imperfect: int = 20
     # Residual aberrations and mistilt for test_imperfect, drawn uniformly in +-range.
-    imperfect_defocus_A: float = 50.0
-    imperfect_astigmatism_A: float = 30.0
-    imperfect_mistilt_mrad: float = 3.0
+    imperfect_defocus_A: float = 20.0
+    imperfect_astigmatism_A: float = 10.0
+    imperfect_mistilt_mrad: float = 2.0
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
     gp_restarts: int = 5

@@ -1,0 +1,41 @@
+"""Command line: ``stem-datasets build CONFIG`` and ``stem-datasets report CONFIG``.
+
+Example:
+    $ stem-datasets report smoke --out report
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stem-datasets", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("build", "build stem_abf_tilt/CONFIG"), ("report", "build if needed, then write a report")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("config", help="smoke, small or full")
+        cmd.add_argument("--data-dir", default=None, help="TFDS data dir (default: ~/tensorflow_datasets)")
+        if name == "report":
+            cmd.add_argument("--out", default="report", help="folder for the markdown report and figure")
+    args = parser.parse_args(argv)
+
+    from stem_datasets import report
+
+    try:
+        if args.command == "build":
+            builder, seconds = report.build(args.config, args.data_dir)
+            print(f"stem_abf_tilt/{args.config}: {dict((k, v.num_examples) for k, v in builder.info.splits.items())} "
+                  f"in {seconds:.0f} s at {builder.data_dir}")
+        else:
+            path = report.write_report(args.config, args.out, args.data_dir)
+            print(f"report written to {path}")
+    except ValueError as error:
+        print(f"stem-datasets: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""A short markdown report of a built ``stem_abf_tilt`` config, with a figure.
+
+Example:
+    >>> write_report("smoke", "report")  # doctest: +SKIP
+    PosixPath('report/stem_abf_tilt_smoke.md')
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from stem_datasets.abf_tilt import SPLITS, get_recipe
+
+
+def build(config: str, data_dir: str | None = None):
+    """Build (or reuse) ``stem_abf_tilt/<config>``; returns the builder and the seconds spent."""
+    import tensorflow_datasets as tfds
+
+    import stem_datasets  # noqa: F401
+
+    get_recipe(config)
+    builder = tfds.builder(f"stem_abf_tilt/{config}", data_dir=data_dir)
+    start = time.perf_counter()
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    return builder, time.perf_counter() - start
+
+
+def _examples(builder, split: str, n: int) -> list[dict]:
+    import tensorflow_datasets as tfds
+
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    return list(tfds.as_numpy(ds.take(n)))
+
+
+def example_figure(builder, path: Path, per_row: int = 4) -> Path:
+    """Rows: one per pattern of GP training images, then each multislice test split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recipe = builder.builder_config.recipe
+    train = _examples(builder, "train", 2000)
+    rows = [(f"GP train {p}", [e for e in train if e["pattern"].decode() == p][:per_row]) for p in recipe.patterns]
+    rows += [(split, _examples(builder, split, per_row)) for split in SPLITS[3:]]
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(2.6 * per_row, 2.6 * len(rows)), squeeze=False)
+    crop_h, crop_w = recipe.crop_shape()
+    for r, (title, examples) in enumerate(rows):
+        for c in range(per_row):
+            ax = axes[r, c]
+            ax.set_axis_off()
+            if c >= len(examples):
+                continue
+            e = examples[c]
+            ax.imshow(e["image"][..., 0], cmap="gray")
+            ax.add_patch(plt.Rectangle((-0.5, -0.5), crop_w, crop_h, fill=False, color="tab:orange", lw=1))
+            a = e["angles"]
+            ax.set_title(f"{title}\n({a[0]:.2f}, {a[1]:.2f}, {a[2]:.2f}) deg, {e['thickness_nm']:.1f} nm", fontsize=7)
+        bar_px = 2.0 / recipe.pixel_size
+        axes[r, 0].plot([4, 4 + bar_px], [recipe.image_shape[0] - 5] * 2, color="white", lw=3)
+    fig.suptitle(f"stem_abf_tilt/{recipe.name}: ABF, orange box = 2x2-cell crop, white bar = 2 A", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(config: str, out_dir: str | Path, data_dir: str | None = None) -> Path:
+    """Build the config if needed and write ``stem_abf_tilt_<config>.md`` plus its figure."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    builder, seconds = build(config, data_dir)
+    info = builder.info
+    figure = example_figure(builder, out / f"stem_abf_tilt_{config}_examples.png")
+    meta = dict(info.metadata)
+    lines = [
+        f"# stem_abf_tilt/{config} (version {info.version})",
+        "",
+        f"Built or loaded in {seconds:.0f} s into `{builder.data_dir}`.",
+        "",
+        "| split | examples |",
+        "| --- | --- |",
+        *[f"| {name} | {split.num_examples} |" for name, split in info.splits.items()],
+        "",
+        "## GP surrogate against held-out multislice (NMSE = mean squared error / variance of the multislice image)",
+        "",
+        "| unit | GP NMSE median | GP NMSE max | nearest-grid NMSE median | n |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for unit, v in meta.get("gp_validation", {}).items():
+        lines.append(f"| {unit} | {v['nmse_median']:.2e} | {v['nmse_max']:.2e} | {v['nearest_grid_nmse_median']:.2e} | {v['n']} |")
+    lines += [
+        "",
+        f"![examples]({figure.name})",
+        "",
+        "## Simulation parameters",
+        "",
+        "```json",
+        json.dumps({k: meta[k] for k in ("microscope", "pixel_size_angstrom", "image_shape", "crop_shape",
+                                         "thicknesses_nm_requested", "coarse_grid_deg", "fine_grid_deg") if k in meta},
+                   indent=1, default=lambda v: np.asarray(v).tolist()),
+        "```",
+        "",
+    ]
+    path = out / f"stem_abf_tilt_{config}.md"
+    path.write_text("\n".join(lines))
+    return path
