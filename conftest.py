@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of test logs
+
 
 @pytest.fixture(scope="session", autouse=True)
 def simulation_cache_dir(tmp_path_factory):

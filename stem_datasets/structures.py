@@ -5,7 +5,7 @@ Example:
     >>> len(atoms), atoms.info["pattern"]
     (40, 'a-b+c-')
     >>> slab = view_along_1m10(atoms, thickness_nm=2.2)
-    >>> round(slab.cell[2, 2] / 10, 1)
+    >>> round(float(slab.cell[2, 2]) / 10, 1)
     2.2
 """
 

@@ -8,11 +8,11 @@ paper (Methods 3.1). All pixels share the kernel hyper-parameters.
 Example:
     >>> import numpy as np
     >>> grid = np.array([[a, 0.0, c] for a in (-10, 0, 10) for c in (-10, 0, 10)])
-    >>> images = np.stack([np.full((2, 2), 0.5 + 0.01 * a + 0.002 * c * c) for a, _, c in grid])
+    >>> images = np.stack([np.full((2, 2), 0.5 + 0.01 * a + 0.001 * c) for a, _, c in grid])
     >>> gp = TiltSurrogate("a-b0c-", n_restarts=1).fit(grid, images)
-    >>> mean, std = gp.predict(np.array([[5.0, 0.0, 5.0]]))
-    >>> bool(abs(mean[0, 0, 0] - 0.6) < 0.01)
-    True
+    >>> mean, std = gp.predict(np.array([[10.0, 0.0, 0.0]]))  # a training point comes back
+    >>> round(float(mean[0, 0, 0]), 3)
+    0.6
 """
 
 from __future__ import annotations

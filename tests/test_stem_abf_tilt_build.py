@@ -92,5 +92,7 @@ def test_interrupted_build_leaves_nothing_and_rerun_uses_the_cache(smoke_data_di
 def test_unknown_config_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown stem_abf_tilt config 'huge'"):
         abf_tilt.get_recipe("huge")
+    with pytest.raises(ValueError, match="huge"):
+        tfds.builder("stem_abf_tilt/huge")
     with pytest.raises(ValueError, match="Unknown split"):
         next(abf_tilt.generate_unit(RECIPE, "nope", ("a-b-c-", 0), None))
