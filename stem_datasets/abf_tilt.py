@@ -34,7 +34,7 @@ from stem_datasets.glazer import canonical_angles, parse_pattern
 from stem_datasets.imaging import resample_periodic
 from stem_datasets.microscope import Microscope
 from stem_datasets.simulate import StemImages, simulate_stem
-from stem_datasets.structures import get_composition, tilted_perovskite
+from stem_datasets.structures import get_composition, pseudocubic_abc, tilted_perovskite
 from stem_datasets.surrogate import TiltSurrogate
 
 SPLITS = ("train", "validation", "test", "test_multislice", "test_unseen_material", "test_imperfect")
@@ -195,7 +195,7 @@ def _finish(recipe: AbfTiltRecipe, period_image: np.ndarray, period: tuple[float
 
 
 def _period(angles, pattern: str, composition: str) -> tuple[float, float]:
-    a, b, c = tilted_perovskite(angles, pattern, composition).info["pseudocubic_abc"]
+    a, b, c = pseudocubic_abc(angles, pattern, get_composition(composition).lattice_constant)
     return (float(np.sqrt(2) * 0.5 * (a + b)), float(2 * c))
 
 

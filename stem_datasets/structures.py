@@ -73,6 +73,26 @@ def _check_inputs(angles_deg, repeats) -> tuple[np.ndarray, tuple[int, int, int]
     return angles, reps
 
 
+def _octahedron_rotations(angles, glazer: GlazerPattern, reps) -> tuple[np.ndarray, np.ndarray]:
+    """B-site indices (n, 3) and rotation matrices (n, 3, 3); column e of R is R @ e_hat."""
+    cells = np.array(np.meshgrid(*[np.arange(r) for r in reps], indexing="ij")).reshape(3, -1).T
+    signs = np.array([[glazer.sign(ax, tuple(cell)) for ax in range(3)] for cell in cells])
+    return cells, Rotation.from_euler("xyz", signs * np.asarray(angles), degrees=True).as_matrix()
+
+
+def _cell_lengths(rotations: np.ndarray, bond: float) -> np.ndarray:
+    """Lattice constant per axis: twice the mean projection of a rotated half-bond."""
+    return np.array([2 * bond * np.mean(np.abs(rotations[:, e, e])) for e in range(3)])
+
+
+def pseudocubic_abc(angles_deg, pattern: str, lattice_constant: float) -> np.ndarray:
+    """The contracted pseudo-cubic (a, b, c) [A] of :func:`tilted_perovskite`, without building atoms."""
+    angles, reps = _check_inputs(angles_deg, (2, 2, 2))
+    glazer = parse_pattern(pattern)
+    glazer.check_angles(tuple(angles))
+    return _cell_lengths(_octahedron_rotations(angles, glazer, reps)[1], lattice_constant / 2)
+
+
 def tilted_perovskite(
     angles_deg,
     pattern: str,
@@ -98,15 +118,8 @@ def tilted_perovskite(
         raise ValueError(f"lattice_constant must be a positive number of angstrom, got {lattice_constant}.")
     bond = a0 / 2
 
-    cells = np.array(np.meshgrid(*[np.arange(r) for r in reps], indexing="ij")).reshape(3, -1).T
-    rotations = []
-    for cell in cells:
-        signed = [angles[ax] * glazer.sign(ax, tuple(cell)) for ax in range(3)]
-        rotations.append(Rotation.from_euler("xyz", signed, degrees=True).as_matrix())
-    rotations = np.array(rotations)  # (n_cells, 3, 3); column e is R @ e_hat
-
-    # Lattice constant per axis: twice the mean projection of a rotated half-bond.
-    abc = np.array([2 * bond * np.mean(np.abs(rotations[:, e, e])) for e in range(3)])
+    cells, rotations = _octahedron_rotations(angles, glazer, reps)
+    abc = _cell_lengths(rotations, bond)
     index = {tuple(c): n for n, c in enumerate(cells)}
     b_pos = (cells + 0.5) * abc
 

@@ -78,3 +78,11 @@ def test_bad_structure_input(kwargs, message):
 def test_bad_thickness(thickness):
     with pytest.raises(ValueError, match="thickness_nm"):
         view_along_1m10(tilted_perovskite((0, 0, 5), "a0a0c-"), thickness)
+
+
+def test_pseudocubic_abc_matches_the_built_cell():
+    from stem_datasets.structures import pseudocubic_abc
+
+    atoms = tilted_perovskite((4.0, -7.0, 9.0), "a-b+c-", "CaTiO3")
+    expected = atoms.info["pseudocubic_abc"]
+    np.testing.assert_allclose(pseudocubic_abc((4.0, -7.0, 9.0), "a-b+c-", 3.826), expected, rtol=1e-12)
