@@ -1,0 +1,56 @@
+"""tf.data pipelines from the TFDS datasets, shaped for a model's input spec.
+
+Example:
+    >>> from stem_zoo.registry import get_entry
+    >>> spec = augment_spec(get_entry("tilt_dcnn").input)
+    >>> spec.crop_shape
+    (52, 74)
+"""
+
+from __future__ import annotations
+
+from stem_zoo.registry import InputSpec
+
+EVAL_SPLITS = ("validation", "test", "test_multislice", "test_unseen_material", "test_imperfect")
+
+
+def augment_spec(input_spec: InputSpec):
+    """The dataset augmentation for a model's crop and pixel size."""
+    from stem_datasets.augment import AugmentSpec
+
+    return AugmentSpec(crop_shape=tuple(input_spec.crop_shape), pixel_size=input_spec.pixel_size)
+
+
+def load_builder(dataset: str, config: str, data_dir: str | None = None):
+    """The prepared TFDS builder (built here if missing, never looked up on GCS)."""
+    import tensorflow_datasets as tfds
+
+    import stem_datasets  # noqa: F401
+
+    builder = tfds.builder(f"{dataset}/{config}", data_dir=data_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    return builder
+
+
+def train_pipeline(builder, input_spec: InputSpec, batch_size: int, seed: int = 0, shuffle_buffer: int = 8192):
+    """Shuffled, augmented (crop, angles) batches, reshuffled each epoch deterministically."""
+    import tensorflow as tf
+
+    from stem_datasets.augment import augment_dataset
+
+    ds = builder.as_dataset(split="train", shuffle_files=False)
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = augment_dataset(ds, augment_spec(input_spec), seed)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_pipeline(builder, split: str, input_spec: InputSpec, batch_size: int):
+    """Un-augmented (reference crop, angles) batches of one split."""
+    import tensorflow as tf
+
+    from stem_datasets.augment import reference_crop
+
+    spec = augment_spec(input_spec)
+    ds = builder.as_dataset(split=split, shuffle_files=False)
+    ds = ds.map(lambda e: (reference_crop(e["image"], spec), e["angles"]), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,86 @@
+"""``tilt_dcnn``: the octahedral-tilt regressor of Laanait, He & Borisevich (Methods 3.2, Fig. S2).
+
+Ten convolution layers (batch normalization before ReLU, He initialization, L2 1e-4),
+average pooling only (max pooling hurt in the paper), two fully connected layers with a
+tanh before the linear output of (alpha, beta, gamma) in degrees. The crop is
+standardized inside the model, so any global intensity scale of a micrograph works.
+
+Example:
+    >>> from stem_zoo.registry import get_entry
+    >>> model = build_tilt_dcnn(get_entry("tilt_dcnn").input)
+    >>> model.output_shape
+    (None, 3)
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+# (filters, kernel) per convolution; "pool" = 2x2 average pooling, stride 2.
+PLAN = [(32, 5), (32, 3), "pool", (64, 3), (64, 3), "pool", (128, 3), (128, 3), "pool",
+        (192, 3), (192, 3), "pool", (256, 3), (256, 3)]
+
+
+@keras.saving.register_keras_serializable(package="stem_zoo")
+class Standardize(layers.Layer):
+    """Per-crop zero mean and unit standard deviation."""
+
+    def call(self, x):
+        mean = keras.ops.mean(x, axis=(1, 2, 3), keepdims=True)
+        std = keras.ops.std(x, axis=(1, 2, 3), keepdims=True)
+        return (x - mean) / (std + 1e-6)
+
+
+def build_tilt_dcnn(input_spec, l2: float = 1e-4, fc_units: int = 512) -> keras.Model:
+    """The untrained network for crops of ``input_spec.crop_shape`` pixels."""
+    regularizer = keras.regularizers.L2(l2)
+    inputs = keras.Input((*input_spec.crop_shape, input_spec.channels), name="crop")
+    x = Standardize(name="standardize")(inputs)
+    n_conv = 0
+    for step in PLAN:
+        if step == "pool":
+            x = layers.AveragePooling2D(2, padding="same")(x)
+            continue
+        filters, kernel = step
+        n_conv += 1
+        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer="he_normal",
+                          kernel_regularizer=regularizer, name=f"conv{n_conv}")(x)
+        x = layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name=f"bn{n_conv}")(x)
+        x = layers.ReLU()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(fc_units, kernel_initializer="he_normal", kernel_regularizer=regularizer, name="fc1")(x)
+    x = layers.Activation("tanh")(x)
+    outputs = layers.Dense(3, kernel_regularizer=regularizer, name="fc2")(x)
+    return keras.Model(inputs, outputs, name="tilt_dcnn")
+
+
+@keras.saving.register_keras_serializable(package="stem_zoo")
+class DecayingHuber(keras.losses.Loss):
+    """Huber loss whose delta [deg] is a variable, decayed with the learning rate by a callback."""
+
+    def __init__(self, delta: float = 25.0, name: str = "decaying_huber", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.initial_delta = float(delta)
+        self.delta = keras.Variable(float(delta), trainable=False, name="huber_delta")
+
+    def call(self, y_true, y_pred):
+        error = keras.ops.abs(y_true - y_pred)
+        quadratic = keras.ops.minimum(error, self.delta)
+        return keras.ops.mean(0.5 * quadratic**2 + self.delta * (error - quadratic), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "delta": self.initial_delta}
+
+
+class StaircaseDecay(keras.callbacks.Callback):
+    """Halve the learning rate and the Huber delta every ``every_epochs`` epochs (staircase)."""
+
+    def __init__(self, loss: DecayingHuber, initial_lr: float, every_epochs: int = 2, rate: float = 0.5):
+        super().__init__()
+        self.loss, self.initial_lr, self.every, self.rate = loss, initial_lr, every_epochs, rate
+
+    def on_epoch_begin(self, epoch, logs=None):
+        factor = self.rate ** (epoch // self.every)
+        self.model.optimizer.learning_rate.assign(self.initial_lr * factor)
+        self.loss.delta.assign(self.loss.initial_delta * factor)

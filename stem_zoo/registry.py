@@ -1,0 +1,83 @@
+"""Declared, typed entries of the model zoo (one per pretrained model).
+
+Example:
+    >>> from stem_zoo.registry import list_models, get_entry
+    >>> "tilt_dcnn" in list_models()
+    True
+    >>> get_entry("tilt_dcnn").input.crop_shape
+    (52, 74)
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """What a model expects: crop size [px], pixel size [A], channels and normalization."""
+
+    crop_shape: tuple[int, int]
+    pixel_size: float
+    channels: int = 1
+    normalization: str = "per-crop standardization (zero mean, unit std), inside the model"
+    crop_convention: str = ""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A pretrained model: how to build it, what it was trained on, where its weights live."""
+
+    id: str
+    builder: str  # "module:function" that builds the untrained Keras model from an InputSpec
+    task: str
+    dataset: str
+    dataset_config: str
+    dataset_version: str
+    input: InputSpec
+    outputs: tuple[str, ...]
+    output_units: str
+    hub_repo: str
+    hub_revision: str
+    license: str = "CC-BY-4.0"
+    citation: str = ""
+    metrics: dict = field(default_factory=dict)  # split -> {metric: value}, as measured
+    training: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+TILT_DCNN = ModelEntry(
+    id="tilt_dcnn",
+    builder="stem_zoo.models.tilt_dcnn:build_tilt_dcnn",
+    task="regression of octahedral tilt angles from an ABF STEM crop of 2x2 projected cells",
+    dataset="stem_abf_tilt",
+    dataset_config="small",
+    dataset_version="1.0.0",
+    input=InputSpec(
+        crop_shape=(52, 74),
+        pixel_size=0.15,
+        crop_convention="rows [001], columns [110]; labels refer to the B column at 1/8 width, 1/4 height",
+    ),
+    outputs=("alpha", "beta", "gamma"),
+    output_units="degree",
+    hub_repo="stem-zoo/tilt_dcnn",
+    hub_revision="main",
+    citation="Laanait, He & Borisevich, arXiv:1902.06876",
+)
+
+MODELS: dict[str, ModelEntry] = {e.id: e for e in (TILT_DCNN,)}
+
+
+def list_models() -> list[str]:
+    """Ids of every declared model."""
+    return sorted(MODELS)
+
+
+def get_entry(model_id: str) -> ModelEntry:
+    """The entry of a model id, with a clear error for unknown ids."""
+    try:
+        return MODELS[model_id]
+    except KeyError:
+        raise ValueError(f"Unknown model {model_id!r}; known: {', '.join(list_models())}.") from None
