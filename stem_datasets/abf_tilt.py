@@ -99,13 +99,13 @@ RECIPES: dict[str, AbfTiltRecipe] = {
         AbfTiltRecipe(
             name="small",
             patterns=("a-b-c-", "a-b+c-"),
-            thicknesses_nm=(4.4, 8.8),
+            thicknesses_nm=(3.3, 6.6),
             microscope=_SMALL_MICROSCOPE,
             coarse_step_deg=10.0,
             fine_step_deg=1.25,
-            n_test_multislice=6,
-            n_test_unseen=6,
-            n_test_imperfect=6,
+            n_test_multislice=4,
+            n_test_unseen=4,
+            n_test_imperfect=4,
             description="About an hour on 2 cores: two patterns, 10-degree multislice grid, 2 frozen phonons, GP to 1.25 degrees.",
         ),
         AbfTiltRecipe(

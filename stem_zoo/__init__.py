@@ -1,3 +1,42 @@
-"""stem_zoo: reference models for the stem_datasets benchmarks (models arrive with later issues)."""
+"""stem_zoo: reference models for the stem_datasets benchmarks.
+
+``import stem_zoo`` stays fast: TensorFlow and TFDS are imported only when a function
+needs them.
+
+    >>> import stem_zoo
+    >>> stem_zoo.list_models()
+    ['tilt_dcnn']
+"""
+
+from stem_zoo.registry import get_entry, list_models
 
 __version__ = "0.1.0"
+__all__ = ["benchmark", "get_entry", "list_models", "load", "predict_map", "publish"]
+
+
+def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
+    """A zoo id, a model folder or ``hf://owner/name[@revision]`` -> Keras model (see stem_zoo.hub)."""
+    from stem_zoo.hub import load as _load
+
+    return _load(name_or_path, revision=revision, cache_dir=cache_dir)
+
+
+def publish(model, repo_id: str, **kwargs):
+    """Stage (and unless dry_run=True, upload) a model folder for the Hub (see stem_zoo.hub)."""
+    from stem_zoo.hub import publish as _publish
+
+    return _publish(model, repo_id, **kwargs)
+
+
+def benchmark(model, **kwargs) -> dict:
+    """Score a model or callable on every split of a dataset config (see stem_zoo.benchmark)."""
+    from stem_zoo.benchmark import benchmark as _benchmark
+
+    return _benchmark(model, **kwargs)
+
+
+def predict_map(image, model="tilt_dcnn", **kwargs):
+    """Unit-cell maps of tilt angles from a micrograph (see stem_zoo.maps)."""
+    from stem_zoo.maps import predict_map as _predict_map
+
+    return _predict_map(image, model=model, **kwargs)

@@ -14,6 +14,14 @@ from stem_zoo.registry import InputSpec
 EVAL_SPLITS = ("validation", "test", "test_multislice", "test_unseen_material", "test_imperfect")
 
 
+def standardize(x):
+    """Zero mean, unit standard deviation over each crop (the models' preprocessing)."""
+    import tensorflow as tf
+
+    mean, var = tf.nn.moments(x, axes=[-3, -2, -1], keepdims=True)
+    return (x - mean) / (tf.sqrt(var) + 1e-6)
+
+
 def augment_spec(input_spec: InputSpec):
     """The dataset augmentation for a model's crop and pixel size."""
     from stem_datasets.augment import AugmentSpec
@@ -41,6 +49,7 @@ def train_pipeline(builder, input_spec: InputSpec, batch_size: int, seed: int = 
     ds = builder.as_dataset(split="train", shuffle_files=False)
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = augment_dataset(ds, augment_spec(input_spec), seed)
+    ds = ds.map(lambda crop, angles: (standardize(crop), angles), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -52,5 +61,6 @@ def eval_pipeline(builder, split: str, input_spec: InputSpec, batch_size: int):
 
     spec = augment_spec(input_spec)
     ds = builder.as_dataset(split=split, shuffle_files=False)
-    ds = ds.map(lambda e: (reference_crop(e["image"], spec), e["angles"]), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(lambda e: (standardize(reference_crop(e["image"], spec)), e["angles"]),
+                num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -20,7 +20,7 @@ class InputSpec:
     crop_shape: tuple[int, int]
     pixel_size: float
     channels: int = 1
-    normalization: str = "per-crop standardization (zero mean, unit std), inside the model"
+    normalization: str = "standardize: zero mean, unit std per crop (training) or per micrograph (maps), outside the model"
     crop_convention: str = ""
 
 

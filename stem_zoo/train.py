@@ -45,6 +45,7 @@ def train(
     data_dir: str | None = None,
     devices: list[str] | None = None,
     verbose: int = 1,
+    callbacks: list | None = None,
 ) -> dict:
     """Train a zoo model on its dataset; resumes from ``out_dir`` after an interruption.
 
@@ -82,6 +83,7 @@ def train(
         StaircaseDecay(loss, settings.learning_rate, settings.decay_every_epochs),
         keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "epoch{epoch:03d}.keras")),
         keras.callbacks.TensorBoard(str(out / "logs")),
+        *(callbacks or []),
     ]
     (out / "checkpoints").mkdir(exist_ok=True)
     start = time.perf_counter()

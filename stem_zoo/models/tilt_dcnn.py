@@ -2,8 +2,12 @@
 
 Ten convolution layers (batch normalization before ReLU, He initialization, L2 1e-4),
 average pooling only (max pooling hurt in the paper), two fully connected layers with a
-tanh before the linear output of (alpha, beta, gamma) in degrees. The crop is
-standardized inside the model, so any global intensity scale of a micrograph works.
+tanh before the linear output of (alpha, beta, gamma) in degrees.
+
+Every layer uses "valid" padding, so a window's prediction depends on its pixels only:
+the same network evaluated densely over a whole micrograph (``stem_zoo.maps``) gives the
+per-window numbers exactly. Inputs are standardized (zero mean, unit std) outside the
+model: per crop in training, per micrograph in maps.
 
 Example:
     >>> from stem_zoo.registry import get_entry
@@ -17,40 +21,31 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-# (filters, kernel) per convolution; "pool" = 2x2 average pooling, stride 2.
-PLAN = [(32, 5), (32, 3), "pool", (64, 3), (64, 3), "pool", (128, 3), (128, 3), "pool",
-        (192, 3), (192, 3), "pool", (256, 3), (256, 3)]
-
-
-@keras.saving.register_keras_serializable(package="stem_zoo")
-class Standardize(layers.Layer):
-    """Per-crop zero mean and unit standard deviation."""
-
-    def call(self, x):
-        mean = keras.ops.mean(x, axis=(1, 2, 3), keepdims=True)
-        std = keras.ops.std(x, axis=(1, 2, 3), keepdims=True)
-        return (x - mean) / (std + 1e-6)
+# (filters, kernel) per convolution; "pool" = 2x2 average pooling, stride 2 (all "valid").
+PLAN = [(32, 3), (32, 3), "pool", (64, 3), (64, 3), "pool", (128, 3), (128, 3), (128, 3), (128, 3),
+        (256, 1), (256, 1)]
 
 
 def build_tilt_dcnn(input_spec, l2: float = 1e-4, fc_units: int = 512) -> keras.Model:
     """The untrained network for crops of ``input_spec.crop_shape`` pixels."""
     regularizer = keras.regularizers.L2(l2)
     inputs = keras.Input((*input_spec.crop_shape, input_spec.channels), name="crop")
-    x = Standardize(name="standardize")(inputs)
-    n_conv = 0
+    x = inputs
+    n_conv = n_pool = 0
     for step in PLAN:
         if step == "pool":
-            x = layers.AveragePooling2D(2, padding="same")(x)
+            n_pool += 1
+            x = layers.AveragePooling2D(2, name=f"pool{n_pool}")(x)
             continue
         filters, kernel = step
         n_conv += 1
-        x = layers.Conv2D(filters, kernel, padding="same", use_bias=False, kernel_initializer="he_normal",
+        x = layers.Conv2D(filters, kernel, use_bias=False, kernel_initializer="he_normal",
                           kernel_regularizer=regularizer, name=f"conv{n_conv}")(x)
         x = layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name=f"bn{n_conv}")(x)
-        x = layers.ReLU()(x)
-    x = layers.Flatten()(x)
+        x = layers.ReLU(name=f"relu{n_conv}")(x)
+    x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(fc_units, kernel_initializer="he_normal", kernel_regularizer=regularizer, name="fc1")(x)
-    x = layers.Activation("tanh")(x)
+    x = layers.Activation("tanh", name="tanh")(x)
     outputs = layers.Dense(3, kernel_regularizer=regularizer, name="fc2")(x)
     return keras.Model(inputs, outputs, name="tilt_dcnn")
 

@@ -1,0 +1,128 @@
+"""Score any model on every published split of a dataset config.
+
+Works with a Keras model or any callable mapping a batch of crops (n, H, W, 1) to angles
+(n, 3). Ten lines benchmark a new architecture:
+
+    import keras, stem_zoo
+    from stem_zoo.registry import get_entry
+    spec = get_entry("tilt_dcnn").input                     # same crops as the reference
+    inputs = keras.Input((*spec.crop_shape, 1))
+    x = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))   # train it first, of course
+    result = stem_zoo.benchmark(model, config="smoke", name="my_net")
+    print(result["leaderboard"])
+
+Example:
+    >>> m = angle_metrics(np.array([[1.0, -2.0, 3.0]]), np.array([[1.5, -2.0, -3.0]]))
+    >>> round(m["rmse_deg"], 3), m["sign_accuracy"]
+    (2.466, 0.6667)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from stem_zoo.registry import MODELS, InputSpec, get_entry
+
+ANGLES = ("alpha", "beta", "gamma")
+SIGN_THRESHOLD_DEG = 1.0  # signs of smaller angles are not scored
+
+
+def angle_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
+    """RMSE/MAE per angle and overall, magnitude error and sign accuracy [deg]."""
+    true, pred = np.asarray(true, float), np.asarray(pred, float)
+    if true.shape != pred.shape or true.ndim != 2 or true.shape[1] != 3:
+        raise ValueError(f"predictions {pred.shape} and labels {true.shape} must both be (n, 3).")
+    error = pred - true
+    out = {"n": int(len(true)), "rmse_deg": float(np.sqrt(np.mean(error**2))), "mae_deg": float(np.mean(np.abs(error)))}
+    for k, name in enumerate(ANGLES):
+        out[f"rmse_{name}_deg"] = float(np.sqrt(np.mean(error[:, k] ** 2)))
+        out[f"mae_{name}_deg"] = float(np.mean(np.abs(error[:, k])))
+    out["magnitude_mae_deg"] = float(np.mean(np.abs(np.abs(pred) - np.abs(true))))
+    scored = np.abs(true) >= SIGN_THRESHOLD_DEG
+    out["sign_accuracy"] = round(float(np.mean(np.sign(pred[scored]) == np.sign(true[scored]))), 4) if scored.any() else float("nan")
+    return out
+
+
+def _as_predictor(model) -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
+    if hasattr(model, "predict_on_batch") and hasattr(model, "count_params"):
+        return (lambda x: np.asarray(model.predict_on_batch(x))), int(model.count_params())
+    if callable(model):
+        return (lambda x: np.asarray(model(x))), None
+    raise TypeError("model must be a Keras model or a callable mapping crops (n, H, W, 1) to angles (n, 3).")
+
+
+def benchmark(
+    model,
+    dataset: str = "stem_abf_tilt",
+    config: str = "small",
+    splits: tuple[str, ...] | None = None,
+    input_spec: InputSpec | None = None,
+    name: str | None = None,
+    batch_size: int = 64,
+    data_dir: str | None = None,
+    out_dir: str | Path | None = None,
+) -> dict:
+    """Metrics on every split, images/s and parameter count; JSON and markdown if ``out_dir``."""
+    from stem_zoo import data
+
+    zoo = getattr(model, "zoo", None)
+    spec = input_spec or (zoo.entry.input if zoo else get_entry("tilt_dcnn").input)
+    predict, n_params = _as_predictor(model)
+    builder = data.load_builder(dataset, config, data_dir)
+    splits = splits or tuple(s for s in builder.info.splits if s != "train")
+    results = {}
+    for split in splits:
+        trues, preds, seconds, count = [], [], 0.0, 0
+        for crops, angles in data.eval_pipeline(builder, split, spec, batch_size):
+            batch = crops.numpy()
+            start = time.perf_counter()
+            out = predict(batch)
+            seconds += time.perf_counter() - start
+            count += len(batch)
+            trues.append(angles.numpy())
+            preds.append(np.asarray(out).reshape(len(batch), -1))
+        metrics = angle_metrics(np.concatenate(trues), np.concatenate(preds))
+        metrics["images_per_s"] = round(count / seconds, 1) if seconds else float("nan")
+        results[split] = metrics
+    record = {
+        "model": name or (zoo.entry.id if zoo else getattr(model, "name", "model")),
+        "dataset": f"{dataset}/{config}:{builder.info.version}",
+        "parameters": n_params,
+        "splits": results,
+    }
+    record["leaderboard"] = leaderboard(record, dataset, config)
+    if out_dir is not None:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"benchmark_{record['model']}.json").write_text(json.dumps(record, indent=1))
+        (out / f"leaderboard_{record['model']}.md").write_text(record["leaderboard"])
+    return record
+
+
+def leaderboard(record: dict, dataset: str, config: str) -> str:
+    """Markdown table: this result beside the reference models' card numbers."""
+    rows = [("**" + record["model"] + "** (this run)", record["splits"])]
+    for entry in MODELS.values():
+        if entry.dataset == dataset and entry.dataset_config == config and entry.metrics and entry.id != record["model"]:
+            rows.append((f"{entry.id} (card)", entry.metrics))
+    splits = list(record["splits"])
+    lines = [
+        f"RMSE [deg] / sign accuracy on `{dataset}/{config}`",
+        "",
+        "| model | " + " | ".join(splits) + " |",
+        "| --- | " + " | ".join("---" for _ in splits) + " |",
+    ]
+    for label, metrics in rows:
+        cells = []
+        for split in splits:
+            m = metrics.get(split, {})
+            cells.append(f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

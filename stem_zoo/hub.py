@@ -1,0 +1,221 @@
+"""Loading and publishing zoo models: packaged weights, local folders, the Hugging Face Hub.
+
+A model folder holds ``model.keras``, an explicit ``config.json`` (architecture, input
+spec, preprocessing, outputs, the SHA-256 of the weights) and a model card ``README.md``.
+Weights are checked against that SHA-256 before Keras opens them (in safe mode).
+
+Example:
+    >>> from stem_zoo.hub import parse_hub_uri
+    >>> parse_hub_uri("hf://stem-zoo/tilt_dcnn@v1.0")
+    ('stem-zoo/tilt_dcnn', 'v1.0')
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from stem_zoo.registry import MODELS, InputSpec, ModelEntry, get_entry
+
+PACKAGED_WEIGHTS = Path(__file__).parent / "weights"
+MODEL_FILE, CONFIG_FILE, CARD_FILE = "model.keras", "config.json", "README.md"
+
+
+@dataclass(frozen=True)
+class ZooMetadata:
+    """What a loaded model carries (``model.zoo``): its entry and where it came from."""
+
+    entry: ModelEntry
+    source: str
+
+    @property
+    def pixel_size(self) -> float:
+        return self.entry.input.pixel_size
+
+    @property
+    def crop_shape(self) -> tuple[int, int]:
+        return tuple(self.entry.input.crop_shape)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(self.entry.outputs)
+
+
+def parse_hub_uri(uri: str) -> tuple[str, str | None]:
+    """``hf://owner/name[@revision]`` -> (repo id, revision or None)."""
+    if not uri.startswith("hf://"):
+        raise ValueError(f"{uri!r} is not a Hub URI; write hf://owner/name or hf://owner/name@revision.")
+    repo, _, revision = uri[len("hf://"):].partition("@")
+    if repo.count("/") != 1 or not all(repo.split("/")):
+        raise ValueError(f"{uri!r}: the repo must be owner/name.")
+    return repo, revision or None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _entry_from_config(config: dict) -> ModelEntry:
+    fields = {k: v for k, v in config["entry"].items()}
+    fields["input"] = InputSpec(**{**fields["input"], "crop_shape": tuple(fields["input"]["crop_shape"])})
+    fields["outputs"] = tuple(fields["outputs"])
+    return ModelEntry(**fields)
+
+
+def load_folder(folder: str | os.PathLike, source: str | None = None):
+    """Load a model folder (config.json + model.keras), verifying the weights' checksum."""
+    import keras
+
+    import stem_zoo.models.tilt_dcnn  # noqa: F401  (registers the custom layers and loss)
+
+    folder = Path(folder)
+    missing = [name for name in (MODEL_FILE, CONFIG_FILE) if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{folder} is not a stem_zoo model folder: missing {', '.join(missing)}.")
+    try:
+        config = json.loads((folder / CONFIG_FILE).read_text())
+        entry = _entry_from_config(config)
+        expected = config["sha256"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{folder / CONFIG_FILE} is not a valid stem_zoo config ({error}).") from None
+    actual = _sha256(folder / MODEL_FILE)
+    if actual != expected:
+        raise ValueError(
+            f"{folder / MODEL_FILE} does not match the SHA-256 in its config.json (corrupt or incomplete "
+            f"download?): expected {expected[:12]}..., got {actual[:12]}...; delete it and download again."
+        )
+    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)
+    model.zoo = ZooMetadata(entry=entry, source=source or str(folder))
+    return model
+
+
+def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
+    """A zoo id, a local model folder, or ``hf://owner/name[@revision]`` -> Keras model.
+
+    Zoo ids load the weights shipped with the package when present, else the entry's Hub
+    repo at its pinned revision. Offline (``HF_HUB_OFFLINE=1``) the Hub cache is used.
+    """
+    if name_or_path in MODELS:
+        entry = get_entry(name_or_path)
+        packaged = PACKAGED_WEIGHTS / entry.id
+        if (packaged / MODEL_FILE).is_file():
+            return load_folder(packaged, source=f"packaged:{entry.id}")
+        return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
+    if name_or_path.startswith("hf://"):
+        repo, uri_revision = parse_hub_uri(name_or_path)
+        return _load_hub(repo, revision or uri_revision or "main", cache_dir)
+    if Path(name_or_path).exists():
+        return load_folder(name_or_path)
+    raise ValueError(
+        f"{name_or_path!r} is neither a zoo model ({', '.join(MODELS)}), an existing folder, "
+        "nor a Hub URI hf://owner/name[@revision]."
+    )
+
+
+def _load_hub(repo: str, revision: str, cache_dir: str | None):
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        folder = snapshot_download(repo, revision=revision, cache_dir=cache_dir,
+                                   allow_patterns=[MODEL_FILE, CONFIG_FILE, CARD_FILE])
+    except LocalEntryNotFoundError:
+        raise FileNotFoundError(
+            f"hf://{repo}@{revision} is not in the Hugging Face cache"
+            f"{' (' + str(cache_dir) + ')' if cache_dir else ''} and the Hub cannot be reached "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). Download it once with network: "
+            f"`huggingface-cli download {repo} --revision {revision}`, or load a local folder."
+        ) from None
+    return load_folder(folder, source=f"hf://{repo}@{revision}")
+
+
+def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard":  # noqa: F821
+    """The Hub model card: model-index results on every benchmark split, set-up, licence, citation."""
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    results = [
+        EvalResult(
+            task_type="image-regression" if entry.output_units == "degree" else "image-classification",
+            dataset_type=entry.dataset, dataset_name=entry.dataset, dataset_config=entry.dataset_config,
+            dataset_split=split, metric_type=metric, metric_value=value, metric_name=f"{metric} ({entry.output_units})",
+        )
+        for split, metrics in entry.metrics.items()
+        for metric, value in metrics.items()
+    ]
+    data = ModelCardData(
+        license="cc-by-4.0", library_name="keras", tags=["stem", "electron-microscopy", "stem-zoo"],
+        datasets=[entry.dataset], model_name=entry.id, eval_results=results or None,
+    )
+    rows = "\n".join(
+        f"| {split} | " + " | ".join(f"{metric} = {value:.3g}" for metric, value in metrics.items()) + " |"
+        for split, metrics in entry.metrics.items()
+    ) or "| (not yet benchmarked) | |"
+    text = "\n".join([
+        "---", data.to_yaml(), "---", "",
+        f"# {entry.id}", "", entry.task + ".", "",
+        f"Trained on `{entry.dataset}/{entry.dataset_config}` (version {entry.dataset_version}) with stem_zoo. "
+        f"Input: {entry.input.crop_shape[0]} x {entry.input.crop_shape[1]} px crops at {entry.input.pixel_size} A/px "
+        f"({entry.input.crop_convention}); {entry.input.normalization}. Outputs: {', '.join(entry.outputs)} "
+        f"[{entry.output_units}].", "",
+        "```python", "import stem_zoo", f'model = stem_zoo.load("hf://{repo_id}")', "```", "",
+        "## Results", "", "| split | metrics |", "| --- | --- |", rows, "",
+        "## Training", "", "```json", json.dumps(entry.training, indent=1), "```", "",
+        "## Licence and citation", "",
+        "Weights: CC-BY-4.0. Code (stem_zoo): GPL-3.0-or-later. Cite: " + (entry.citation or "stem-zoo") + ".", "",
+    ])
+    return ModelCard(text)
+
+
+def stage(model, entry: ModelEntry, folder: str | os.PathLike, repo_id: str) -> Path:
+    """Write the exact folder that goes to the Hub."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / MODEL_FILE)
+    config = {
+        "architecture": entry.id,
+        "builder": entry.builder,
+        "input": entry.to_dict()["input"],
+        "preprocessing": entry.input.normalization,
+        "outputs": list(entry.outputs),
+        "output_units": entry.output_units,
+        "sha256": _sha256(folder / MODEL_FILE),
+        "entry": entry.to_dict(),
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1))
+    model_card(entry, repo_id).save(folder / CARD_FILE)
+    return folder
+
+
+def publish(model, repo_id: str, entry: ModelEntry | None = None, dry_run: bool = True,
+            out_dir: str | os.PathLike | None = None, token: str | None = None) -> Path:
+    """Stage the Hub folder and, unless ``dry_run``, upload it (an existing card is kept)."""
+    entry = entry or getattr(getattr(model, "zoo", None), "entry", None)
+    if entry is None:
+        raise ValueError("publish needs the model's ModelEntry: pass entry=... or a model from stem_zoo.load.")
+    folder = stage(model, entry, out_dir or tempfile.mkdtemp(prefix="stem-zoo-publish-"), repo_id)
+    if dry_run:
+        return folder
+    from huggingface_hub import HfApi
+
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True)
+    keep_card = api.file_exists(repo_id, CARD_FILE)
+    api.upload_folder(repo_id=repo_id, folder_path=str(folder), ignore_patterns=[CARD_FILE] if keep_card else None,
+                      commit_message=f"stem_zoo publish {entry.id}")
+    return folder
+
+
+def copy_as_packaged(folder: str | os.PathLike, model_id: str) -> Path:
+    """Copy a staged folder into the package's shipped weights (for the reference models)."""
+    target = PACKAGED_WEIGHTS / model_id
+    shutil.copytree(folder, target, dirs_exist_ok=True)
+    return target
