@@ -189,6 +189,20 @@ def _dense_block(model, image: np.ndarray) -> np.ndarray:
     return x.numpy()[0]
 
 
+def save_maps_hdf5(maps: TiltMaps, path) -> None:
+    """Maps, per-window predictions and the resampled image with their geometry as attributes."""
+    import h5py
+
+    with h5py.File(path, "w") as handle:
+        for name in ("maps", "windows", "image"):
+            handle.create_dataset(name, data=getattr(maps, name), compression="gzip")
+        handle.attrs["pixel_size_angstrom"] = maps.pixel_size
+        handle.attrs["source_pixel_size_angstrom"] = maps.source_pixel_size
+        handle.attrs["map_offset_pixels"] = maps.offset
+        handle.attrs["outputs"] = list(maps.output_names)
+        handle.attrs["units"] = "degree"
+
+
 def map_figure(maps: TiltMaps, path, title: str = "") -> None:
     """Micrograph and one map per output, with colour bars and a 1 nm scale bar."""
     import matplotlib

@@ -1,0 +1,108 @@
+"""Command line: ``stem-zoo list | train | benchmark | publish | map``.
+
+Example:
+    $ stem-zoo map micrograph.dm4 --model tilt_dcnn --out maps/
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stem-zoo", description="stem_zoo models: train, benchmark, publish, map.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the zoo's models")
+
+    train = sub.add_parser("train", help="train a zoo model with MirroredStrategy")
+    train.add_argument("model")
+    train.add_argument("--config", default=None, help="dataset config (default: the entry's)")
+    train.add_argument("--epochs", type=int, default=12)
+    train.add_argument("--batch-size", type=int, default=32, help="global batch, split across replicas")
+    train.add_argument("--steps-per-epoch", type=int, default=None)
+    train.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
+    train.add_argument("--data-dir", default=None)
+
+    bench = sub.add_parser("benchmark", help="score a model on every split of a dataset config")
+    bench.add_argument("model", help="zoo id, model folder or hf://owner/name[@revision]")
+    bench.add_argument("--config", default="small")
+    bench.add_argument("--out", default="benchmark")
+    bench.add_argument("--data-dir", default=None)
+
+    publish = sub.add_parser("publish", help="stage a model folder for the Hub and upload it")
+    publish.add_argument("model", help="zoo id or model folder")
+    publish.add_argument("repo_id")
+    publish.add_argument("--out", default=None, help="staging folder")
+    publish.add_argument("--dry-run", action="store_true", help="stage only, upload nothing")
+
+    tilt_map = sub.add_parser("map", help="tilt maps of a micrograph (tif, dm3/dm4, emd, h5, npy)")
+    tilt_map.add_argument("file")
+    tilt_map.add_argument("--model", default="tilt_dcnn")
+    tilt_map.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
+    tilt_map.add_argument("--dataset", default=None, help="HDF5 dataset path")
+    tilt_map.add_argument("--out", default="maps")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError, NotImplementedError) as error:
+        print(f"stem-zoo: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
+    if args.command == "list":
+        from stem_zoo.registry import MODELS
+
+        for entry in MODELS.values():
+            print(f"{entry.id}\t{entry.dataset}/{entry.dataset_config}\t{entry.hub_repo}@{entry.hub_revision}")
+        return 0
+    if args.command == "train":
+        from stem_zoo.train import TrainSettings, train
+
+        settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch)
+        record = train(args.model, args.out, config=args.config, settings=settings, data_dir=args.data_dir)
+        print(json.dumps(record, indent=1))
+        return 0
+
+    from stem_zoo.hub import load
+
+    if args.command == "benchmark":
+        from stem_zoo.benchmark import benchmark
+
+        result = benchmark(load(args.model), config=args.config, data_dir=args.data_dir, out_dir=args.out)
+        print(result["leaderboard"])
+        return 0
+    if args.command == "publish":
+        from stem_zoo.hub import publish
+
+        folder = publish(load(args.model), args.repo_id, dry_run=args.dry_run, out_dir=args.out)
+        print(f"{'staged' if args.dry_run else 'published'}: {folder}")
+        return 0
+    if args.command == "map":
+        import numpy as np
+
+        from stem_zoo.io import read_micrograph
+        from stem_zoo.maps import map_figure, predict_map, save_maps_hdf5
+
+        image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
+        maps = predict_map(image, load(args.model), pixel_size=pixel_size)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = Path(args.file).stem
+        np.save(out / f"{stem}_tilt_maps.npy", maps.maps)
+        save_maps_hdf5(maps, out / f"{stem}_tilt_maps.h5")
+        map_figure(maps, out / f"{stem}_tilt_maps.png", title=f"{Path(args.file).name}: {args.model}")
+        print(f"maps {maps.maps.shape} written to {out}")
+        return 0
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
