@@ -53,8 +53,12 @@ def train_pipeline(builder, input_spec: InputSpec, batch_size: int, seed: int = 
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_pipeline(builder, split: str, input_spec: InputSpec, batch_size: int):
-    """Un-augmented (reference crop, angles) batches of one split."""
+def eval_pipeline(builder, split: str, input_spec: InputSpec, batch_size: int, drop_remainder: bool = False):
+    """Un-augmented (reference crop, angles) batches of one split.
+
+    ``drop_remainder=True`` is for monitoring under MirroredStrategy, where a short last
+    batch can leave a replica empty (TensorFlow then fails in batch normalization).
+    """
     import tensorflow as tf
 
     from stem_datasets.augment import reference_crop
@@ -63,4 +67,4 @@ def eval_pipeline(builder, split: str, input_spec: InputSpec, batch_size: int):
     ds = builder.as_dataset(split=split, shuffle_files=False)
     ds = ds.map(lambda e: (standardize(reference_crop(e["image"], spec)), e["angles"]),
                 num_parallel_calls=tf.data.AUTOTUNE)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

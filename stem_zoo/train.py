@@ -75,7 +75,7 @@ def train(
             metrics=[keras.metrics.MeanAbsoluteError(name="mae_deg"), keras.metrics.RootMeanSquaredError(name="rmse_deg")],
         )
     train_ds = data.train_pipeline(builder, entry.input, settings.batch_size, settings.seed)
-    val_ds = data.eval_pipeline(builder, "validation", entry.input, settings.batch_size)
+    val_ds = data.eval_pipeline(builder, "validation", entry.input, settings.batch_size, drop_remainder=True)
     if settings.steps_per_epoch:
         train_ds = train_ds.repeat()
     callbacks = [
@@ -90,8 +90,8 @@ def train(
     history = model.fit(train_ds, validation_data=val_ds, epochs=settings.epochs,
                         steps_per_epoch=settings.steps_per_epoch, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
-    validation = model.evaluate(val_ds, return_dict=True, verbose=0)
     model.save(out / "model.keras")
+    validation = _evaluate_saved(out / "model.keras", builder, entry, settings.batch_size)
     record = {
         "model": model_id,
         "dataset": f"{entry.dataset}/{config}:{builder.info.version}",
@@ -101,10 +101,26 @@ def train(
         "hardware": _hardware(tf),
         "train_seconds": round(seconds, 1),
         "epochs_run": len(history.history.get("loss", [])),
-        "validation": {k: float(v) for k, v in validation.items()},
+        "validation": validation,
     }
     (out / "training.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
+    """Metrics of the saved model on the whole validation split, on one device."""
+    import keras
+    import numpy as np
+
+    from stem_zoo import data
+    from stem_zoo.benchmark import angle_metrics
+
+    model = keras.saving.load_model(path, safe_mode=True)
+    true, pred = [], []
+    for crops, angles in data.eval_pipeline(builder, "validation", entry.input, batch_size):
+        pred.append(np.asarray(model.predict_on_batch(crops)))
+        true.append(angles.numpy())
+    return angle_metrics(np.concatenate(true), np.concatenate(pred))
 
 
 def _build(entry):
