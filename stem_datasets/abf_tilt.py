@@ -323,3 +323,30 @@ def validate_surrogate(recipe: AbfTiltRecipe, cache: SimulationCache) -> dict:
             "kernel": surrogate.kernel_,
         }
     return report
+
+
+def stitched_domains(
+    recipe: AbfTiltRecipe,
+    pattern: str,
+    angles: tuple[tuple[float, float, float], ...],
+    shape: tuple[int, int],
+    thickness_index: int = 0,
+    cache: SimulationCache | None = None,
+) -> tuple[np.ndarray, list[int]]:
+    """A synthetic multi-domain micrograph: vertical stripes of separate multislice images.
+
+    Each domain is the periodic multislice image of one tilt state, resampled onto the
+    same pixel grid; stripes are joined at B-column-aligned boundaries. Stitching ignores
+    the strain and the tilt mismatch a real domain wall would have: it is a test pattern
+    for tilt maps, not a simulated interface. Returns the image and the stripe borders.
+    """
+    cache = cache or SimulationCache()
+    out = np.zeros(shape, dtype=np.float32)
+    column_px = np.sqrt(2) * get_composition(recipe.composition).lattice_constant / 2 / recipe.pixel_size
+    borders = [int(round(round(k * shape[1] / len(angles) / column_px) * column_px)) for k in range(len(angles) + 1)]
+    borders[-1] = shape[1]
+    for k, a in enumerate(angles):
+        sim = _simulate(recipe, a, pattern, cache=cache)
+        full = resample_periodic(sim.abf[thickness_index], _period(a, pattern, recipe.composition), recipe.pixel_size, shape)
+        out[:, borders[k]:borders[k + 1]] = full[:, borders[k]:borders[k + 1]]
+    return out, borders

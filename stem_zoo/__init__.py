@@ -29,8 +29,8 @@ def publish(model, repo_id: str, **kwargs):
 
 
 def benchmark(model, **kwargs) -> dict:
-    """Score a model or callable on every split of a dataset config (see stem_zoo.benchmark)."""
-    from stem_zoo.benchmark import benchmark as _benchmark
+    """Score a model or callable on every split of a dataset config (see stem_zoo.benchmarking)."""
+    from stem_zoo.benchmarking import benchmark as _benchmark
 
     return _benchmark(model, **kwargs)
 

@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--out", default=None, help="staging folder")
     publish.add_argument("--dry-run", action="store_true", help="stage only, upload nothing")
 
+    report = sub.add_parser("report", help="main job: benchmark the reference model and draw a tilt map")
+    report.add_argument("--config", default="smoke")
+    report.add_argument("--model", default="tilt_dcnn")
+    report.add_argument("--out", default="report")
+    report.add_argument("--data-dir", default=None)
+
     tilt_map = sub.add_parser("map", help="tilt maps of a micrograph (tif, dm3/dm4, emd, h5, npy)")
     tilt_map.add_argument("file")
     tilt_map.add_argument("--model", default="tilt_dcnn")
@@ -71,10 +77,16 @@ def _run(args) -> int:
         print(json.dumps(record, indent=1))
         return 0
 
+    if args.command == "report":
+        from stem_zoo.report import write_zoo_report
+
+        print(f"report written to {write_zoo_report(args.config, args.out, args.model, args.data_dir)}")
+        return 0
+
     from stem_zoo.hub import load
 
     if args.command == "benchmark":
-        from stem_zoo.benchmark import benchmark
+        from stem_zoo.benchmarking import benchmark
 
         result = benchmark(load(args.model), config=args.config, data_dir=args.data_dir, out_dir=args.out)
         print(result["leaderboard"])

@@ -146,7 +146,8 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
         EvalResult(
             task_type="image-regression" if entry.output_units == "degree" else "image-classification",
             dataset_type=entry.dataset, dataset_name=entry.dataset, dataset_config=entry.dataset_config,
-            dataset_split=split, metric_type=metric, metric_value=value, metric_name=f"{metric} ({entry.output_units})",
+            dataset_split=split, metric_type=metric, metric_value=value,
+            metric_name=f"{metric} ({entry.output_units})" if metric.endswith("_deg") else metric,
         )
         for split, metrics in entry.metrics.items()
         for metric, value in metrics.items()
@@ -177,9 +178,16 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
 
 def stage(model, entry: ModelEntry, folder: str | os.PathLike, repo_id: str) -> Path:
     """Write the exact folder that goes to the Hub."""
+    import keras
+
+    import stem_zoo.models.tilt_dcnn  # noqa: F401  (custom objects)
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save(folder / MODEL_FILE)
+    # Save an uncompiled copy: the file then holds no optimizer state (a third of the size).
+    inference = keras.Model.from_config(model.get_config())
+    inference.set_weights(model.get_weights())
+    inference.save(folder / MODEL_FILE)
     config = {
         "architecture": entry.id,
         "builder": entry.builder,

@@ -113,7 +113,7 @@ def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
     import numpy as np
 
     from stem_zoo import data
-    from stem_zoo.benchmark import angle_metrics
+    from stem_zoo.benchmarking import angle_metrics
 
     model = keras.saving.load_model(path, safe_mode=True)
     true, pred = [], []

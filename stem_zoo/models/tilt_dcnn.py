@@ -26,7 +26,7 @@ PLAN = [(32, 3), (32, 3), "pool", (64, 3), (64, 3), "pool", (128, 3), (128, 3), 
         (256, 1), (256, 1)]
 
 
-def build_tilt_dcnn(input_spec, l2: float = 1e-4, fc_units: int = 512) -> keras.Model:
+def build_tilt_dcnn(input_spec, l2: float = 1e-4, fc_units: int = 256) -> keras.Model:
     """The untrained network for crops of ``input_spec.crop_shape`` pixels."""
     regularizer = keras.regularizers.L2(l2)
     inputs = keras.Input((*input_spec.crop_shape, input_spec.channels), name="crop")
