@@ -39,14 +39,14 @@ def main() -> None:
     grid = abf_tilt.coarse_grid(recipe, pattern)
     start = time.perf_counter()
     for angles in grid:
-        abf_tilt._simulate(recipe, angles, pattern, cache=cache)
+        abf_tilt.simulate_case(recipe, angles, pattern, cache=cache)
     multislice_s = (time.perf_counter() - start) / len(grid)
 
     start = time.perf_counter()
     report = abf_tilt.validate_surrogate(recipe, cache)  # fits one GP per thickness, simulates held-out angles
     validate_s = time.perf_counter() - start
 
-    surrogate = abf_tilt._fitted(recipe, pattern, len(recipe.thicknesses_nm) - 1, cache)
+    surrogate = abf_tilt.fitted_surrogate(recipe, pattern, len(recipe.thicknesses_nm) - 1, cache)
     fine = abf_tilt.fine_grid(recipe, pattern)
     angles = fine[np.random.default_rng(0).choice(len(fine), size=min(args.predict, len(fine)), replace=False)]
     start = time.perf_counter()
@@ -54,7 +54,7 @@ def main() -> None:
     gp_s = (time.perf_counter() - start) / len(angles)
     start = time.perf_counter()
     for g, mean in zip(angles[:500], means[:500]):
-        abf_tilt._finish(recipe, mean, abf_tilt._period(g, pattern, recipe.composition))
+        abf_tilt.to_dataset_image(recipe, mean, abf_tilt.projected_period(g, pattern, recipe.composition))
     resample_s = (time.perf_counter() - start) / min(500, len(angles))
 
     print(json.dumps({

@@ -190,31 +190,41 @@ def off_grid_angles(recipe: AbfTiltRecipe, pattern: str, n: int, salt: str) -> n
     return np.array(out, dtype=float).reshape(n, 3)
 
 
-def _finish(recipe: AbfTiltRecipe, period_image: np.ndarray, period: tuple[float, float]) -> np.ndarray:
+def to_dataset_image(recipe: AbfTiltRecipe, period_image: np.ndarray, period: tuple[float, float]) -> np.ndarray:
+    """A one-period image on the dataset's pixel grid, (H, W, 1), reference column at its place."""
     return resample_periodic(period_image, period, recipe.pixel_size, recipe.image_shape)[..., None]
 
 
-def _period(angles, pattern: str, composition: str) -> tuple[float, float]:
+def projected_period(angles, pattern: str, composition: str) -> tuple[float, float]:
+    """(x, y) size [A] of the [1-10] projected period of the tilted (contracted) crystal."""
     a, b, c = pseudocubic_abc(angles, pattern, get_composition(composition).lattice_constant)
     return (float(np.sqrt(2) * 0.5 * (a + b)), float(2 * c))
 
 
-def _simulate(recipe, angles, pattern, composition=None, microscope=None, cache=None) -> StemImages:
+def simulate_case(
+    recipe: AbfTiltRecipe,
+    angles,
+    pattern: str,
+    composition: str | None = None,
+    microscope: Microscope | None = None,
+    cache: SimulationCache | None = None,
+) -> StemImages:
+    """Multislice of one tilt state at every thickness of the recipe (cached)."""
     structure = tilted_perovskite(angles, pattern, composition or recipe.composition)
     return simulate_stem(structure, recipe.thicknesses_nm, microscope or recipe.microscope, cache)
 
 
-_FITTED: dict[str, TiltSurrogate] = {}
+_FITTED_SURROGATES: dict[str, TiltSurrogate] = {}
 
 
-def _fitted(recipe: AbfTiltRecipe, pattern: str, thickness_index: int, cache: SimulationCache) -> TiltSurrogate:
+def fitted_surrogate(recipe: AbfTiltRecipe, pattern: str, thickness_index: int, cache: SimulationCache) -> TiltSurrogate:
     """The GP of one unit, fitted once per process (splits are generated one after another)."""
     key = cache_key({"recipe": dataclasses.asdict(recipe), "unit": [pattern, thickness_index]})
-    if key not in _FITTED:
+    if key not in _FITTED_SURROGATES:
         grid = coarse_grid(recipe, pattern)
-        images = np.stack([_simulate(recipe, g, pattern, cache=cache).abf[thickness_index] for g in grid])
-        _FITTED[key] = TiltSurrogate(pattern, n_restarts=recipe.gp_restarts, seed=recipe.seed).fit(grid, images)
-    return _FITTED[key]
+        images = np.stack([simulate_case(recipe, g, pattern, cache=cache).abf[thickness_index] for g in grid])
+        _FITTED_SURROGATES[key] = TiltSurrogate(pattern, n_restarts=recipe.gp_restarts, seed=recipe.seed).fit(grid, images)
+    return _FITTED_SURROGATES[key]
 
 
 def units(recipe: AbfTiltRecipe) -> list[tuple[str, int]]:
@@ -241,26 +251,26 @@ def generate_unit(
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; known: {', '.join(SPLITS)}.")
     pattern, t_index = unit
-    thickness = _simulate(recipe, coarse_grid(recipe, pattern)[0], pattern, cache=cache).thicknesses_nm[t_index]
+    thickness = simulate_case(recipe, coarse_grid(recipe, pattern)[0], pattern, cache=cache).thicknesses_nm[t_index]
     base = f"{pattern}/{thickness:.2f}nm"
 
     if split in ("train", "validation", "test"):
-        surrogate = _fitted(recipe, pattern, t_index, cache)
+        surrogate = fitted_surrogate(recipe, pattern, t_index, cache)
         grid = fine_grid(recipe, pattern)
         chosen = grid[gp_splits(recipe, pattern, grid) == split]
         for start in range(0, len(chosen), batch):
             angles = chosen[start:start + batch]
             means, stds = surrogate.predict(angles)
             for g, mean, std in zip(angles, means, stds):
-                image = _finish(recipe, mean, _period(g, pattern, recipe.composition))
+                image = to_dataset_image(recipe, mean, projected_period(g, pattern, recipe.composition))
                 rms_std = float(np.sqrt(np.mean(std**2)))
                 key = f"{base}/gp/{g[0]:+.2f},{g[1]:+.2f},{g[2]:+.2f}"
                 yield key, _example(recipe, image, g, pattern, thickness, recipe.composition, "gp", rms_std)
         return
 
     for key, angles, composition, microscope in _multislice_cases(recipe, split, pattern):
-        sim = _simulate(recipe, angles, pattern, composition, microscope, cache)
-        image = _finish(recipe, sim.abf[t_index], _period(angles, pattern, composition))
+        sim = simulate_case(recipe, angles, pattern, composition, microscope, cache)
+        image = to_dataset_image(recipe, sim.abf[t_index], projected_period(angles, pattern, composition))
         yield f"{base}/{key}", _example(recipe, image, angles, pattern, thickness, composition, "multislice")
 
 
@@ -299,22 +309,22 @@ def validate_surrogate(recipe: AbfTiltRecipe, cache: SimulationCache) -> dict:
     """
     report = {}
     for pattern, t_index in units(recipe):
-        surrogate = _fitted(recipe, pattern, t_index, cache)
+        surrogate = fitted_surrogate(recipe, pattern, t_index, cache)
         grid = coarse_grid(recipe, pattern)
         angles = off_grid_angles(recipe, pattern, recipe.n_test_multislice, "test_multislice")
         means, _ = surrogate.predict(angles)
         nmse, nearest = [], []
         for g, mean in zip(angles, means):
-            period = _period(g, pattern, recipe.composition)
-            truth = _finish(recipe, _simulate(recipe, g, pattern, cache=cache).abf[t_index], period)
-            guess = _finish(recipe, mean, period)
+            period = projected_period(g, pattern, recipe.composition)
+            truth = to_dataset_image(recipe, simulate_case(recipe, g, pattern, cache=cache).abf[t_index], period)
+            guess = to_dataset_image(recipe, mean, period)
             near = grid[np.argmin(((grid - g) ** 2).sum(axis=1))]
-            near_img = _finish(
-                recipe, _simulate(recipe, near, pattern, cache=cache).abf[t_index], _period(near, pattern, recipe.composition)
+            near_img = to_dataset_image(
+                recipe, simulate_case(recipe, near, pattern, cache=cache).abf[t_index], projected_period(near, pattern, recipe.composition)
             )
             nmse.append(float(np.mean((guess - truth) ** 2) / np.var(truth)))
             nearest.append(float(np.mean((near_img - truth) ** 2) / np.var(truth)))
-        thickness = _simulate(recipe, grid[0], pattern, cache=cache).thicknesses_nm[t_index]
+        thickness = simulate_case(recipe, grid[0], pattern, cache=cache).thicknesses_nm[t_index]
         report[f"{pattern}@{thickness}nm"] = {
             "nmse_median": float(np.median(nmse)),
             "nmse_max": float(np.max(nmse)),
@@ -346,7 +356,7 @@ def stitched_domains(
     borders = [int(round(round(k * shape[1] / len(angles) / column_px) * column_px)) for k in range(len(angles) + 1)]
     borders[-1] = shape[1]
     for k, a in enumerate(angles):
-        sim = _simulate(recipe, a, pattern, cache=cache)
-        full = resample_periodic(sim.abf[thickness_index], _period(a, pattern, recipe.composition), recipe.pixel_size, shape)
+        sim = simulate_case(recipe, a, pattern, cache=cache)
+        full = resample_periodic(sim.abf[thickness_index], projected_period(a, pattern, recipe.composition), recipe.pixel_size, shape)
         out[:, borders[k]:borders[k + 1]] = full[:, borders[k]:borders[k + 1]]
     return out, borders
