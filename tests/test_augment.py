@@ -55,3 +55,16 @@ def test_reference_crop_and_dataset_mapping_are_deterministic():
     again = [c.numpy() for c, _ in augment_dataset(ds, SPEC, seed=5)]
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert not np.array_equal(first[0], first[1])
+
+
+def test_affine_distortion_keeps_the_reference_column_in_place():
+    spec = AugmentSpec(crop_shape=(52, 74), rotation_deg=5, shear=0.05, scale=0.05, jitter_fraction=0,
+                       max_shift_columns=0, max_shift_cells=0, dose_range=(1e9, 1e9))
+    x_ref, y_ref = spec.reference_px()
+    y, x = np.mgrid[0:96, 0:104].astype(np.float32)
+    spot = np.exp(-((x - x_ref) ** 2 + (y - y_ref) ** 2) / (2 * 1.5**2))[..., None] + 0.01
+    for seed in range(5):
+        crop, _ = augment(tf.constant(spot), tf.constant([1.0, 1.0, 1.0]), tf.constant("a-b-c-"),
+                          tf.constant([seed, 9]), spec)
+        row, col = np.unravel_index(np.argmax(crop.numpy()[..., 0]), crop.shape[:2])
+        assert abs(row - y_ref) <= 1 and abs(col - x_ref) <= 1
