@@ -156,10 +156,10 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
         license="cc-by-4.0", library_name="keras", tags=["stem", "electron-microscopy", "stem-zoo"],
         datasets=[entry.dataset], model_name=entry.id, eval_results=results or None,
     )
-    rows = "\n".join(
-        f"| {split} | " + " | ".join(f"{metric} = {value:.3g}" for metric, value in metrics.items()) + " |"
-        for split, metrics in entry.metrics.items()
-    ) or "| (not yet benchmarked) | |"
+    columns = sorted({metric for metrics in entry.metrics.values() for metric in metrics})
+    table = [f"| split | {' | '.join(columns)} |", "|" + " --- |" * (len(columns) + 1)]
+    table += [f"| {split} | " + " | ".join(f"{metrics[c]:.3g}" if c in metrics else "-" for c in columns) + " |"
+              for split, metrics in entry.metrics.items()]
     text = "\n".join([
         "---", data.to_yaml(), "---", "",
         f"# {entry.id}", "", entry.task + ".", "",
@@ -168,7 +168,7 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
         f"({entry.input.crop_convention}); {entry.input.normalization}. Outputs: {', '.join(entry.outputs)} "
         f"[{entry.output_units}].", "",
         "```python", "import stem_zoo", f'model = stem_zoo.load("hf://{repo_id}")', "```", "",
-        "## Results", "", "| split | metrics |", "| --- | --- |", rows, "",
+        "## Results", "", *(table if entry.metrics else ["Not benchmarked yet."]), "",
         "## Training", "", "```json", json.dumps(entry.training, indent=1), "```", "",
         "## Licence and citation", "",
         "Weights: CC-BY-4.0. Code (stem_zoo): GPL-3.0-or-later. Cite: " + (entry.citation or "stem-zoo") + ".", "",
