@@ -53,8 +53,7 @@ TILT_DCNN = ModelEntry(
     builder="stem_zoo.models.tilt_dcnn:build_tilt_dcnn",
     task="regression of octahedral tilt angles from an ABF STEM crop of 2x2 projected cells",
     dataset="stem_abf_tilt",
-    # Interim reference: trained on `smoke` until the `small` build is trained on (see the card).
-    dataset_config="smoke",
+    dataset_config="small",
     dataset_version="1.0.0",
     input=InputSpec(
         crop_shape=(52, 74),
@@ -66,18 +65,18 @@ TILT_DCNN = ModelEntry(
     hub_repo="stem-zoo/tilt_dcnn",
     hub_revision="v0.1.0",  # the tag `stem-zoo publish` creates; the package ships the same weights
     citation="Laanait, He & Borisevich, arXiv:1902.06876",
-    metrics={  # stem-zoo benchmark of the shipped weights on stem_abf_tilt/smoke 1.0.0
-        "validation": {"rmse_deg": 4.628, "mae_deg": 3.709, "sign_accuracy": 0.71},
-        "test": {"rmse_deg": 4.882, "mae_deg": 4.081, "sign_accuracy": 0.702},
-        "test_multislice": {"rmse_deg": 6.611, "mae_deg": 5.978, "sign_accuracy": 0.556},
-        "test_unseen_material": {"rmse_deg": 5.213, "mae_deg": 4.09, "sign_accuracy": 0.667},
-        "test_imperfect": {"rmse_deg": 4.164, "mae_deg": 3.31, "sign_accuracy": 0.75},
+    metrics={  # stem-zoo benchmark of the shipped weights on stem_abf_tilt/small 1.0.0
+        "validation": {"rmse_deg": 1.248, "mae_deg": 0.903, "sign_accuracy": 0.972},
+        "test": {"rmse_deg": 1.244, "mae_deg": 0.897, "sign_accuracy": 0.973},
+        "test_multislice": {"rmse_deg": 1.2, "mae_deg": 0.915, "sign_accuracy": 1.0},
+        "test_unseen_material": {"rmse_deg": 2.716, "mae_deg": 1.67, "sign_accuracy": 0.909},
+        "test_imperfect": {"rmse_deg": 5.486, "mae_deg": 3.592, "sign_accuracy": 0.87},
     },
     training={
-        "trainer": "stem-zoo train tilt_dcnn --config smoke --epochs 12 --batch-size 32",
-        "epochs": 12, "global_batch": 32, "optimizer": "Adam(1e-3), halved every 2 epochs; Huber delta 25 deg, same decay",
+        "trainer": "stem-zoo train tilt_dcnn --config small --epochs 8 --batch-size 32",
+        "epochs": 8, "global_batch": 32, "optimizer": "Adam(1e-3), halved every 2 epochs; Huber delta 25 deg, same decay",
         "l2": 1e-4, "augmentation": "stem_datasets.augment defaults", "replicas": 1,
-        "hardware": "CPU only, 2 cores (x86_64)", "train_seconds": 234.7,
+        "hardware": "CPU only, 2 cores (x86_64)", "train_seconds": 1010.9,
     },
 )
 
