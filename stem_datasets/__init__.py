@@ -18,3 +18,15 @@ if not (_here / "builders").is_dir() and (_here.parent / "builders" / "__init__.
 from stem_datasets import builders  # noqa: E402,F401  (registers the TFDS builders)
 
 __version__ = "0.1.0"
+
+
+def prepare(name: str, data_dir: str | None = None):
+    """The TFDS builder ``name`` ("dataset/config"), built here first if it is missing.
+
+    >>> builder = prepare("stem_abf_tilt/smoke")  # doctest: +SKIP
+    """
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder(name, data_dir=data_dir)
+    builder.download_and_prepare()  # our builders never look for a pre-built copy on GCS
+    return builder

@@ -46,8 +46,13 @@ def _jsonable(value):
     raise TypeError(f"cannot put {type(value).__name__} into a cache key")
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class SimulationCache:
@@ -67,7 +72,7 @@ class SimulationCache:
         data_path, sum_path = self._paths(key)
         try:
             expected = sum_path.read_text().strip()
-            if _sha256(data_path) != expected:
+            if sha256_file(data_path) != expected:
                 raise ValueError("checksum mismatch")
             with np.load(data_path, allow_pickle=False) as archive:
                 arrays = {name: archive[name] for name in archive.files}
@@ -85,7 +90,7 @@ class SimulationCache:
         try:
             with os.fdopen(fd, "wb") as handle:
                 np.savez(handle, **arrays)
-            digest = _sha256(Path(tmp))
+            digest = sha256_file(Path(tmp))
             os.replace(tmp, data_path)
         finally:
             if os.path.exists(tmp):

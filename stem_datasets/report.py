@@ -18,14 +18,11 @@ from stem_datasets.abf_tilt import SPLITS, get_recipe
 
 def build(config: str, data_dir: str | None = None):
     """Build (or reuse) ``stem_abf_tilt/<config>``; returns the builder and the seconds spent."""
-    import tensorflow_datasets as tfds
-
-    import stem_datasets  # noqa: F401
+    from stem_datasets import prepare
 
     get_recipe(config)
-    builder = tfds.builder(f"stem_abf_tilt/{config}", data_dir=data_dir)
     start = time.perf_counter()
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+    builder = prepare(f"stem_abf_tilt/{config}", data_dir)
     return builder, time.perf_counter() - start
 
 

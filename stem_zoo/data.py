@@ -31,13 +31,9 @@ def augment_spec(input_spec: InputSpec):
 
 def load_builder(dataset: str, config: str, data_dir: str | None = None):
     """The prepared TFDS builder (built here if missing, never looked up on GCS)."""
-    import tensorflow_datasets as tfds
+    from stem_datasets import prepare
 
-    import stem_datasets  # noqa: F401
-
-    builder = tfds.builder(f"{dataset}/{config}", data_dir=data_dir)
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-    return builder
+    return prepare(f"{dataset}/{config}", data_dir)
 
 
 def train_pipeline(builder, input_spec: InputSpec, batch_size: int, seed: int = 0, shuffle_buffer: int = 8192):

@@ -12,7 +12,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from stem_datasets.cache import sha256_file
 from stem_zoo.registry import MODELS, InputSpec, ModelEntry, get_entry
 
 PACKAGED_WEIGHTS = Path(__file__).parent / "weights"
@@ -56,14 +56,6 @@ def parse_hub_uri(uri: str) -> tuple[str, str | None]:
     return repo, revision or None
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _entry_from_config(config: dict) -> ModelEntry:
     fields = {k: v for k, v in config["entry"].items()}
     fields["input"] = InputSpec(**{**fields["input"], "crop_shape": tuple(fields["input"]["crop_shape"])})
@@ -87,7 +79,7 @@ def load_folder(folder: str | os.PathLike, source: str | None = None):
         expected = config["sha256"]
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{folder / CONFIG_FILE} is not a valid stem_zoo config ({error}).") from None
-    actual = _sha256(folder / MODEL_FILE)
+    actual = sha256_file(folder / MODEL_FILE)
     if actual != expected:
         raise ValueError(
             f"{folder / MODEL_FILE} does not match the SHA-256 in its config.json (corrupt or incomplete "
@@ -195,7 +187,7 @@ def stage(model, entry: ModelEntry, folder: str | os.PathLike, repo_id: str) -> 
         "preprocessing": entry.input.normalization,
         "outputs": list(entry.outputs),
         "output_units": entry.output_units,
-        "sha256": _sha256(folder / MODEL_FILE),
+        "sha256": sha256_file(folder / MODEL_FILE),
         "entry": entry.to_dict(),
     }
     (folder / CONFIG_FILE).write_text(json.dumps(config, indent=1))

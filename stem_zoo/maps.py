@@ -30,9 +30,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from stem_datasets.structures import get_composition
 from stem_zoo.registry import InputSpec, get_entry
 
-SRTIO3_A = 3.905  # lattice constant setting the averaging cell (the training material)
+SRTIO3_A = get_composition("SrTiO3").lattice_constant  # the training material sets the averaging cell
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,10 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
     else:
         raise ValueError(f"method must be 'dense' or 'windows', got {method!r}.")
     maps = unit_cell_average(windows, spec.pixel_size)
-    offset = (SRTIO3_A / 2 / spec.pixel_size, SRTIO3_A / (2 * math.sqrt(2)) / spec.pixel_size)
+    from stem_zoo.data import augment_spec
+
+    x_ref, y_ref = augment_spec(spec).reference_px()
+    offset = (y_ref, x_ref)
     return TiltMaps(resampled, spec.pixel_size, windows, maps, offset, names, float(pixel_size))
 
 
