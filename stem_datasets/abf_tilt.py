@@ -22,14 +22,13 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import itertools
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
-from stem_datasets.cache import SimulationCache, cache_key
+from stem_datasets.cache import SimulationCache, cache_key, unit_interval
 from stem_datasets.glazer import canonical_angles, parse_pattern
 from stem_datasets.imaging import resample_periodic
 from stem_datasets.microscope import Microscope
@@ -152,11 +151,6 @@ def fine_grid(recipe: AbfTiltRecipe, pattern: str) -> np.ndarray:
     return _grid(pattern, values)
 
 
-def _unit_interval(*parts) -> float:
-    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
-
-
 def gp_splits(recipe: AbfTiltRecipe, pattern: str, grid: np.ndarray) -> np.ndarray:
     """train / validation / test for each fine-grid triple, fixed by its canonical labels.
 
@@ -168,7 +162,7 @@ def gp_splits(recipe: AbfTiltRecipe, pattern: str, grid: np.ndarray) -> np.ndarr
     out = []
     for angles in grid:
         canon = canonical_angles(angles, pattern)
-        u = _unit_interval(recipe.seed, pattern, *canon)
+        u = unit_interval(recipe.seed, pattern, *canon)
         if canon in coarse or u >= recipe.validation_fraction + recipe.test_fraction:
             out.append("train")
         else:
@@ -178,7 +172,7 @@ def gp_splits(recipe: AbfTiltRecipe, pattern: str, grid: np.ndarray) -> np.ndarr
 
 def off_grid_angles(recipe: AbfTiltRecipe, pattern: str, n: int, salt: str) -> np.ndarray:
     """``n`` random triples in the coarse range, on the 0.25 deg lattice, off the coarse grid."""
-    rng = np.random.default_rng([recipe.seed, int(_unit_interval(salt, pattern) * 2**32)])
+    rng = np.random.default_rng([recipe.seed, int(unit_interval(salt, pattern) * 2**32)])
     p = parse_pattern(pattern)
     coarse = {tuple(g) for g in coarse_grid(recipe, pattern)}
     out: list[tuple[float, ...]] = []

@@ -38,6 +38,12 @@ def cache_key(description: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def unit_interval(*parts) -> float:
+    """A number in [0, 1) fixed by ``parts`` (their str), for reproducible split and seed draws."""
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def _jsonable(value):
     if isinstance(value, np.ndarray):
         return value.tolist()

@@ -201,3 +201,130 @@ def view_along_1m10(atoms: Atoms, thickness_nm: float) -> Atoms:
         projected_period=(float(s2 * ab), float(2 * c)),
     )
     return slab
+
+
+# --- LaAlO3/SrTiO3 interface cross-sections (the 4D-STEM dataset) ------------------------
+
+INTERFACE_FILM_CELLS = 3
+INTERFACE_SUBSTRATE_CELLS = 3
+INTERFACE_WIDTH_CELLS = 7  # substrate + film + cap = 7 cells along x too: a square cell, square CBED pixels
+STEP_POSITIONS = 11  # step at 0, 0.1, ..., 1.0 of the thickness
+
+
+def interface_slice_thickness(lattice_constant: float = COMPOSITIONS["SrTiO3"].lattice_constant) -> float:
+    """One atomic plane per slice along [100]: half the lattice constant [A]."""
+    return lattice_constant / 2
+
+
+def snap_interface_thickness(thickness_angstrom: float) -> float:
+    """The nearest whole number of SrTiO3 unit cells along the beam [A] (e.g. 100 -> 101.53)."""
+    a = COMPOSITIONS["SrTiO3"].lattice_constant
+    return float(max(1, round(thickness_angstrom / a)) * a)
+
+
+def lao_sto_interface(
+    thickness_angstrom: float,
+    step_fraction: float | None = None,
+    intermix_fraction: float = 0.0,
+    intermix_layers: int = 1,
+    a_site_fraction: float = 0.0,
+    seed: int = 0,
+    substrate_cells: int = INTERFACE_SUBSTRATE_CELLS,
+    film_cells: int = INTERFACE_FILM_CELLS,
+    width_cells: int = INTERFACE_WIDTH_CELLS,
+) -> Atoms:
+    """Cross-section of the LaAlO3/SrTiO3(001) interface with the beam in the interface plane.
+
+    x runs across the interface (the [001] growth direction), y along it and z along the
+    beam ([100]). Along x: a TiO2-terminated SrTiO3 substrate, an AlO2-terminated LaAlO3
+    film and one SrO cap layer, so that the periodic cell stacks AO/BO2 planes throughout
+    (substrate TiO2 | LaO ... AlO2 | SrO cap | substrate TiO2). The film is coherent with
+    the substrate: one lattice constant (SrTiO3's, 3.905 A) everywhere; the film's
+    tetragonal contraction along x (c ~ 3.75 A) is neglected.
+
+    ``step_fraction`` f buries a step: atomic planes at depths z >= f * thickness (in whole
+    slices of a/2) have the interface one unit cell further into the film (the first LaO
+    and AlO2 planes become SrO and TiO2). f = 1 is the flat interface, f = 0 the flat
+    interface one cell further out. ``intermix_fraction`` replaces that fraction of the
+    Al sites in the first ``intermix_layers`` AlO2 planes by Ti, ``a_site_fraction`` that
+    of La in the first LaO plane by Sr, at random sites drawn from ``seed``.
+
+    >>> flat = lao_sto_interface(19.525, intermix_fraction=0.2, seed=1)
+    >>> flat.info["intermix_fraction"], flat.info["n_slices"]
+    (0.2, 10)
+    """
+    a = COMPOSITIONS["SrTiO3"].lattice_constant
+    dz = interface_slice_thickness(a)
+    n_slices = thickness_angstrom / dz if np.isfinite(thickness_angstrom) else np.nan
+    if not (np.isfinite(n_slices) and n_slices >= 1 and abs(n_slices - round(n_slices)) < 1e-6):
+        raise ValueError(
+            f"thickness_angstrom={thickness_angstrom} is not a whole number of slices of {dz} A "
+            f"(one atomic plane each); use snap_interface_thickness({thickness_angstrom}) = "
+            f"{snap_interface_thickness(thickness_angstrom) if np.isfinite(thickness_angstrom) else 'n/a'}."
+        )
+    n_slices = int(round(n_slices))
+    if step_fraction is not None and not (np.isfinite(step_fraction) and 0.0 <= step_fraction <= 1.0):
+        raise ValueError(f"step_fraction must lie in [0, 1] (fraction of the thickness along the beam), got {step_fraction}.")
+    for name, value in (("intermix_fraction", intermix_fraction), ("a_site_fraction", a_site_fraction)):
+        if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+            raise ValueError(f"{name} must lie in [0, 1], got {value}.")
+    if not 1 <= intermix_layers <= film_cells:
+        raise ValueError(f"intermix_layers must be 1..{film_cells} (the film's AlO2 planes), got {intermix_layers}.")
+    if substrate_cells < 1 or film_cells < 2 or width_cells < 1:
+        raise ValueError("need substrate_cells >= 1, film_cells >= 2 (room for the step) and width_cells >= 1.")
+
+    # Plane j sits at x = (j + 1/2) a/2: TiO2 for even j < 2 n_sub + 1, SrO for odd ones;
+    # then LaO/AlO2 pairs, then the SrO cap.
+    terminating = 2 * substrate_cells
+    kinds = ["B:Ti" if j % 2 == 0 else "A:Sr" for j in range(terminating + 1)]
+    kinds += ["A:La" if j % 2 == 0 else "B:Al" for j in range(2 * film_cells)]
+    kinds += ["A:Sr"]
+    step_slice = n_slices if step_fraction is None else int(round(step_fraction * n_slices))
+
+    symbols, positions, roles = [], [], []
+    for j, kind in enumerate(kinds):
+        x = (j + 0.5) * dz
+        site, element = kind.split(":")
+        for s in range(n_slices):
+            z = (s + 0.5) * dz  # atomic planes at slice centres
+            in_plane = s % 2  # AO planes: A at y = 0 in even slices, O at y = a/2 in odd ones
+            for iy in range(width_cells):
+                y0 = iy * a
+                if site == "A":
+                    sites = [(element, y0, "A")] if in_plane == 0 else [("O", y0 + a / 2, "O")]
+                else:  # BO2: O at y = a/2 in even slices; B at a/2 and O at 0 in odd ones
+                    sites = [("O", y0 + a / 2, "O")] if in_plane == 0 else [(element, y0 + a / 2, "B"), ("O", y0, "O")]
+                for symbol, y, role in sites:
+                    if s >= step_slice and j in (terminating + 1, terminating + 2) and role != "O":
+                        symbol = "Sr" if role == "A" else "Ti"  # the step: one more substrate cell
+                    symbols.append(symbol)
+                    positions.append((x, y, z))
+                    roles.append((j, role))
+
+    symbols = np.array(symbols, dtype=object)
+    roles_j = np.array([r[0] for r in roles])
+    roles_site = np.array([r[1] for r in roles])
+    rng = np.random.default_rng(seed)
+    al_planes = [terminating + 2 + 2 * k for k in range(intermix_layers)]
+    al_sites = np.flatnonzero(np.isin(roles_j, al_planes) & (roles_site == "B") & (symbols == "Al"))
+    la_sites = np.flatnonzero((roles_j == terminating + 1) & (roles_site == "A") & (symbols == "La"))
+    n_ti = int(round(intermix_fraction * len(al_sites)))
+    n_sr = int(round(a_site_fraction * len(la_sites)))
+    symbols[rng.choice(al_sites, n_ti, replace=False)] = "Ti"
+    symbols[rng.choice(la_sites, n_sr, replace=False)] = "Sr"
+
+    cell = np.diag([len(kinds) * dz, width_cells * a, n_slices * dz])
+    atoms = Atoms(list(symbols), positions=np.array(positions), cell=cell, pbc=True)
+    atoms.info.update(
+        lattice_constant=a,
+        thickness_angstrom=float(n_slices * dz),
+        n_slices=n_slices,
+        slice_thickness=dz,
+        interface_x=float((terminating + 0.5) * dz),  # the terminating TiO2 plane
+        step_slice=step_slice,
+        step_fraction=None if step_fraction is None else step_slice / n_slices,
+        intermix_fraction=n_ti / len(al_sites) if len(al_sites) else 0.0,
+        a_site_fraction=n_sr / len(la_sites) if len(la_sites) else 0.0,
+        seed=seed,
+    )
+    return atoms

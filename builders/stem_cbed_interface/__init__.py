@@ -1,0 +1,1 @@
+"""stem_cbed_interface TFDS builder folder."""
