@@ -31,3 +31,14 @@ def smoke_data_dir(tmp_path_factory, simulation_cache_dir):
     data_dir = tmp_path_factory.mktemp("tfds")
     tfds.builder("stem_abf_tilt/smoke", data_dir=data_dir).download_and_prepare()
     return data_dir
+
+
+@pytest.fixture(scope="session")
+def cbed_smoke_data_dir(tmp_path_factory, simulation_cache_dir):
+    """``stem_cbed_interface/smoke`` built once (about a minute on two cores)."""
+    import stem_datasets  # noqa: F401
+    import tensorflow_datasets as tfds
+
+    data_dir = tmp_path_factory.mktemp("tfds-cbed")
+    tfds.builder("stem_cbed_interface/smoke", data_dir=data_dir).download_and_prepare()
+    return data_dir

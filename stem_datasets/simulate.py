@@ -227,6 +227,10 @@ class CbedDetector:
         if self.pixels < 4 or self.binning < 1:
             raise ValueError(f"CbedDetector needs pixels >= 4 and binning >= 1, got {self}.")
 
+    def centre_px(self) -> float:
+        """Row (= column) of k = 0 in binned pixels, counting from the centre of pixel 0."""
+        return (self.pixels * self.binning / 2 - (self.binning - 1) / 2) / self.binning
+
 
 @dataclass(frozen=True)
 class CbedStacks:

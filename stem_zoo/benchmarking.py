@@ -28,7 +28,7 @@ from typing import Callable
 
 import numpy as np
 
-from stem_zoo.registry import MODELS, InputSpec, get_entry
+from stem_zoo.registry import MODELS, get_entry
 
 ANGLES = ("alpha", "beta", "gamma")
 SIGN_THRESHOLD_DEG = 1.0  # signs of smaller angles are not scored
@@ -50,49 +50,91 @@ def angle_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
     return out
 
 
+def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]) -> dict:
+    """Accuracy, within-one-class accuracy (ordinal classes), per-class recall, confusion matrix.
+
+    ``confusion[i][j]`` counts examples of true class i predicted as j.
+
+    >>> m = class_metrics(np.array([0, 1, 2]), np.eye(3)[[0, 2, 2]], ("a", "b", "c"))
+    >>> m["accuracy"], m["within_one_accuracy"], m["recall"]["b"]
+    (0.6667, 1.0, 0.0)
+    """
+    true = np.asarray(true).astype(int).ravel()
+    probabilities = np.asarray(probabilities, float)
+    if probabilities.ndim != 2 or len(probabilities) != len(true) or probabilities.shape[1] != len(classes):
+        raise ValueError(f"probabilities {probabilities.shape} must be (n, {len(classes)}) for {len(true)} labels.")
+    pred = probabilities.argmax(axis=1)
+    confusion = np.zeros((len(classes), len(classes)), dtype=int)
+    np.add.at(confusion, (true, pred), 1)
+    recall = {c: round(float(confusion[i, i] / confusion[i].sum()), 4) for i, c in enumerate(classes) if confusion[i].sum()}
+    return {
+        "n": int(len(true)),
+        "accuracy": round(float(np.mean(pred == true)), 4),
+        "within_one_accuracy": round(float(np.mean(np.abs(pred - true) <= 1)), 4),
+        "recall": recall,
+        "confusion": confusion.tolist(),
+    }
+
+
+def task_metrics(entry, true: np.ndarray, pred: np.ndarray) -> dict:
+    """The metrics of an entry's task: class metrics for classifiers, angle metrics otherwise."""
+    if entry.is_classifier:
+        return class_metrics(true, pred, tuple(entry.outputs))
+    return angle_metrics(true, pred)
+
+
 def _as_predictor(model) -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
     if hasattr(model, "predict_on_batch") and hasattr(model, "count_params"):
         return (lambda x: np.asarray(model.predict_on_batch(x))), int(model.count_params())
     if callable(model):
         return (lambda x: np.asarray(model(x))), None
-    raise TypeError("model must be a Keras model or a callable mapping crops (n, H, W, 1) to angles (n, 3).")
+    raise TypeError("model must be a Keras model or a callable mapping a batch of inputs to outputs (n, k).")
 
 
 def benchmark(
     model,
-    dataset: str = "stem_abf_tilt",
+    dataset: str | None = None,
     config: str = "small",
     splits: tuple[str, ...] | None = None,
-    input_spec: InputSpec | None = None,
+    task: str | None = None,
     name: str | None = None,
     batch_size: int = 64,
     data_dir: str | None = None,
     out_dir: str | Path | None = None,
 ) -> dict:
-    """Metrics on every split, images/s and parameter count; JSON and markdown if ``out_dir``."""
+    """Metrics on every split, images/s and parameter count; JSON and markdown if ``out_dir``.
+
+    ``task`` names the zoo model whose inputs, labels and example subset to use (default:
+    the model's own entry, else the first zoo model on ``dataset``); ``dataset`` defaults
+    to the task's.
+    """
     from stem_zoo import data
 
     zoo = getattr(model, "zoo", None)
-    spec = input_spec or (zoo.entry.input if zoo else get_entry("tilt_dcnn").input)
+    entry = get_entry(task) if task else (zoo.entry if zoo else _first_entry(dataset or "stem_abf_tilt"))
+    dataset = dataset or entry.dataset
+    if entry.dataset != dataset:
+        raise ValueError(f"task {entry.id!r} is defined on {entry.dataset}, not {dataset}.")
     predict, n_params = _as_predictor(model)
     builder = data.load_builder(dataset, config, data_dir)
     splits = splits or tuple(s for s in builder.info.splits if s != "train")
     results = {}
     for split in splits:
         trues, preds, seconds, count = [], [], 0.0, 0
-        for crops, angles in data.eval_pipeline(builder, split, spec, batch_size):
-            batch = crops.numpy()
+        for inputs, labels in data.eval_pipeline(builder, split, entry, batch_size):
+            batch = inputs.numpy()
             start = time.perf_counter()
             out = predict(batch)
             seconds += time.perf_counter() - start
             count += len(batch)
-            trues.append(angles.numpy())
+            trues.append(labels.numpy())
             preds.append(np.asarray(out).reshape(len(batch), -1))
-        metrics = angle_metrics(np.concatenate(trues), np.concatenate(preds))
+        metrics = task_metrics(entry, np.concatenate(trues), np.concatenate(preds))
         metrics["images_per_s"] = round(count / seconds, 1) if seconds else float("nan")
         results[split] = metrics
     record = {
         "model": name or (zoo.entry.id if zoo else getattr(model, "name", "model")),
+        "task": entry.id,
         "dataset": f"{dataset}/{config}:{builder.info.version}",
         "parameters": n_params,
         "splits": results,
@@ -106,13 +148,23 @@ def benchmark(
     return record
 
 
+def _first_entry(dataset: str):
+    for entry in MODELS.values():
+        if entry.dataset == dataset:
+            return entry
+    raise ValueError(f"No zoo model is defined on {dataset!r}; pass task=<zoo id> naming one that is.")
+
+
 def leaderboard(record: dict, dataset: str, config: str) -> str:
-    """Markdown table: this result beside the reference models' card numbers."""
+    """Markdown table: this result beside the reference models' card numbers (same task)."""
+    task = record.get("task", "tilt_dcnn")
     rows = [("**" + record["model"] + "** (this run)", record["splits"])]
     for entry in MODELS.values():
-        if entry.dataset == dataset and entry.dataset_config == config and entry.metrics and entry.id != record["model"]:
+        if entry.id == task and entry.dataset_config == config and entry.metrics and entry.id != record["model"]:
             rows.append((f"{entry.id} (card)", entry.metrics))
     splits = list(record["splits"])
+    if get_entry(task).is_classifier:
+        return _class_leaderboard(rows, splits, dataset, config)
     lines = [
         f"RMSE [deg] / sign accuracy on `{dataset}/{config}`",
         "",
@@ -124,5 +176,19 @@ def leaderboard(record: dict, dataset: str, config: str) -> str:
         for split in splits:
             m = metrics.get(split, {})
             cells.append(f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _class_leaderboard(rows, splits, dataset: str, config: str) -> str:
+    lines = [
+        f"Accuracy / within-one-class accuracy on `{dataset}/{config}`",
+        "",
+        "| model | " + " | ".join(splits) + " |",
+        "| --- | " + " | ".join("---" for _ in splits) + " |",
+    ]
+    for label, metrics in rows:
+        cells = [f"{metrics[s]['accuracy']:.3f} / {metrics[s].get('within_one_accuracy', float('nan')):.3f}"
+                 if "accuracy" in metrics.get(s, {}) else "-" for s in splits]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -9,10 +9,7 @@ Example:
 
 from __future__ import annotations
 
-from stem_zoo.registry import InputSpec
-
-EVAL_SPLITS = ("validation", "test", "test_multislice", "test_unseen_material", "test_imperfect")
-
+from stem_zoo.registry import InputSpec, ModelEntry
 
 def standardize(x):
     """Zero mean, unit standard deviation over each crop (the models' preprocessing)."""
@@ -36,31 +33,56 @@ def load_builder(dataset: str, config: str, data_dir: str | None = None):
     return prepare(f"{dataset}/{config}", data_dir)
 
 
-def train_pipeline(builder, input_spec: InputSpec, batch_size: int, seed: int = 0, shuffle_buffer: int = 8192):
-    """Shuffled, augmented (crop, angles) batches, reshuffled each epoch deterministically."""
+def _subset(ds, builder, entry: ModelEntry):
+    """Keep the examples an entry trains on (e.g. only rough interfaces for the step model)."""
     import tensorflow as tf
 
-    from stem_datasets.augment import augment_dataset
+    for feature, value in entry.subset.items():
+        index = builder.info.features[feature].str2int(value)
+        ds = ds.filter(lambda e, f=feature, i=index: tf.equal(e[f], i))
+    return ds
 
-    ds = builder.as_dataset(split="train", shuffle_files=False)
+
+def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, shuffle_buffer: int = 8192):
+    """Shuffled, augmented (input, label) batches, reshuffled each epoch deterministically."""
+    import tensorflow as tf
+
+    ds = _subset(builder.as_dataset(split="train", shuffle_files=False), builder, entry)
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = augment_dataset(ds, augment_spec(input_spec), seed)
-    ds = ds.map(lambda crop, angles: (standardize(crop), angles), num_parallel_calls=tf.data.AUTOTUNE)
+    if entry.dataset == "stem_cbed_interface":
+        from stem_datasets.augment_cbed import CbedAugmentSpec, augment_cbed, preprocess_cbed
+
+        spec = CbedAugmentSpec()
+        ds = ds.enumerate().map(
+            lambda i, e: (preprocess_cbed(augment_cbed(e[entry.input.feature], tf.stack([tf.cast(seed, tf.int64), i]), spec)),
+                          e[entry.label]),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+        )
+    else:
+        from stem_datasets.augment import augment_dataset
+
+        ds = augment_dataset(ds, augment_spec(entry.input), seed)
+        ds = ds.map(lambda crop, angles: (standardize(crop), angles), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_pipeline(builder, split: str, input_spec: InputSpec, batch_size: int, drop_remainder: bool = False):
-    """Un-augmented (reference crop, angles) batches of one split.
+def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_remainder: bool = False):
+    """Un-augmented (input, label) batches of one split.
 
     ``drop_remainder=True`` is for monitoring under MirroredStrategy, where a short last
     batch can leave a replica empty (TensorFlow then fails in batch normalization).
     """
     import tensorflow as tf
 
-    from stem_datasets.augment import reference_crop
+    ds = _subset(builder.as_dataset(split=split, shuffle_files=False), builder, entry)
+    if entry.dataset == "stem_cbed_interface":
+        from stem_datasets.augment_cbed import preprocess_cbed
 
-    spec = augment_spec(input_spec)
-    ds = builder.as_dataset(split=split, shuffle_files=False)
-    ds = ds.map(lambda e: (standardize(reference_crop(e["image"], spec)), e["angles"]),
-                num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda e: (preprocess_cbed(e[entry.input.feature]), e[entry.label]), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        from stem_datasets.augment import reference_crop
+
+        spec = augment_spec(entry.input)
+        ds = ds.map(lambda e: (standardize(reference_crop(e[entry.input.feature], spec)), e[entry.label]),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -134,34 +134,44 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
     """The Hub model card: model-index results on every benchmark split, set-up, licence, citation."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
+    scalars = {split: {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+               for split, metrics in entry.metrics.items()}
     results = [
         EvalResult(
-            task_type="image-regression" if entry.output_units == "degree" else "image-classification",
+            task_type="image-classification" if entry.is_classifier else "image-regression",
             dataset_type=entry.dataset, dataset_name=entry.dataset, dataset_config=entry.dataset_config,
             dataset_split=split, metric_type=metric, metric_value=value,
             metric_name=f"{metric} ({entry.output_units})" if metric.endswith("_deg") else metric,
         )
-        for split, metrics in entry.metrics.items()
+        for split, metrics in scalars.items()
         for metric, value in metrics.items()
+        if metric != "n"
     ]
     data = ModelCardData(
         license="cc-by-4.0", library_name="keras", tags=["stem", "electron-microscopy", "stem-zoo"],
         datasets=[entry.dataset], model_name=entry.id, eval_results=results or None,
     )
-    columns = sorted({metric for metrics in entry.metrics.values() for metric in metrics})
+    columns = sorted({metric for metrics in scalars.values() for metric in metrics})
     table = [f"| split | {' | '.join(columns)} |", "|" + " --- |" * (len(columns) + 1)]
     table += [f"| {split} | " + " | ".join(f"{metrics[c]:.3g}" if c in metrics else "-" for c in columns) + " |"
-              for split, metrics in entry.metrics.items()]
+              for split, metrics in scalars.items()]
+    for split, metrics in entry.metrics.items():
+        if "confusion" in metrics:
+            table += ["", f"Confusion matrix on `{split}` (rows: true, columns: predicted; {', '.join(entry.outputs)}); "
+                      f"recall per class: {json.dumps(metrics.get('recall', {}))}", "", "```",
+                      *(" ".join(f"{n:4d}" for n in row) for row in metrics["confusion"]), "```"]
     text = "\n".join([
         "---", data.to_yaml(), "---", "",
         f"# {entry.id}", "", entry.task + ".", "",
         f"Trained on `{entry.dataset}/{entry.dataset_config}` (version {entry.dataset_version}) with stem_zoo. "
-        f"Input: {entry.input.crop_shape[0]} x {entry.input.crop_shape[1]} px crops at {entry.input.pixel_size} A/px "
+        f"Input `{entry.input.feature}`: {' x '.join(map(str, entry.input.crop_shape))} px at {entry.input.pixel_size} "
+        f"{'mrad' if entry.is_classifier else 'A'}/px "
         f"({entry.input.crop_convention}); {entry.input.normalization}. Outputs: {', '.join(entry.outputs)} "
         f"[{entry.output_units}].", "",
         "```python", "import stem_zoo", f'model = stem_zoo.load("hf://{repo_id}")', "```", "",
         "## Results", "", *(table if entry.metrics else ["Not benchmarked yet."]), "",
         "## Training", "", "```json", json.dumps(entry.training, indent=1), "```", "",
+        *([entry.card_notes, ""] if entry.card_notes else []),
         "## Licence and citation", "",
         "Weights: CC-BY-4.0. Code (stem_zoo): GPL-3.0-or-later. Cite: " + (entry.citation or "stem-zoo") + ".", "",
     ])

@@ -10,18 +10,24 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What a model expects: crop size [px], pixel size [A], channels and normalization."""
+    """What a model expects: input shape (without channels), pixel size, dataset feature, normalization.
 
-    crop_shape: tuple[int, int]
+    ``crop_shape`` is (rows, columns) of an image crop or (positions, ky, kx) of a CBED
+    stack; ``pixel_size`` is A per pixel for images and mrad per pixel for diffraction.
+    """
+
+    crop_shape: tuple[int, ...]
     pixel_size: float
     channels: int = 1
     normalization: str = "standardize: zero mean, unit std per crop (training) or per micrograph (maps), outside the model"
     crop_convention: str = ""
+    feature: str = "image"  # the dataset feature the model reads
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,13 @@ class ModelEntry:
     citation: str = ""
     metrics: dict = field(default_factory=dict)  # split -> {metric: value}, as measured
     training: dict = field(default_factory=dict)
+    label: str = "angles"  # the dataset feature the model predicts
+    subset: dict = field(default_factory=dict)  # feature -> class name the examples must have (e.g. rough only)
+    card_notes: str = ""  # markdown for the model card: scope, known limits
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.output_units == "class probability"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,7 +93,49 @@ TILT_DCNN = ModelEntry(
     },
 )
 
-MODELS: dict[str, ModelEntry] = {e.id: e for e in (TILT_DCNN,)}
+_CBED_INPUT = InputSpec(
+    crop_shape=(8, 32, 32),
+    pixel_size=1.835,
+    normalization="stem_datasets.augment_cbed.preprocess_cbed: sqrt, then zero mean, unit std per stack, outside the model",
+    crop_convention="8 probe positions from the SrTiO3 TiO2 plane 1.5 cells into LaAlO3; 32 x 32 px to 29.4 mrad at 200 kV, 20 mrad",
+    feature="cbed",
+)
+_CBED_CITATION = "Oxley et al., Mach. Learn.: Sci. Technol. 1, 04LT01 (2020), arXiv:2002.09039"
+
+CBED_INTERFACE_CNN = ModelEntry(
+    id="cbed_interface_cnn",
+    builder="stem_zoo.models.cbed_cnn:build_cbed_interface_cnn",
+    task="classification of a LaAlO3/SrTiO3 interface as rough (buried step) or intermixed from one 4D-STEM line of CBED patterns",
+    dataset="stem_cbed_interface",
+    dataset_config="small",
+    dataset_version="1.0.0",
+    input=_CBED_INPUT,
+    outputs=("rough", "intermixed"),
+    output_units="class probability",
+    hub_repo="stem-zoo/cbed_interface_cnn",
+    hub_revision="v0.1.0",
+    citation=_CBED_CITATION,
+    label="interface",
+)
+
+CBED_STEP_CNN = ModelEntry(
+    id="cbed_step_cnn",
+    builder="stem_zoo.models.cbed_cnn:build_cbed_step_cnn",
+    task="position of a buried step along the beam (0, 0.1, ..., 1 of the thickness) from CBED patterns averaged over a unit cell",
+    dataset="stem_cbed_interface",
+    dataset_config="small",
+    dataset_version="1.0.0",
+    input=dataclasses.replace(_CBED_INPUT, feature="cbed_cell_average"),
+    outputs=tuple(f"step_{k}" for k in range(11)),
+    output_units="class probability",
+    hub_repo="stem-zoo/cbed_step_cnn",
+    hub_revision="v0.1.0",
+    citation=_CBED_CITATION,
+    label="step_position",
+    subset={"interface": "rough"},
+)
+
+MODELS: dict[str, ModelEntry] = {e.id: e for e in (TILT_DCNN, CBED_INTERFACE_CNN, CBED_STEP_CNN)}
 
 
 def list_models() -> list[str]:

@@ -56,7 +56,6 @@ def train(
     import tensorflow as tf
 
     from stem_zoo import data
-    from stem_zoo.models.tilt_dcnn import DecayingHuber, StaircaseDecay
 
     entry = get_entry(model_id)
     out = Path(out_dir)
@@ -68,19 +67,15 @@ def train(
     strategy = make_strategy(devices)
     with strategy.scope():
         model = _build(entry)
-        loss = DecayingHuber(settings.huber_delta)
-        model.compile(
-            optimizer=keras.optimizers.Adam(settings.learning_rate, beta_1=0.9, beta_2=0.999),
-            loss=loss,
-            metrics=[keras.metrics.MeanAbsoluteError(name="mae_deg"), keras.metrics.RootMeanSquaredError(name="rmse_deg")],
-        )
-    train_ds = data.train_pipeline(builder, entry.input, settings.batch_size, settings.seed)
-    val_ds = data.eval_pipeline(builder, "validation", entry.input, settings.batch_size, drop_remainder=True)
+        loss, optimizer, metrics, schedule = _module(entry).training_setup(settings)
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    train_ds = data.train_pipeline(builder, entry, settings.batch_size, settings.seed)
+    val_ds = data.eval_pipeline(builder, "validation", entry, settings.batch_size, drop_remainder=True)
     if settings.steps_per_epoch:
         train_ds = train_ds.repeat()
     callbacks = [
         keras.callbacks.BackupAndRestore(str(out / "backup")),
-        StaircaseDecay(loss, settings.learning_rate, settings.decay_every_epochs),
+        *schedule,
         keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "epoch{epoch:03d}.keras")),
         keras.callbacks.TensorBoard(str(out / "logs")),
         *(callbacks or []),
@@ -113,21 +108,24 @@ def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
     import numpy as np
 
     from stem_zoo import data
-    from stem_zoo.benchmarking import angle_metrics
+    from stem_zoo.benchmarking import task_metrics
 
     model = keras.saving.load_model(path, safe_mode=True)
     true, pred = [], []
-    for crops, angles in data.eval_pipeline(builder, "validation", entry.input, batch_size):
-        pred.append(np.asarray(model.predict_on_batch(crops)))
-        true.append(angles.numpy())
-    return angle_metrics(np.concatenate(true), np.concatenate(pred))
+    for inputs, labels in data.eval_pipeline(builder, "validation", entry, batch_size):
+        pred.append(np.asarray(model.predict_on_batch(inputs)))
+        true.append(labels.numpy())
+    return task_metrics(entry, np.concatenate(true), np.concatenate(pred))
+
+
+def _module(entry):
+    import importlib
+
+    return importlib.import_module(entry.builder.split(":")[0])
 
 
 def _build(entry):
-    import importlib
-
-    module, function = entry.builder.split(":")
-    return getattr(importlib.import_module(module), function)(entry.input)
+    return getattr(_module(entry), entry.builder.split(":")[1])(entry.input)
 
 
 def _hardware(tf) -> str:

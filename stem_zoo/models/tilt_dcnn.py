@@ -79,3 +79,14 @@ class StaircaseDecay(keras.callbacks.Callback):
         factor = self.rate ** (epoch // self.every)
         self.model.optimizer.learning_rate.assign(self.initial_lr * factor)
         self.loss.delta.assign(self.loss.initial_delta * factor)
+
+
+def training_setup(settings) -> tuple:
+    """(loss, optimizer, metrics, callbacks) for ``stem_zoo.train``: Huber and Adam, decayed together."""
+    loss = DecayingHuber(settings.huber_delta)
+    return (
+        loss,
+        keras.optimizers.Adam(settings.learning_rate, beta_1=0.9, beta_2=0.999),
+        [keras.metrics.MeanAbsoluteError(name="mae_deg"), keras.metrics.RootMeanSquaredError(name="rmse_deg")],
+        [StaircaseDecay(loss, settings.learning_rate, settings.decay_every_epochs)],
+    )
