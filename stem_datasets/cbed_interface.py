@@ -137,6 +137,7 @@ def _check_split(split: str) -> None:
 
 def units(recipe: CbedInterfaceRecipe, split: str) -> list[tuple]:
     """The independent multislice runs of a split: ("rough", t, step, r) or ("intermixed", index, r)."""
+    _check_split(split)
     repeats = recipe.repeats[SPLITS.index(split)]
     thicknesses = split_thicknesses(recipe, split)
     rough = [("rough", t, step, r) for t in thicknesses for step in range(STEP_POSITIONS) for r in range(repeats)]

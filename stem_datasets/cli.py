@@ -1,6 +1,7 @@
-"""Command line: ``stem-datasets build CONFIG`` and ``stem-datasets report CONFIG``.
+"""Command line: ``stem-datasets build CONFIG [--dataset NAME]`` and ``stem-datasets report CONFIG``.
 
 Example:
+    $ stem-datasets build smoke --dataset stem_cbed_interface
     $ stem-datasets report smoke --out report
 """
 
@@ -13,9 +14,11 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stem-datasets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("build", "build stem_abf_tilt/CONFIG"), ("report", "build if needed, then write a report")):
+    for name, text in (("build", "build DATASET/CONFIG"), ("report", "build stem_abf_tilt/CONFIG if needed, then write a report")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("config", help="smoke, small or full")
+        if name == "build":
+            cmd.add_argument("--dataset", default="stem_abf_tilt", choices=("stem_abf_tilt", "stem_cbed_interface"))
         cmd.add_argument("--data-dir", default=None, help="TFDS data dir (default: ~/tensorflow_datasets)")
         if name == "report":
             cmd.add_argument("--out", default="report", help="folder for the markdown report and figure")
@@ -25,8 +28,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "build":
-            builder, seconds = report.build(args.config, args.data_dir)
-            print(f"stem_abf_tilt/{args.config}: {dict((k, v.num_examples) for k, v in builder.info.splits.items())} "
+            builder, seconds = report.build(args.config, args.data_dir, args.dataset)
+            print(f"{args.dataset}/{args.config}: {dict((k, v.num_examples) for k, v in builder.info.splits.items())} "
                   f"in {seconds:.0f} s at {builder.data_dir}")
         else:
             path = report.write_report(args.config, args.out, args.data_dir)

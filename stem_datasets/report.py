@@ -16,13 +16,13 @@ import numpy as np
 from stem_datasets.abf_tilt import SPLITS, get_recipe
 
 
-def build(config: str, data_dir: str | None = None):
-    """Build (or reuse) ``stem_abf_tilt/<config>``; returns the builder and the seconds spent."""
-    from stem_datasets import prepare
+def build(config: str, data_dir: str | None = None, dataset: str = "stem_abf_tilt"):
+    """Build (or reuse) ``<dataset>/<config>``; returns the builder and the seconds spent."""
+    from stem_datasets import cbed_interface, prepare
 
-    get_recipe(config)
+    (cbed_interface.get_recipe if dataset == "stem_cbed_interface" else get_recipe)(config)  # clear error first
     start = time.perf_counter()
-    builder = prepare(f"stem_abf_tilt/{config}", data_dir)
+    builder = prepare(f"{dataset}/{config}", data_dir)
     return builder, time.perf_counter() - start
 
 

@@ -5,13 +5,13 @@ needs them.
 
     >>> import stem_zoo
     >>> stem_zoo.list_models()
-    ['tilt_dcnn']
+    ['cbed_interface_cnn', 'cbed_step_cnn', 'tilt_dcnn']
 """
 
 from stem_zoo.registry import get_entry, list_models
 
 __version__ = "0.1.0"
-__all__ = ["benchmark", "get_entry", "list_models", "load", "predict_map", "publish"]
+__all__ = ["benchmark", "classify_stacks", "get_entry", "list_models", "load", "predict_map", "publish"]
 
 
 def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
@@ -40,3 +40,10 @@ def predict_map(image, model="tilt_dcnn", **kwargs):
     from stem_zoo.maps import predict_map as _predict_map
 
     return _predict_map(image, model=model, **kwargs)
+
+
+def classify_stacks(stacks, model="cbed_interface_cnn", **kwargs):
+    """Class probabilities of 4D-STEM CBED stacks (see stem_zoo.cbed)."""
+    from stem_zoo.cbed import classify_stacks as _classify
+
+    return _classify(stacks, model=model, **kwargs)

@@ -16,7 +16,7 @@ Works with a Keras model or any callable mapping a batch of crops (n, H, W, 1) t
 Example:
     >>> m = angle_metrics(np.array([[1.0, -2.0, 3.0]]), np.array([[1.5, -2.0, -3.0]]))
     >>> round(m["rmse_deg"], 3), m["sign_accuracy"]
-    (2.466, 0.6667)
+    (3.476, 0.6667)
 """
 
 from __future__ import annotations

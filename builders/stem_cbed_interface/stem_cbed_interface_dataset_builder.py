@@ -46,7 +46,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "intermix_fraction": tfds.features.Scalar(dtype=np.float32, doc="Fraction of Ti on the first AlO2 plane's Al sites."),
             "thickness_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Specimen thickness along the beam [A]."),
             "line_position": tfds.features.Scalar(dtype=np.int32, doc="Index of the scan line in y (0: A columns)."),
-            "simulation": tfds.features.Text(doc="Id of the multislice run (all its lines share a split)."),
+            "simulation": tfds.features.Text(doc="Id of the multislice run within its split (all its lines share the split)."),
         })
         return self.dataset_info_from_configs(
             features=features,

@@ -1,0 +1,44 @@
+"""The smoke build of stem_cbed_interface: splits, labels, class balance, no leakage."""
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+import stem_datasets  # noqa: F401
+
+
+def _examples(data_dir, split):
+    ds = tfds.load("stem_cbed_interface/smoke", split=split, data_dir=data_dir)
+    return list(tfds.as_numpy(ds))
+
+
+def test_smoke_splits_labels_and_no_shared_runs(cbed_smoke_data_dir):
+    splits = {s: _examples(cbed_smoke_data_dir, s) for s in ("train", "validation", "test", "test_unseen_thickness")}
+    stacks = {s: {e["cbed"].tobytes() for e in ex} for s, ex in splits.items()}
+    assert not (stacks["train"] & stacks["validation"]) and not (stacks["train"] & stacks["test"])  # disjoint runs
+    for split, examples in splits.items():
+        interface = np.array([e["interface"] for e in examples])
+        step = np.array([e["step_position"] for e in examples])
+        assert (interface == 0).sum() == (interface == 1).sum() > 0, split
+        assert set(step[interface == 0]) == set(range(11)) and set(step[interface == 1]) == {-1}
+        mixed = np.array([e["intermix_fraction"] for e in examples])[interface == 1]
+        assert np.all((mixed >= 0.1 - 0.02) & (mixed <= 0.5 + 0.02))
+        for e in examples[:5]:
+            assert e["cbed"].shape == (8, 32, 32) and np.isfinite(e["cbed"]).all() and e["cbed"].min() >= 0
+    seen = {float(e["thickness_angstrom"]) for e in splits["train"]}
+    unseen = {float(e["thickness_angstrom"]) for e in splits["test_unseen_thickness"]}
+    assert len(seen) == 2 and len(unseen) == 1 and not seen & unseen
+    # the cell average is the mean of the run's lines
+    run = splits["train"][0]["simulation"]
+    lines = [e for e in splits["train"] if e["simulation"] == run]
+    np.testing.assert_allclose(np.mean([e["cbed"] for e in lines], axis=0), lines[0]["cbed_cell_average"], rtol=1e-5, atol=1e-8)
+
+
+def test_same_config_gives_the_same_dataset(cbed_smoke_data_dir, tmp_path):
+    """A second build (from the shared multislice cache) is example-for-example identical."""
+    again = tfds.builder("stem_cbed_interface/smoke", data_dir=tmp_path)
+    again.download_and_prepare()
+    first = sorted((e["simulation"], int(e["line_position"]), e["cbed"].tobytes())
+                   for e in _examples(cbed_smoke_data_dir, "validation"))
+    second = sorted((e["simulation"], int(e["line_position"]), e["cbed"].tobytes())
+                    for e in tfds.as_numpy(again.as_dataset(split="validation")))
+    assert first == second
