@@ -125,11 +125,7 @@ def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope,
     slice_thickness = slab.cell[2, 2] / (slab.info["n_layers"] * SLICES_PER_LAYER)
     slab = slab.copy()
     slab.positions[:, 2] += slice_thickness / 2  # atomic planes at slice centres
-    if microscope.frozen_phonons:
-        sigmas = {s: microscope.thermal_sigmas[s] for s in set(slab.get_chemical_symbols())}
-        atoms = abtem.FrozenPhonons(slab, num_configs=microscope.frozen_phonons, sigmas=sigmas, seed=microscope.seed)
-    else:
-        atoms = slab
+    atoms = _with_phonons(slab, microscope)
     exit_planes = tuple(n * SLICES_PER_LAYER - 1 for n in layers)
     potential = abtem.Potential(
         atoms,
@@ -157,6 +153,16 @@ def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope,
     abf, haadf_m = measurements.compute(scheduler="threads", progress_bar=False)  # one shared pass
     # abTEM arrays are (exit plane, x, y), without the first axis for a single plane.
     return tuple(_as_thickness_y_x(m.array, len(layers)) for m in (abf, haadf_m))
+
+
+def _with_phonons(atoms: Atoms, microscope: Microscope):
+    """abTEM frozen phonons with the microscope's thermal displacements, or the static lattice."""
+    import abtem
+
+    if not microscope.frozen_phonons:
+        return atoms
+    sigmas = {s: microscope.thermal_sigmas[s] for s in set(atoms.get_chemical_symbols())}
+    return abtem.FrozenPhonons(atoms, num_configs=microscope.frozen_phonons, sigmas=sigmas, seed=microscope.seed)
 
 
 def _as_thickness_y_x(array, n_planes: int) -> np.ndarray:
@@ -326,11 +332,7 @@ def _run_4dstem(structure: Atoms, exit_slices, xs, ys, microscope: Microscope, d
 
     abtem.config.set({"device": "cpu", "fft": "fftw"})
     dz = structure.info["slice_thickness"]
-    if microscope.frozen_phonons:
-        sigmas = {s: microscope.thermal_sigmas[s] for s in set(structure.get_chemical_symbols())}
-        atoms = abtem.FrozenPhonons(structure, num_configs=microscope.frozen_phonons, sigmas=sigmas, seed=microscope.seed)
-    else:
-        atoms = structure
+    atoms = _with_phonons(structure, microscope)
     gpts = _smooth_gpts(structure.cell.diagonal()[:2], microscope.potential_sampling)
     potential = abtem.Potential(
         atoms, gpts=gpts, slice_thickness=dz, exit_planes=tuple(n - 1 for n in exit_slices),

@@ -7,14 +7,13 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
 from stem_datasets import cbed_interface
 from stem_datasets.cache import SimulationCache
+from stem_datasets.offline import OfflineBuilder
 
 
 class StemCbedInterfaceConfig(tfds.core.BuilderConfig):
@@ -25,7 +24,7 @@ class StemCbedInterfaceConfig(tfds.core.BuilderConfig):
         self.recipe = recipe
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
     """abTEM multislice 4D-STEM line scans across buried steps and intermixed interfaces."""
 
     name = "stem_cbed_interface"
@@ -55,12 +54,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             metadata=tfds.core.MetadataDict(),
             license="CC-BY-4.0",
         )
-
-    def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
-        """As TFDS's, but never looks up a pre-built copy on GCS (works offline)."""
-        config = download_config or tfds.download.DownloadConfig()
-        config = dataclasses.replace(config, try_download_gcs=False)
-        return super().download_and_prepare(download_dir=download_dir, download_config=config, **kwargs)
 
     def _split_generators(self, dl_manager):
         recipe = self.builder_config.recipe
