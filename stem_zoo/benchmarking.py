@@ -51,7 +51,8 @@ def angle_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
 
 
 def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]) -> dict:
-    """Accuracy, within-one-class accuracy (ordinal classes), per-class recall, confusion matrix.
+    """Accuracy, per-class recall, confusion matrix, and within-one-class accuracy when there
+    are more than two (ordinal) classes.
 
     ``confusion[i][j]`` counts examples of true class i predicted as j.
 
@@ -67,13 +68,10 @@ def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[st
     confusion = np.zeros((len(classes), len(classes)), dtype=int)
     np.add.at(confusion, (true, pred), 1)
     recall = {c: round(float(confusion[i, i] / confusion[i].sum()), 4) for i, c in enumerate(classes) if confusion[i].sum()}
-    return {
-        "n": int(len(true)),
-        "accuracy": round(float(np.mean(pred == true)), 4),
-        "within_one_accuracy": round(float(np.mean(np.abs(pred - true) <= 1)), 4),
-        "recall": recall,
-        "confusion": confusion.tolist(),
-    }
+    metrics = {"n": int(len(true)), "accuracy": round(float(np.mean(pred == true)), 4)}
+    if len(classes) > 2:  # with two classes every prediction is within one
+        metrics["within_one_accuracy"] = round(float(np.mean(np.abs(pred - true) <= 1)), 4)
+    return {**metrics, "recall": recall, "confusion": confusion.tolist()}
 
 
 def task_metrics(entry, true: np.ndarray, pred: np.ndarray) -> dict:
@@ -181,14 +179,15 @@ def leaderboard(record: dict, dataset: str, config: str) -> str:
 
 
 def _class_leaderboard(rows, splits, dataset: str, config: str) -> str:
+    ordinal = any("within_one_accuracy" in m for _, metrics in rows for m in metrics.values())
     lines = [
-        f"Accuracy / within-one-class accuracy on `{dataset}/{config}`",
+        f"Accuracy{' / within-one-class accuracy' if ordinal else ''} on `{dataset}/{config}`",
         "",
         "| model | " + " | ".join(splits) + " |",
         "| --- | " + " | ".join("---" for _ in splits) + " |",
     ]
     for label, metrics in rows:
-        cells = [f"{metrics[s]['accuracy']:.3f} / {metrics[s].get('within_one_accuracy', float('nan')):.3f}"
+        cells = [f"{metrics[s]['accuracy']:.3f}" + (f" / {metrics[s]['within_one_accuracy']:.3f}" if ordinal else "")
                  if "accuracy" in metrics.get(s, {}) else "-" for s in splits]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

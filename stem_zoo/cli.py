@@ -38,11 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--out", default=None, help="staging folder")
     publish.add_argument("--dry-run", action="store_true", help="stage only, upload nothing")
 
-    report = sub.add_parser("report", help="main job: benchmark the reference model and draw a tilt map")
+    report = sub.add_parser("report", help="main job: benchmark the tilt model, draw a tilt map, classify fresh CBED stacks")
     report.add_argument("--config", default="smoke")
     report.add_argument("--model", default="tilt_dcnn")
     report.add_argument("--out", default="report")
     report.add_argument("--data-dir", default=None)
+    report.add_argument("--no-cbed", action="store_true", help="skip the CBED classifiers' part (3 abTEM runs, ~30 s)")
 
     tilt_map = sub.add_parser("map", help="tilt maps of a micrograph (tif, dm3/dm4, emd, h5, npy)")
     tilt_map.add_argument("file")
@@ -78,9 +79,11 @@ def _run(args) -> int:
         return 0
 
     if args.command == "report":
-        from stem_zoo.report import write_zoo_report
+        from stem_zoo.report import write_cbed_report, write_zoo_report
 
         print(f"report written to {write_zoo_report(args.config, args.out, args.model, args.data_dir)}")
+        if not args.no_cbed:
+            print(f"report written to {write_cbed_report(args.out)}")
         return 0
 
     from stem_zoo.hub import load

@@ -37,9 +37,11 @@ def _subset(ds, builder, entry: ModelEntry):
     """Keep the examples an entry trains on (e.g. only rough interfaces for the step model)."""
     import tensorflow as tf
 
-    for feature, value in entry.subset.items():
-        index = builder.info.features[feature].str2int(value)
-        ds = ds.filter(lambda e, f=feature, i=index: tf.equal(e[f], i))
+    for feature, values in entry.subset.items():
+        connector = builder.info.features[feature]
+        allowed = [connector.str2int(v) if isinstance(v, str) else int(v) for v in values]
+        ds = ds.filter(lambda e, f=feature, a=tf.constant(allowed, tf.int64):
+                       tf.reduce_any(tf.equal(tf.cast(e[f], tf.int64), a)))
     return ds
 
 

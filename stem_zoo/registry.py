@@ -50,7 +50,7 @@ class ModelEntry:
     metrics: dict = field(default_factory=dict)  # split -> {metric: value}, as measured
     training: dict = field(default_factory=dict)
     label: str = "angles"  # the dataset feature the model predicts
-    subset: dict = field(default_factory=dict)  # feature -> class name the examples must have (e.g. rough only)
+    subset: dict = field(default_factory=dict)  # feature -> the values (class names or ints) examples may have
     card_notes: str = ""  # markdown for the model card: scope, known limits
 
     @property
@@ -116,6 +116,8 @@ CBED_INTERFACE_CNN = ModelEntry(
     hub_revision="v0.1.0",
     citation=_CBED_CITATION,
     label="interface",
+    # Steps at 0 and 1 of the thickness are flat interfaces (no step inside the sample): left out.
+    subset={"step_position": (-1, *range(1, 10))},
 )
 
 CBED_STEP_CNN = ModelEntry(
@@ -132,7 +134,7 @@ CBED_STEP_CNN = ModelEntry(
     hub_revision="v0.1.0",
     citation=_CBED_CITATION,
     label="step_position",
-    subset={"interface": "rough"},
+    subset={"interface": ("rough",)},
 )
 
 MODELS: dict[str, ModelEntry] = {e.id: e for e in (TILT_DCNN, CBED_INTERFACE_CNN, CBED_STEP_CNN)}

@@ -1,10 +1,10 @@
-"""The zoo part of the main job on the smoke build: packaged model, benchmark, two-domain map."""
+"""The zoo part of the main job: packaged model, benchmark and two-domain map on the smoke build; CBED classifiers."""
 
 import numpy as np
 
 import stem_zoo
 from stem_datasets.abf_tilt import RECIPES, stitched_domains
-from stem_zoo.report import write_zoo_report
+from stem_zoo.report import write_cbed_report, write_zoo_report
 
 
 def test_packaged_reference_loads_offline_with_its_entry():
@@ -27,3 +27,13 @@ def test_zoo_report_writes_benchmark_and_map(smoke_data_dir, tmp_path):
     assert (tmp_path / "tilt_dcnn_smoke_two_domain_map.png").stat().st_size > 10_000
     maps = np.load(tmp_path / "tilt_dcnn_smoke_two_domain_map.npy")
     assert maps.ndim == 3 and maps.shape[-1] == 3 and np.all(np.isfinite(maps))
+
+
+def test_cbed_report_classifies_fresh_simulations(tmp_path):
+    path = write_cbed_report(tmp_path, thickness_angstrom=31.24)  # thin: seconds, not the models' 10-20 nm
+    rows = [line for line in path.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
+    assert [row.split(" | ")[1] for row in rows] == ["rough, step 3", "rough, step 7", "intermixed"]
+    for row in rows:
+        p_rough = [float(p) for p in row.split(" | ")[2].split(", ")]
+        assert len(p_rough) == 4 and all(0.0 <= p <= 1.0 for p in p_rough)
+    assert (tmp_path / "cbed_classifiers.png").stat().st_size > 10_000
