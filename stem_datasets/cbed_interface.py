@@ -32,6 +32,7 @@ from stem_datasets.microscope import Microscope
 from stem_datasets.simulate import CbedDetector, InterfaceScan, simulate_4dstem
 from stem_datasets.structures import (
     COMPOSITIONS,
+    LAO_FILM_C,
     STEP_POSITIONS,
     interface_slice_thickness,
     lao_sto_interface,
@@ -214,6 +215,8 @@ def describe(recipe: CbedInterfaceRecipe) -> dict:
         "repeats": dict(zip(SPLITS, recipe.repeats)),
         "stack_shape": list(recipe.stack_shape),
         "cell_angstrom": round(float(cell), 4),
+        "substrate_a_angstrom": a,
+        "film_c_angstrom": LAO_FILM_C,
         "cbed_mrad_per_pixel": round(sampling, 4),
         "cbed_max_angle_mrad": round(sampling * recipe.detector.pixels / 2, 2),
         "cbed_binning": recipe.detector.binning,

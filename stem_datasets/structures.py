@@ -209,6 +209,11 @@ INTERFACE_FILM_CELLS = 3
 INTERFACE_SUBSTRATE_CELLS = 3
 INTERFACE_WIDTH_CELLS = 7  # substrate + film + cap = 7 cells along x too: a square cell, square CBED pixels
 STEP_POSITIONS = 11  # step at 0, 0.1, ..., 1.0 of the thickness
+# LaAlO3 clamped to SrTiO3 in-plane (3.905 A) contracts out of plane: 3.72-3.79 A is reported for
+# coherent films; bulk 3.789 A with Poisson ratio ~0.24 gives 3.72 A elastically. Neglecting it
+# (c = 3.905) changes 10 nm CBED stacks by ~28%, 1.5x the rough/intermixed difference
+# (bench/validate_cbed_approximations.py), so the film has its own c.
+LAO_FILM_C = 3.75
 
 
 def interface_slice_thickness(lattice_constant: float = COMPOSITIONS["SrTiO3"].lattice_constant) -> float:
@@ -232,6 +237,7 @@ def lao_sto_interface(
     substrate_cells: int = INTERFACE_SUBSTRATE_CELLS,
     film_cells: int = INTERFACE_FILM_CELLS,
     width_cells: int = INTERFACE_WIDTH_CELLS,
+    film_c_angstrom: float = LAO_FILM_C,
 ) -> Atoms:
     """Cross-section of the LaAlO3/SrTiO3(001) interface with the beam in the interface plane.
 
@@ -239,8 +245,11 @@ def lao_sto_interface(
     beam ([100]). Along x: a TiO2-terminated SrTiO3 substrate, an AlO2-terminated LaAlO3
     film and one SrO cap layer, so that the periodic cell stacks AO/BO2 planes throughout
     (substrate TiO2 | LaO ... AlO2 | SrO cap | substrate TiO2). The film is coherent with
-    the substrate: one lattice constant (SrTiO3's, 3.905 A) everywhere; the film's
-    tetragonal contraction along x (c ~ 3.75 A) is neglected.
+    the substrate in y and z (SrTiO3's 3.905 A) and has its own spacing along x,
+    ``film_c_angstrom`` (tetragonal LaAlO3, 3.75 A): film planes, and the cap, sit c/2 apart
+    from the local terminating TiO2 plane; what the cell's 7 SrTiO3 cells leave over
+    (0.47 A) widens the cap/substrate seam, 3 cells from the interface. Pass 3.905 for the
+    cubic model of version 1.0.0.
 
     ``step_fraction`` f buries a step: atomic planes at depths z >= f * thickness (in whole
     slices of a/2) have the interface one unit cell further into the film (the first LaO
@@ -272,6 +281,9 @@ def lao_sto_interface(
         raise ValueError(f"intermix_layers must be 1..{film_cells} (the film's AlO2 planes), got {intermix_layers}.")
     if substrate_cells < 1 or film_cells < 2 or width_cells < 1:
         raise ValueError("need substrate_cells >= 1, film_cells >= 2 (room for the step) and width_cells >= 1.")
+    if not (np.isfinite(film_c_angstrom) and 0.9 * a <= film_c_angstrom <= a):
+        raise ValueError(f"film_c_angstrom must lie in [{0.9 * a:.3f}, {a}] A (LaAlO3 strained to SrTiO3 contracts), "
+                         f"got {film_c_angstrom}.")
 
     # Plane j sits at x = (j + 1/2) a/2: TiO2 for even j < 2 n_sub + 1, SrO for odd ones;
     # then LaO/AlO2 pairs, then the SrO cap.
@@ -282,10 +294,17 @@ def lao_sto_interface(
     step_slice = n_slices if step_fraction is None else int(round(step_fraction * n_slices))
 
     symbols, positions, roles = [], [], []
+    def plane_x(j: int, stepped: bool) -> float:
+        """x of plane j: a/2 apart up to the local terminating TiO2 plane, then c/2 apart."""
+        local = terminating + 2 if stepped else terminating
+        if j <= local:
+            return (j + 0.5) * dz
+        return (local + 0.5) * dz + (j - local) * film_c_angstrom / 2
+
     for j, kind in enumerate(kinds):
-        x = (j + 0.5) * dz
         site, element = kind.split(":")
         for s in range(n_slices):
+            x = plane_x(j, s >= step_slice)
             z = (s + 0.5) * dz  # atomic planes at slice centres
             in_plane = s % 2  # AO planes: A at y = 0 in even slices, O at y = a/2 in odd ones
             for iy in range(width_cells):
@@ -326,5 +345,6 @@ def lao_sto_interface(
         intermix_fraction=n_ti / len(al_sites) if len(al_sites) else 0.0,
         a_site_fraction=n_sr / len(la_sites) if len(la_sites) else 0.0,
         seed=seed,
+        film_c=float(film_c_angstrom),
     )
     return atoms

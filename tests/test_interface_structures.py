@@ -8,15 +8,42 @@ from stem_datasets.structures import interface_slice_thickness, lao_sto_interfac
 T = snap_interface_thickness(40.0)  # 10 unit cells, 20 slices
 
 
+def _plane_index(atoms):
+    """Index j of the x-plane of every atom, counted within its own slice (planes move at the step)."""
+    dz = atoms.info["slice_thickness"]
+    slices = np.floor(atoms.positions[:, 2] / dz).astype(int)
+    x = np.round(atoms.positions[:, 0], 4)
+    index = np.empty(len(atoms), int)
+    for s in np.unique(slices):
+        here = slices == s
+        index[here] = np.searchsorted(np.unique(x[here]), x[here])
+    return index, slices
+
+
 def _plane(atoms, j):
     """Symbols and slice indices of the cations on x-plane j."""
-    dz = atoms.info["slice_thickness"]
-    x = atoms.positions[:, 0]
-    cations = np.array([s != "O" for s in atoms.get_chemical_symbols()])
-    on = np.isclose(x, (j + 0.5) * dz) & cations
-    symbols = np.array(atoms.get_chemical_symbols())[on]
-    slices = np.floor(atoms.positions[on, 2] / dz).astype(int)
-    return symbols, slices
+    index, slices = _plane_index(atoms)
+    symbols = np.array(atoms.get_chemical_symbols())
+    on = (index == j) & (symbols != "O")
+    return symbols[on], slices[on]
+
+
+def _plane_x(atoms, j, s):
+    index, slices = _plane_index(atoms)
+    return float(np.unique(np.round(atoms.positions[(index == j) & (slices == s), 0], 6))[0])
+
+
+def test_film_has_its_own_c_and_the_cell_stays_square():
+    a, c = 3.905, 3.75
+    atoms = lao_sto_interface(T, step_fraction=0.5, film_c_angstrom=c)
+    term = round(atoms.info["interface_x"] / atoms.info["slice_thickness"] - 0.5)
+    assert atoms.cell[0, 0] == pytest.approx(atoms.cell[1, 1]) == pytest.approx(7 * a)
+    assert _plane_x(atoms, term, 0) - _plane_x(atoms, term - 1, 0) == pytest.approx(a / 2)  # substrate
+    assert _plane_x(atoms, term + 4, 0) - _plane_x(atoms, term + 3, 0) == pytest.approx(c / 2)  # film
+    # Past the step the film starts one SrTiO3 cell out: its planes sit (a - c) further along x.
+    assert _plane_x(atoms, term + 4, 19) - _plane_x(atoms, term + 4, 0) == pytest.approx(a - c)
+    cubic = lao_sto_interface(T, film_c_angstrom=a)
+    assert _plane_x(cubic, term + 4, 0) == pytest.approx((term + 4.5) * a / 2)
 
 
 def test_step_shifts_the_interface_one_cell_at_the_stated_depth():
@@ -52,7 +79,9 @@ def test_stoichiometry_away_from_the_interface_is_unchanged():
     term = round(flat.info["interface_x"] / flat.info["slice_thickness"] - 0.5)
     n_planes = round(flat.cell[0, 0] / flat.info["slice_thickness"])
     for atoms in (lao_sto_interface(T, step_fraction=0.5), lao_sto_interface(T, intermix_fraction=0.4, seed=2)):
-        assert len(atoms) == len(flat) and np.allclose(atoms.positions, flat.positions)
+        assert len(atoms) == len(flat)
+        if atoms.info["step_fraction"] is None:  # intermixing moves no atom
+            assert np.allclose(atoms.positions, flat.positions)
         for j in list(range(term + 1)) + list(range(term + 3, n_planes)):
             assert list(_plane(atoms, j)[0]) == list(_plane(flat, j)[0])
     symbols = flat.get_chemical_symbols()
@@ -69,6 +98,7 @@ def test_stoichiometry_away_from_the_interface_is_unchanged():
     ({"intermix_fraction": -0.1}, "intermix_fraction must lie in"),
     ({"a_site_fraction": 2.0}, "a_site_fraction must lie in"),
     ({"intermix_layers": 5}, "intermix_layers"),
+    ({"film_c_angstrom": 4.1}, "film_c_angstrom must lie in"),
 ])
 def test_bad_input_is_refused_with_a_clear_message(kwargs, message):
     args = {"thickness_angstrom": T, **kwargs}
