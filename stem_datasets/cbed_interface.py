@@ -99,7 +99,7 @@ RECIPES: dict[str, CbedInterfaceRecipe] = {
             scan=InterfaceScan(positions=8, lines=4),
             detector=CbedDetector(pixels=32, binning=2),
             repeats=(3, 1, 1, 2),
-            description="About 20 minutes on 2 cores: 10 and 20 nm (15 nm unseen), 8 x 4 positions, 2 phonon configurations.",
+            description="About 15 minutes on 2 cores: 10 and 20 nm (15 nm unseen), 8 x 4 positions, 2 phonon configurations.",
         ),
         CbedInterfaceRecipe(
             name="full",

@@ -60,6 +60,7 @@ def _entry_from_config(config: dict) -> ModelEntry:
     fields = {k: v for k, v in config["entry"].items()}
     fields["input"] = InputSpec(**{**fields["input"], "crop_shape": tuple(fields["input"]["crop_shape"])})
     fields["outputs"] = tuple(fields["outputs"])
+    fields["subset"] = {k: tuple(v) for k, v in fields.get("subset", {}).items()}  # JSON lists back to tuples
     return ModelEntry(**fields)
 
 

@@ -13,6 +13,15 @@ def test_packaged_reference_loads_offline_with_its_entry():
     assert model.zoo.entry.metrics["test"]["rmse_deg"] > 0 and model.output_shape == (None, 3)
 
 
+def test_every_zoo_model_ships_weights_matching_its_registry_entry():
+    for model_id in stem_zoo.list_models():
+        model = stem_zoo.load(model_id)
+        entry = stem_zoo.get_entry(model_id)
+        assert model.zoo.source == f"packaged:{model_id}"
+        assert model.zoo.entry == entry, f"{model_id}: shipped config.json differs from the registry; re-stage it"
+        assert model.output_shape == (None, len(entry.outputs)) and set(entry.metrics) >= {"test"}
+
+
 def test_stitched_domains_are_two_periodic_images(smoke_data_dir):
     image, borders = stitched_domains(RECIPES["smoke"], "a-b-c-", ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0)), (96, 200))
     assert borders[0] == 0 and borders[-1] == 200 and 80 < borders[1] < 120
