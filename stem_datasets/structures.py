@@ -211,8 +211,8 @@ INTERFACE_WIDTH_CELLS = 7  # substrate + film + cap = 7 cells along x too: a squ
 STEP_POSITIONS = 11  # step at 0, 0.1, ..., 1.0 of the thickness
 # LaAlO3 clamped to SrTiO3 in-plane (3.905 A) contracts out of plane: 3.72-3.79 A is reported for
 # coherent films; bulk 3.789 A with Poisson ratio ~0.24 gives 3.72 A elastically. Neglecting it
-# (c = 3.905) changes 10 nm CBED stacks by ~28%, 1.5x the rough/intermixed difference
-# (bench/validate_cbed_approximations.py), so the film has its own c.
+# (c = 3.905) changes 10 nm CBED stacks by 23-28%, more than the rough/intermixed difference of
+# that cubic model (19%; bench/validate_cbed_approximations.py), so the film has its own c.
 LAO_FILM_C = 3.75
 
 

@@ -33,7 +33,7 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {
         "1.0.0": "First release: rough (11 step positions) vs intermixed, four splits.",
         "1.1.0": "LaAlO3 film with its tetragonal c = 3.75 A across the interface (was SrTiO3's 3.905 A; "
-                 "neglecting it changed 10 nm stacks by ~28%, 1.5x the rough/intermixed difference).",
+                 "neglecting it changed 10 nm stacks by 23-28%, more than the cubic model's rough/intermixed difference, 19%).",
     }
     BUILDER_CONFIGS = [StemCbedInterfaceConfig(r) for r in cbed_interface.RECIPES.values()]
 
