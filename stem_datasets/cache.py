@@ -38,6 +38,15 @@ def cache_key(description: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def atoms_description(atoms) -> dict:
+    """What identifies a structure in a cache key: species, positions and cell (rounded to 1e-6 A)."""
+    return {
+        "numbers": atoms.numbers,
+        "positions": np.round(atoms.positions, 6),
+        "cell": np.round(atoms.cell.diagonal(), 6),
+    }
+
+
 def unit_interval(*parts) -> float:
     """A number in [0, 1) fixed by ``parts`` (their str), for reproducible split and seed draws."""
     digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()

@@ -21,7 +21,7 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from stem_datasets.cache import SimulationCache, cache_key
+from stem_datasets.cache import SimulationCache, atoms_description, cache_key
 from stem_datasets.microscope import Microscope
 from stem_datasets.structures import layers_for_thickness, nominal_thickness_nm, view_along_1m10
 
@@ -91,9 +91,7 @@ def simulate_stem(
 
     key = cache_key({
         "format": CACHE_FORMAT,
-        "numbers": slab.numbers,
-        "positions": np.round(slab.positions, 6),
-        "cell": np.round(slab.cell.diagonal(), 6),
+        **atoms_description(slab),
         "layers": layers,
         "microscope": microscope.to_dict(),
         "haadf": haadf,
@@ -302,9 +300,7 @@ def simulate_4dstem(
     lines_y = np.arange(scan.lines) * a / scan.lines
     key = cache_key({
         "format": CBED_CACHE_FORMAT,
-        "numbers": structure.numbers,
-        "positions": np.round(structure.positions, 6),
-        "cell": np.round(structure.cell.diagonal(), 6),
+        **atoms_description(structure),
         "exit_slices": exit_slices,
         "microscope": microscope.to_dict(),
         "scan": [x0, scan.positions, scan.lines, scan.span_cells],
