@@ -2,69 +2,112 @@
 
 Everything here is plain NumPy so that it can be tested and reused without TFDS; the
 builder in ``builders/stem_abf_tilt`` only declares features and calls
-:func:`generate_examples`. Each (pattern, thickness) unit is independent, so the
-paper-scale config can be spread over Apache Beam workers.
+:func:`generate_examples`. Each pattern is an independent unit (its GP covers every
+thickness and ABF range at once), so the paper-scale config can be spread over Apache
+Beam workers. Which multislice runs are made is in :mod:`stem_datasets.abf_tilt_design`.
 
 Image geometry (the label convention): images are ``image_shape`` pixels of
 ``pixel_size`` A, rows along [001] and columns along [110], cut from the periodic
-crystal so that a B (Ti) column sits at (x, y) = (a / 2 sqrt2, a / 2) from the top-left
-corner: the *reference column*. The labels are the angles of the octahedron on that
-column. A crop of 2 x 2 projected cells (2 sqrt2 a x 2 a) taken at the image origin holds
-its reference column at 1/8 of its width and 1/4 of its height; crops taken elsewhere
-carry the angles of the column at that place (:func:`stem_datasets.glazer.shifted_angles`).
+crystal. A crop of 2 x 2 projected cells (2 sqrt2 a x 2 a) starts ``margin_px`` pixels
+into the image (the context the models' local normalization needs); a B (Ti) column sits
+at (x, y) = (a / 2 sqrt2, a / 2) from the crop's top-left corner: the *reference column*,
+at 1/8 of the crop's width and 1/4 of its height. The labels are the angles of the
+octahedron on that column; crops taken elsewhere carry the angles of the column at that
+place (:func:`stem_datasets.glazer.shifted_angles`).
+
+Splits: train (GP images at lattice labels hashed to train, plus every multislice image
+of the GP design and of the optics runs), validation and test (GP images at lattice labels
+hashed to them), test_multislice (held-out multislice at angles half a lattice step off
+every grid, training thicknesses), test_unseen_thickness (the same structures at a band
+of thicknesses inside the range and beyond it: no training structure, no training
+thickness), test_unseen_material (CaTiO3), test_imperfect (optics beyond the training ranges).
 
 Example:
     >>> recipe = RECIPES["smoke"]
-    >>> recipe.patterns, len(coarse_grid(recipe, "a-b-c-"))
-    (('a-b-c-',), 27)
+    >>> recipe.patterns, len(recipe.train_layers()), margin_px(recipe)
+    (('a-b-c-',), 8, (13, 18))
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 from dataclasses import dataclass
 from typing import Iterator
 
 import numpy as np
 
 from stem_datasets.cache import SimulationCache, cache_key, unit_interval
-from stem_datasets.glazer import canonical_angles, parse_pattern
+from stem_datasets.glazer import canonical_angles
 from stem_datasets.imaging import resample_periodic
 from stem_datasets.microscope import Microscope
 from stem_datasets.simulate import StemImages, simulate_stem
-from stem_datasets.structures import get_composition, pseudocubic_abc, tilted_perovskite
+from stem_datasets.structures import get_composition, nominal_thickness_nm, pseudocubic_abc, tilted_perovskite
 from stem_datasets.surrogate import TiltSurrogate
+from stem_datasets.abf_tilt_design import Run, canonical_box, label_split, planned_runs
 
-SPLITS = ("train", "validation", "test", "test_multislice", "test_unseen_material", "test_imperfect")
+SPLITS = (
+    "train", "validation", "test", "test_multislice", "test_unseen_thickness", "test_unseen_material", "test_imperfect",
+)
+
+
+@dataclass(frozen=True)
+class OpticsRanges:
+    """Imaging conditions: the training ranges (optics runs), and the bands beyond them (test_imperfect).
+
+    Defocus, two-fold astigmatism C12 (any direction) and beam mistilt (any direction) are
+    uniform within the ranges; ABF collection: inner angle a fraction of the convergence
+    semi-angle, outer angle = the semi-angle.
+    """
+
+    defocus_A: float = 30.0
+    astigmatism_A: float = 15.0
+    mistilt_mrad: float = 2.0
+    semiangle_mrad: tuple[float, float] = (25.0, 30.0)
+    abf_inner_fraction: tuple[float, ...] = (0.4, 0.5, 0.6)
+    imperfect_defocus_A: tuple[float, float] = (40.0, 60.0)
+    imperfect_astigmatism_A: tuple[float, float] = (20.0, 35.0)
+    imperfect_mistilt_mrad: tuple[float, float] = (2.5, 4.0)
+
+    def abf_ranges(self, semiangle: float) -> list[tuple[float, float]]:
+        """The ABF (inner, outer) ranges on whole-mrad bin edges for one semi-angle."""
+        outer = float(np.floor(semiangle))
+        return [(float(round(f * semiangle)), outer) for f in self.abf_inner_fraction]
 
 
 @dataclass(frozen=True)
 class AbfTiltRecipe:
-    """Everything that fixes the content of one ``stem_abf_tilt`` config."""
+    """Everything that fixes the content of one ``stem_abf_tilt`` config.
+
+    Thickness is counted in [1-10] layers (sqrt2 * a = 0.552 nm for SrTiO3); every layer
+    in ``layers`` is an exit plane. ``held_out_layers`` (a band inside the range) and
+    ``beyond_layers`` (past its end) appear only in ``test_unseen_thickness``.
+    """
 
     name: str
     patterns: tuple[str, ...]
-    thicknesses_nm: tuple[float, ...]
     microscope: Microscope
-    coarse_step_deg: float = 5.0
-    coarse_limit_deg: float = 10.0
-    fine_step_deg: float = 0.25
-    fine_limit_deg: float = 11.25
+    layers: tuple[int, int]  # first, last (inclusive)
+    held_out_layers: tuple[int, ...]
+    beyond_layers: tuple[int, ...]
+    optics: OpticsRanges = OpticsRanges()
+    tilt_limit_deg: float = 10.0
+    label_step_deg: float = 0.25
+    design_sobol: int = 12
+    n_optics_runs: int = 5
+    n_test_runs: int = 2
+    n_unseen_material_runs: int = 1
+    n_imperfect_runs: int = 2
+    gp_train_angles: int = 2000
+    gp_eval_angles: int = 150
+    examples_per_angle: int = 4
+    eval_examples_per_angle: int = 2
     composition: str = "SrTiO3"
     unseen_composition: str = "CaTiO3"
-    n_test_multislice: int = 20
-    n_test_unseen: int = 20
-    n_test_imperfect: int = 20
-    # Residual aberrations and mistilt for test_imperfect, drawn uniformly in +-range.
-    imperfect_defocus_A: float = 20.0
-    imperfect_astigmatism_A: float = 10.0
-    imperfect_mistilt_mrad: float = 2.0
     validation_fraction: float = 0.1
     test_fraction: float = 0.1
-    gp_restarts: int = 5
+    gp_restarts: int = 3
     pixel_size: float = 0.15
-    image_shape: tuple[int, int] = (96, 104)
+    image_shape: tuple[int, int] = (128, 144)
     seed: int = 0
     description: str = ""
     use_beam: bool = False
@@ -74,10 +117,23 @@ class AbfTiltRecipe:
         a = get_composition(self.composition).lattice_constant
         return (int(round(2 * a / self.pixel_size)), int(round(2 * np.sqrt(2) * a / self.pixel_size)))
 
+    def train_layers(self) -> list[int]:
+        """Exit planes whose images may go to train, validation and test."""
+        return [n for n in range(self.layers[0], self.layers[1] + 1) if n not in self.held_out_layers]
 
-_SMOKE_MICROSCOPE = Microscope(potential_sampling=0.1, scan_step=0.25, frozen_phonons=0)
-_SMALL_MICROSCOPE = Microscope(potential_sampling=0.05, scan_step=0.25, frozen_phonons=2)
-_FULL_MICROSCOPE = Microscope(potential_sampling=0.04, scan_step=0.2, frozen_phonons=15)
+    def thickness_nm(self, layers: int, composition: str | None = None) -> float:
+        """Nominal thickness of a number of layers [nm]."""
+        return nominal_thickness_nm(layers, get_composition(composition or self.composition).lattice_constant)
+
+    @property
+    def thicknesses_nm(self) -> tuple[float, ...]:
+        """Training thicknesses [nm]."""
+        return tuple(self.thickness_nm(n) for n in self.train_layers())
+
+
+_SMOKE_MICROSCOPE = Microscope(potential_sampling=0.1, scan_step=0.35, frozen_phonons=0)
+_SMALL_MICROSCOPE = Microscope(potential_sampling=0.1, scan_step=0.25, frozen_phonons=0)
+_FULL_MICROSCOPE = Microscope(potential_sampling=0.05, scan_step=0.2, frozen_phonons=8)
 
 RECIPES: dict[str, AbfTiltRecipe] = {
     r.name: r
@@ -85,35 +141,52 @@ RECIPES: dict[str, AbfTiltRecipe] = {
         AbfTiltRecipe(
             name="smoke",
             patterns=("a-b-c-",),
-            thicknesses_nm=(2.2, 4.4),
             microscope=_SMOKE_MICROSCOPE,
-            coarse_step_deg=10.0,
-            fine_step_deg=2.5,
-            n_test_multislice=3,
-            n_test_unseen=3,
-            n_test_imperfect=3,
-            gp_restarts=2,
-            description="Pipeline check (~3 min on 2 cores): one pattern, 10-degree multislice grid, static lattice, 0.1 A potential sampling.",
+            layers=(4, 12),
+            held_out_layers=(8,),
+            beyond_layers=(13, 14),
+            design_sobol=4,
+            n_optics_runs=2,
+            n_test_runs=1,
+            n_imperfect_runs=1,
+            gp_train_angles=300,
+            gp_eval_angles=30,
+            examples_per_angle=3,
+            eval_examples_per_angle=1,
+            gp_restarts=1,
+            description="Pipeline check (~2 min on 2 cores): a-b-c-, 2.2-6.6 nm, 12-run GP design, static lattice, 0.1 A potential, 0.35 A scan.",
         ),
         AbfTiltRecipe(
             name="small",
-            patterns=("a-b-c-", "a-b+c-"),
-            thicknesses_nm=(3.3, 6.6),
+            patterns=("a-b-c-", "a-b-c+", "a-b+c-", "a+b+c+"),
             microscope=_SMALL_MICROSCOPE,
-            coarse_step_deg=10.0,
-            fine_step_deg=1.25,
-            n_test_multislice=4,
-            n_test_unseen=4,
-            n_test_imperfect=4,
-            description="About an hour on 2 cores: two patterns, 10-degree multislice grid, 2 frozen phonons, GP to 1.25 degrees.",
+            layers=(4, 37),
+            held_out_layers=(18, 19, 20),
+            beyond_layers=(38, 40, 42, 44),
+            design_sobol=6,
+            n_optics_runs=3,
+            n_imperfect_runs=1,
+            description="About an hour on 2 cores: the four Glazer patterns of the tilt paper, 2.2-20.4 nm in every layer, "
+                        "14-run space-filling GP design per pattern, imaging conditions from optics runs, static lattice, 0.1 A potential.",
         ),
         AbfTiltRecipe(
             name="full",
             patterns=("a-b-c-", "a-b-c+", "a-b+c-", "a+b+c+"),
-            thicknesses_nm=(2.2, 7.2, 12.1, 17.1, 22.1, 27.1, 32.0, 37.0, 42.0),
             microscope=_FULL_MICROSCOPE,
+            layers=(4, 76),
+            held_out_layers=(34, 35, 36, 37),
+            beyond_layers=(80, 84, 88),
+            design_sobol=120,
+            n_optics_runs=60,
+            n_test_runs=10,
+            n_unseen_material_runs=5,
+            n_imperfect_runs=10,
+            gp_train_angles=60000,
+            gp_eval_angles=5000,
+            gp_restarts=5,
             use_beam=True,
-            description="Paper scale (cluster job, Apache Beam): multislice every 5 deg over +-10 deg with 15 frozen phonons, thicknesses 2-42 nm, GP every 0.25 deg over +-11.25 deg (729,000 images per pattern and thickness).",
+            description="Paper scale (cluster job, Apache Beam): 2.2-42 nm in every layer, 128-run GP design per pattern, "
+                        "8 frozen phonons, 0.05 A potential, 0.2 A scan.",
         ),
     )
 }
@@ -127,66 +200,32 @@ def get_recipe(name: str) -> AbfTiltRecipe:
         raise ValueError(f"Unknown stem_abf_tilt config {name!r}; known: {', '.join(RECIPES)}.") from None
 
 
-def _axis_values(step: float, limit: float) -> np.ndarray:
-    n = int(round(limit / step))
-    return np.round(np.arange(-n, n + 1) * step, 6)
+def simulate_run(run: Run, cache: SimulationCache | None = None) -> StemImages:
+    """Multislice of one planned run at every one of its exit planes (cached)."""
+    structure = tilted_perovskite(run.angles, run.pattern, run.composition)
+    a0 = get_composition(run.composition).lattice_constant
+    return simulate_stem(structure, [nominal_thickness_nm(n, a0) for n in run.layers], run.microscope, cache)
 
 
-def _grid(pattern: str, values: np.ndarray) -> np.ndarray:
-    p = parse_pattern(pattern)
-    axes = [values if tilted else np.zeros(1) for tilted in p.tilted]
-    return np.array(list(itertools.product(*axes)), dtype=float)
+def margin_px(recipe: AbfTiltRecipe) -> tuple[int, int]:
+    """Context pixels (rows, cols) stored around the crop: half a cell and one B-column spacing.
 
-
-def coarse_grid(recipe: AbfTiltRecipe, pattern: str) -> np.ndarray:
-    """Angle triples simulated by multislice to fit the GP."""
-    return _grid(pattern, _axis_values(recipe.coarse_step_deg, recipe.coarse_limit_deg))
-
-
-def fine_grid(recipe: AbfTiltRecipe, pattern: str) -> np.ndarray:
-    """Angle triples the GP expands to (centred on zero, +-fine_limit_deg)."""
-    limit = recipe.fine_limit_deg
-    n = int(np.floor(limit / recipe.fine_step_deg + 1e-9))
-    values = np.round(np.arange(-n, n + 1) * recipe.fine_step_deg, 6)
-    return _grid(pattern, values)
-
-
-def gp_splits(recipe: AbfTiltRecipe, pattern: str, grid: np.ndarray) -> np.ndarray:
-    """train / validation / test for each fine-grid triple, fixed by its canonical labels.
-
-    Canonical labels decide, so two triples that give the same image always share a
-    split and no label of validation or test appears in train. Coarse-grid triples
-    (the multislice the GP was fitted on) are always train.
+    The models normalize each pixel by the statistics of a (2 m + 1)-pixel box around it
+    (``stem_zoo.normalization``), so a crop needs that much context on every side.
     """
-    coarse = {canonical_angles(g, pattern) for g in coarse_grid(recipe, pattern)}
-    out = []
-    for angles in grid:
-        canon = canonical_angles(angles, pattern)
-        u = unit_interval(recipe.seed, pattern, *canon)
-        if canon in coarse or u >= recipe.validation_fraction + recipe.test_fraction:
-            out.append("train")
-        else:
-            out.append("validation" if u < recipe.validation_fraction else "test")
-    return np.array(out)
-
-
-def off_grid_angles(recipe: AbfTiltRecipe, pattern: str, n: int, salt: str) -> np.ndarray:
-    """``n`` random triples in the coarse range, on the 0.25 deg lattice, off the coarse grid."""
-    rng = np.random.default_rng([recipe.seed, int(unit_interval(salt, pattern) * 2**32)])
-    p = parse_pattern(pattern)
-    coarse = {tuple(g) for g in coarse_grid(recipe, pattern)}
-    out: list[tuple[float, ...]] = []
-    while len(out) < n:
-        draw = np.round(rng.uniform(-recipe.coarse_limit_deg, recipe.coarse_limit_deg, 3) * 4) / 4
-        draw = tuple(float(d) if tilted else 0.0 for d, tilted in zip(draw, p.tilted))
-        if draw not in coarse and draw not in out:
-            out.append(draw)
-    return np.array(out, dtype=float).reshape(n, 3)
+    a = get_composition(recipe.composition).lattice_constant
+    return (int(round(a / 2 / recipe.pixel_size)), int(round(np.sqrt(2) * a / 2 / recipe.pixel_size)))
 
 
 def to_dataset_image(recipe: AbfTiltRecipe, period_image: np.ndarray, period: tuple[float, float]) -> np.ndarray:
-    """A one-period image on the dataset's pixel grid, (H, W, 1), reference column at its place."""
-    return resample_periodic(period_image, period, recipe.pixel_size, recipe.image_shape)[..., None]
+    """A one-period image on the dataset's pixel grid, (H, W, 1).
+
+    The reference B column sits at (a/(2 sqrt2), a/2) from the top-left corner of the
+    crop, and the crop starts ``margin_px`` pixels into the stored image.
+    """
+    my, mx = margin_px(recipe)
+    start = (-mx * recipe.pixel_size, -my * recipe.pixel_size)
+    return resample_periodic(period_image, period, recipe.pixel_size, recipe.image_shape, start)[..., None]
 
 
 def projected_period(angles, pattern: str, composition: str) -> tuple[float, float]:
@@ -195,97 +234,168 @@ def projected_period(angles, pattern: str, composition: str) -> tuple[float, flo
     return (float(np.sqrt(2) * 0.5 * (a + b)), float(2 * c))
 
 
-def simulate_case(
-    recipe: AbfTiltRecipe,
-    angles,
-    pattern: str,
-    composition: str | None = None,
-    microscope: Microscope | None = None,
-    cache: SimulationCache | None = None,
-) -> StemImages:
-    """Multislice of one tilt state at every thickness of the recipe (cached)."""
-    structure = tilted_perovskite(angles, pattern, composition or recipe.composition)
-    return simulate_stem(structure, recipe.thicknesses_nm, microscope or recipe.microscope, cache)
+def runs_of(recipe: AbfTiltRecipe, purpose: str, pattern: str) -> list[Run]:
+    """The planned runs of one purpose and pattern."""
+    return [r for r in planned_runs(recipe) if r.purpose == purpose and r.pattern == pattern]
+
+
+def nominal_detectors(recipe: AbfTiltRecipe) -> list[tuple[float, float]]:
+    """ABF ranges of the nominal microscope (GP outputs)."""
+    return recipe.optics.abf_ranges(recipe.microscope.semiangle)
+
+
+def _design_stack(recipe: AbfTiltRecipe, run: Run, cache) -> np.ndarray:
+    """(detector, layer, y, x) images of one design run at the training layers."""
+    sim = simulate_run(run, cache)
+    return np.stack([sim.abf_image(*d) for d in nominal_detectors(recipe)])
 
 
 _FITTED_SURROGATES: dict[str, TiltSurrogate] = {}
 
 
-def fitted_surrogate(recipe: AbfTiltRecipe, pattern: str, thickness_index: int, cache: SimulationCache) -> TiltSurrogate:
-    """The GP of one unit, fitted once per process (splits are generated one after another)."""
-    key = cache_key({"recipe": dataclasses.asdict(recipe), "unit": [pattern, thickness_index]})
+def fitted_surrogate(recipe: AbfTiltRecipe, pattern: str, cache: SimulationCache) -> TiltSurrogate:
+    """The GP of one pattern over every training thickness and nominal detector, fitted once per process."""
+    key = cache_key({"recipe": dataclasses.asdict(recipe), "pattern": pattern})
     if key not in _FITTED_SURROGATES:
-        grid = coarse_grid(recipe, pattern)
-        images = np.stack([simulate_case(recipe, g, pattern, cache=cache).abf[thickness_index] for g in grid])
-        _FITTED_SURROGATES[key] = TiltSurrogate(pattern, n_restarts=recipe.gp_restarts, seed=recipe.seed).fit(grid, images)
+        design = runs_of(recipe, "design", pattern)
+        images = np.stack([_design_stack(recipe, r, cache) for r in design])
+        angles = np.array([r.angles for r in design])
+        _FITTED_SURROGATES[key] = TiltSurrogate(
+            pattern, n_restarts=recipe.gp_restarts, margin_deg=recipe.label_step_deg, seed=recipe.seed
+        ).fit(angles, images)
     return _FITTED_SURROGATES[key]
 
 
-def units(recipe: AbfTiltRecipe) -> list[tuple[str, int]]:
-    """The independent (pattern, thickness index) work units."""
-    return [(p, t) for p in recipe.patterns for t in range(len(recipe.thicknesses_nm))]
+def surrogate_images(
+    recipe: AbfTiltRecipe,
+    pattern: str,
+    angles,
+    thickness_nm: float,
+    detector: tuple[float, float] | None = None,
+    cache: SimulationCache | None = None,
+) -> np.ndarray:
+    """GP images (n, H, W, 1) on the dataset's grid at ``angles`` (n, 3), one thickness and ABF range.
+
+    Example (fits the smoke GP, about a minute the first time):
+        >>> images = surrogate_images(get_recipe("smoke"), "a-b-c-", [[2.0, -3.0, 4.5]], 4.42)  # doctest: +SKIP
+    """
+    if pattern not in recipe.patterns:
+        raise ValueError(f"stem_abf_tilt/{recipe.name} has no GP for pattern {pattern!r}; it has {', '.join(recipe.patterns)}.")
+    layers = recipe.train_layers()
+    thicknesses = [recipe.thickness_nm(n) for n in layers]
+    t_index = int(np.argmin(np.abs(np.array(thicknesses) - thickness_nm)))
+    if not np.isfinite(thickness_nm) or abs(thicknesses[t_index] - thickness_nm) > 0.03:
+        raise ValueError(
+            f"thickness {thickness_nm} nm is not a simulated thickness of stem_abf_tilt/{recipe.name}: the GP covers "
+            f"{thicknesses[0]:.2f}-{thicknesses[-1]:.2f} nm in whole layers of {recipe.thickness_nm(1):.3f} nm, "
+            f"without {[recipe.thickness_nm(n) for n in recipe.held_out_layers]} (held out for testing)."
+        )
+    detectors = nominal_detectors(recipe)
+    detector = tuple(float(v) for v in (detector or recipe.microscope.abf_detector))
+    if detector not in detectors:
+        raise ValueError(f"ABF range {detector} mrad is not a GP output; use one of {detectors}.")
+    angles = np.atleast_2d(np.asarray(angles, dtype=float))
+    means, _ = fitted_surrogate(recipe, pattern, cache or SimulationCache()).predict(angles)
+    d_index = detectors.index(detector)
+    return np.stack([to_dataset_image(recipe, m[d_index, t_index], projected_period(g, pattern, recipe.composition))
+                     for g, m in zip(angles, means)])
 
 
-def _example(recipe, image, angles, pattern, thickness, composition, source, gp_std=0.0) -> dict:
+def units(recipe: AbfTiltRecipe) -> list[str]:
+    """The independent work units: one per pattern (its GP covers every thickness)."""
+    return list(recipe.patterns)
+
+
+def gp_labels(recipe: AbfTiltRecipe, pattern: str, split: str) -> np.ndarray:
+    """The lattice labels of one GP split: distinct, canonical, hashed to ``split``, never a design point."""
+    n = recipe.gp_train_angles if split == "train" else recipe.gp_eval_angles
+    design = {canonical_angles(r.angles, pattern) for r in runs_of(recipe, "design", pattern)}
+    box = canonical_box(pattern, recipe.tilt_limit_deg)
+    tilted = box[:, 1] > box[:, 0]
+    rng = np.random.default_rng([recipe.seed, int(unit_interval("gp_labels", pattern, split) * 2**32)])
+    step = recipe.label_step_deg
+    chosen: dict[tuple, None] = {}
+    for _ in range(200):
+        draws = np.round(rng.uniform(box[:, 0], box[:, 1], size=(4 * n, 3)) / step) * step
+        for d in np.where(tilted, draws, 0.0):
+            triple = canonical_angles(np.round(d, 6), pattern)
+            if triple not in chosen and triple not in design and label_split(recipe, pattern, triple) == split:
+                chosen[triple] = None
+                if len(chosen) == n:
+                    return np.array(list(chosen), dtype=float)
+    raise RuntimeError(f"could not draw {n} distinct {split} labels for {pattern}; lower gp_*_angles.")
+
+
+def _example(recipe, image, angles, pattern, layers, composition, microscope, detector, source, gp_std=0.0) -> dict:
     return {
         "image": image.astype(np.float32),
         "angles": np.asarray(canonical_angles(angles, pattern), dtype=np.float32),
         "pattern": pattern,
-        "thickness_nm": np.float32(thickness),
+        "thickness_nm": np.float32(recipe.thickness_nm(layers, composition)),
         "composition": composition,
         "source": source,
         "gp_std": np.float32(gp_std),
+        "defocus_A": np.float32(microscope.defocus),
+        "astigmatism_A": np.float32(microscope.C12),
+        "mistilt_mrad": np.float32(np.hypot(*microscope.mistilt)),
+        "semiangle_mrad": np.float32(microscope.semiangle),
+        "abf_inner_mrad": np.float32(detector[0]),
+        "abf_outer_mrad": np.float32(detector[1]),
     }
 
 
+def _run_layers(recipe: AbfTiltRecipe, split: str, run: Run) -> list[int]:
+    if split == "test_unseen_thickness":
+        return [n for n in run.layers if n in recipe.held_out_layers or n in recipe.beyond_layers]
+    return [n for n in run.layers if n in set(recipe.train_layers())]
+
+
+RUN_SPLITS = {  # split -> the purposes of the runs whose images it holds
+    "train": ("design", "optics"),
+    "test_multislice": ("test",),
+    "test_unseen_thickness": ("test",),
+    "test_unseen_material": ("unseen_material",),
+    "test_imperfect": ("imperfect",),
+}
+
+
 def generate_unit(
-    recipe: AbfTiltRecipe, split: str, unit: tuple[str, int], cache: SimulationCache, batch: int = 512
+    recipe: AbfTiltRecipe, split: str, pattern: str, cache: SimulationCache, batch: int = 64
 ) -> Iterator[tuple[str, dict]]:
-    """Yield (key, example) for one split and one (pattern, thickness index) unit."""
+    """Yield (key, example) for one split and one pattern."""
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; known: {', '.join(SPLITS)}.")
-    pattern, t_index = unit
-    thickness = simulate_case(recipe, coarse_grid(recipe, pattern)[0], pattern, cache=cache).thicknesses_nm[t_index]
-    base = f"{pattern}/{thickness:.2f}nm"
-
-    if split in ("train", "validation", "test"):
-        surrogate = fitted_surrogate(recipe, pattern, t_index, cache)
-        grid = fine_grid(recipe, pattern)
-        chosen = grid[gp_splits(recipe, pattern, grid) == split]
-        for start in range(0, len(chosen), batch):
-            angles = chosen[start:start + batch]
-            means, stds = surrogate.predict(angles)
-            for g, mean, std in zip(angles, means, stds):
-                image = to_dataset_image(recipe, mean, projected_period(g, pattern, recipe.composition))
-                rms_std = float(np.sqrt(np.mean(std**2)))
-                key = f"{base}/gp/{g[0]:+.2f},{g[1]:+.2f},{g[2]:+.2f}"
-                yield key, _example(recipe, image, g, pattern, thickness, recipe.composition, "gp", rms_std)
+    for purpose in RUN_SPLITS.get(split, ()):
+        for run in runs_of(recipe, purpose, pattern):
+            sim = simulate_run(run, cache)
+            period = projected_period(run.angles, pattern, run.composition)
+            index = {n: k for k, n in enumerate(run.layers)}
+            for detector in recipe.optics.abf_ranges(run.microscope.semiangle):
+                stack = sim.abf_image(*detector)
+                for n in _run_layers(recipe, split, run):
+                    image = to_dataset_image(recipe, stack[index[n]], period)
+                    yield (f"{pattern}/{run.name}/{n}/{detector[0]:g}",
+                           _example(recipe, image, run.angles, pattern, n, run.composition, run.microscope, detector, "multislice"))
+    if split not in ("train", "validation", "test"):
         return
-
-    for key, angles, composition, microscope in _multislice_cases(recipe, split, pattern):
-        sim = simulate_case(recipe, angles, pattern, composition, microscope, cache)
-        image = to_dataset_image(recipe, sim.abf[t_index], projected_period(angles, pattern, composition))
-        yield f"{base}/{key}", _example(recipe, image, angles, pattern, thickness, composition, "multislice")
-
-
-def _multislice_cases(recipe: AbfTiltRecipe, split: str, pattern: str):
-    if split == "test_multislice":
-        for n, g in enumerate(off_grid_angles(recipe, pattern, recipe.n_test_multislice, split)):
-            yield f"ms{n}", g, recipe.composition, recipe.microscope
-    elif split == "test_unseen_material":
-        for n, g in enumerate(off_grid_angles(recipe, pattern, recipe.n_test_unseen, split)):
-            yield f"{recipe.unseen_composition}{n}", g, recipe.unseen_composition, recipe.microscope
-    elif split == "test_imperfect":
-        rng = np.random.default_rng([recipe.seed, 7])
-        for n, g in enumerate(off_grid_angles(recipe, pattern, recipe.n_test_imperfect, split)):
-            d, c12, phi, tx, ty = rng.uniform(-1, 1, 5)
-            microscope = recipe.microscope.replace(
-                defocus=float(round(d * recipe.imperfect_defocus_A, 2)),
-                C12=float(round(abs(c12) * recipe.imperfect_astigmatism_A, 2)),
-                phi12=float(round(phi * np.pi, 4)),
-                mistilt=(float(round(tx * recipe.imperfect_mistilt_mrad, 3)), float(round(ty * recipe.imperfect_mistilt_mrad, 3))),
-            )
-            yield f"imperfect{n}", g, recipe.composition, microscope
+    surrogate = fitted_surrogate(recipe, pattern, cache)
+    labels = gp_labels(recipe, pattern, split)
+    detectors = nominal_detectors(recipe)
+    layers = recipe.train_layers()
+    per_angle = recipe.examples_per_angle if split == "train" else recipe.eval_examples_per_angle
+    rng = np.random.default_rng([recipe.seed, int(unit_interval("gp_examples", pattern, split) * 2**32)])
+    for start in range(0, len(labels), batch):
+        angles = labels[start:start + batch]
+        means, stds = surrogate.predict(angles)  # (n, detector, layer, y, x)
+        for g, mean, std in zip(angles, means, stds):
+            period = projected_period(g, pattern, recipe.composition)
+            for pick in rng.choice(len(detectors) * len(layers), size=per_angle, replace=False):
+                d, t = divmod(int(pick), len(layers))
+                image = to_dataset_image(recipe, mean[d, t], period)
+                rms_std = float(np.sqrt(np.mean(std[d, t] ** 2)))
+                key = f"{pattern}/gp/{g[0]:+.2f},{g[1]:+.2f},{g[2]:+.2f}/{layers[t]}/{detectors[d][0]:g}"
+                yield key, _example(recipe, image, g, pattern, layers[t], recipe.composition, recipe.microscope,
+                                    detectors[d], "gp", rms_std)
 
 
 def generate_examples(recipe: AbfTiltRecipe, split: str, cache: SimulationCache) -> Iterator[tuple[str, dict]]:
@@ -295,36 +405,43 @@ def generate_examples(recipe: AbfTiltRecipe, split: str, cache: SimulationCache)
 
 
 def validate_surrogate(recipe: AbfTiltRecipe, cache: SimulationCache) -> dict:
-    """Normalized MSE of GP images against multislice at the test_multislice angles.
+    """Normalized MSE of GP images against held-out multislice (the test runs) per pattern and thickness.
 
-    NMSE = mean((gp - ms)^2) / var(ms) on the final resampled images, per (pattern,
-    thickness); also the same for the nearest coarse-grid multislice image, the
-    baseline the GP has to beat.
+    NMSE = mean((gp - ms)^2) / var(ms) on the final resampled images, nominal ABF range;
+    beside it the same for the nearest design-point multislice image, the baseline the GP
+    has to beat. Same simulation settings (and phonon count) as the GP's own design.
     """
-    report = {}
-    for pattern, t_index in units(recipe):
-        surrogate = fitted_surrogate(recipe, pattern, t_index, cache)
-        grid = coarse_grid(recipe, pattern)
-        angles = off_grid_angles(recipe, pattern, recipe.n_test_multislice, "test_multislice")
-        means, _ = surrogate.predict(angles)
-        nmse, nearest = [], []
-        for g, mean in zip(angles, means):
-            period = projected_period(g, pattern, recipe.composition)
-            truth = to_dataset_image(recipe, simulate_case(recipe, g, pattern, cache=cache).abf[t_index], period)
-            guess = to_dataset_image(recipe, mean, period)
-            near = grid[np.argmin(((grid - g) ** 2).sum(axis=1))]
-            near_img = to_dataset_image(
-                recipe, simulate_case(recipe, near, pattern, cache=cache).abf[t_index], projected_period(near, pattern, recipe.composition)
-            )
-            nmse.append(float(np.mean((guess - truth) ** 2) / np.var(truth)))
-            nearest.append(float(np.mean((near_img - truth) ** 2) / np.var(truth)))
-        thickness = simulate_case(recipe, grid[0], pattern, cache=cache).thicknesses_nm[t_index]
-        report[f"{pattern}@{thickness}nm"] = {
-            "nmse_median": float(np.median(nmse)),
-            "nmse_max": float(np.max(nmse)),
-            "nearest_grid_nmse_median": float(np.median(nearest)),
-            "n": len(nmse),
+    report: dict = {}
+    detector = recipe.microscope.abf_detector
+    d_index = nominal_detectors(recipe).index(tuple(float(v) for v in detector))
+    for pattern in recipe.patterns:
+        surrogate = fitted_surrogate(recipe, pattern, cache)
+        design = runs_of(recipe, "design", pattern)
+        design_angles = np.array([r.angles for r in design])
+        tests = runs_of(recipe, "test", pattern)
+        means, _ = surrogate.predict(np.array([r.angles for r in tests]))
+        per_layer: dict[int, dict[str, list]] = {}
+        for run, mean in zip(tests, means):
+            truth_stack = simulate_run(run, cache).abf_image(*detector)
+            near = design[int(np.argmin(((design_angles - np.array(run.angles)) ** 2).sum(axis=1)))]
+            near_stack = _design_stack(recipe, near, cache)[d_index]
+            period = projected_period(run.angles, pattern, recipe.composition)
+            near_period = projected_period(near.angles, pattern, recipe.composition)
+            for t, n in enumerate(recipe.train_layers()):
+                truth = to_dataset_image(recipe, truth_stack[run.layers.index(n)], period)
+                guess = to_dataset_image(recipe, mean[d_index, t], period)
+                nearest = to_dataset_image(recipe, near_stack[t], near_period)
+                entry = per_layer.setdefault(n, {"gp": [], "nearest": []})
+                entry["gp"].append(float(np.mean((guess - truth) ** 2) / np.var(truth)))
+                entry["nearest"].append(float(np.mean((nearest - truth) ** 2) / np.var(truth)))
+        report[pattern] = {
             "kernel": surrogate.kernel_,
+            "n_design": len(design),
+            "n_held_out": len(tests),
+            "thickness_nm": [recipe.thickness_nm(n) for n in per_layer],
+            "nmse_median": [float(np.median(v["gp"])) for v in per_layer.values()],
+            "nmse_max": [float(np.max(v["gp"])) for v in per_layer.values()],
+            "nearest_design_nmse_median": [float(np.median(v["nearest"])) for v in per_layer.values()],
         }
     return report
 
@@ -334,15 +451,17 @@ def stitched_domains(
     pattern: str,
     angles: tuple[tuple[float, float, float], ...],
     shape: tuple[int, int],
-    thickness_index: int = 0,
+    layers: int,
     cache: SimulationCache | None = None,
 ) -> tuple[np.ndarray, list[int]]:
     """A synthetic multi-domain micrograph: vertical stripes of separate multislice images.
 
-    Each domain is the periodic multislice image of one tilt state, resampled onto the
-    same pixel grid; stripes are joined at B-column-aligned boundaries. Stitching ignores
-    the strain and the tilt mismatch a real domain wall would have: it is a test pattern
-    for tilt maps, not a simulated interface. Returns the image and the stripe borders.
+    Each domain is the periodic multislice image of one tilt state (nominal microscope,
+    ``layers`` thick), resampled onto the same pixel grid with the reference B column at
+    (a/(2 sqrt2), a/2) from the top-left corner; stripes are joined at B-column-aligned
+    boundaries. Stitching ignores the strain and the tilt mismatch a real domain wall would
+    have: it is a test pattern for tilt maps, not a simulated interface. Returns the image
+    and the stripe borders.
     """
     cache = cache or SimulationCache()
     out = np.zeros(shape, dtype=np.float32)
@@ -350,7 +469,8 @@ def stitched_domains(
     borders = [int(round(round(k * shape[1] / len(angles) / column_px) * column_px)) for k in range(len(angles) + 1)]
     borders[-1] = shape[1]
     for k, a in enumerate(angles):
-        sim = simulate_case(recipe, a, pattern, cache=cache)
-        full = resample_periodic(sim.abf[thickness_index], projected_period(a, pattern, recipe.composition), recipe.pixel_size, shape)
+        run = Run("stitched", pattern, tuple(a), recipe.composition, recipe.microscope, (layers,), "stitched")
+        sim = simulate_run(run, cache)
+        full = resample_periodic(sim.abf[0], projected_period(a, pattern, recipe.composition), recipe.pixel_size, shape)
         out[:, borders[k]:borders[k + 1]] = full[:, borders[k]:borders[k + 1]]
     return out, borders

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stem_datasets.abf_tilt import SPLITS, get_recipe
+from stem_datasets.abf_tilt import SPLITS, get_recipe, margin_px
 
 
 def build(config: str, data_dir: str | None = None, dataset: str = "stem_abf_tilt"):
@@ -46,6 +46,7 @@ def example_figure(builder, path: Path, per_row: int = 4) -> Path:
     rows += [(split, _examples(builder, split, per_row)) for split in SPLITS[3:]]
     fig, axes = plt.subplots(len(rows), per_row, figsize=(2.6 * per_row, 2.6 * len(rows)), squeeze=False)
     crop_h, crop_w = recipe.crop_shape()
+    margin_y, margin_x = margin_px(recipe)
     for r, (title, examples) in enumerate(rows):
         for c in range(per_row):
             ax = axes[r, c]
@@ -54,9 +55,10 @@ def example_figure(builder, path: Path, per_row: int = 4) -> Path:
                 continue
             e = examples[c]
             ax.imshow(e["image"][..., 0], cmap="gray")
-            ax.add_patch(plt.Rectangle((-0.5, -0.5), crop_w, crop_h, fill=False, color="tab:orange", lw=1))
+            ax.add_patch(plt.Rectangle((margin_x - 0.5, margin_y - 0.5), crop_w, crop_h, fill=False, color="tab:orange", lw=1))
             a = e["angles"]
-            ax.set_title(f"{title}\n({a[0]:.2f}, {a[1]:.2f}, {a[2]:.2f}) deg, {e['thickness_nm']:.1f} nm", fontsize=7)
+            ax.set_title(f"{title}\n({a[0]:.2f}, {a[1]:.2f}, {a[2]:.2f}) deg, {e['thickness_nm']:.1f} nm\n"
+                         f"df {e['defocus_A']:.0f} A, ABF {e['abf_inner_mrad']:.0f}-{e['abf_outer_mrad']:.0f} mrad", fontsize=6)
         bar_px = 2.0 / recipe.pixel_size
         axes[r, 0].plot([4, 4 + bar_px], [recipe.image_shape[0] - 5] * 2, color="white", lw=3)
     fig.suptitle(f"stem_abf_tilt/{recipe.name}: ABF, orange box = 2x2-cell crop, white bar = 2 A", fontsize=9)
@@ -85,11 +87,13 @@ def write_report(config: str, out_dir: str | Path, data_dir: str | None = None) 
         "",
         "## GP surrogate against held-out multislice (NMSE = mean squared error / variance of the multislice image)",
         "",
-        "| unit | GP NMSE median | GP NMSE max | nearest-grid NMSE median | n |",
+        "| pattern | thickness [nm] | GP NMSE median | GP NMSE max | nearest design point NMSE median |",
         "| --- | --- | --- | --- | --- |",
     ]
-    for unit, v in meta.get("gp_validation", {}).items():
-        lines.append(f"| {unit} | {v['nmse_median']:.2e} | {v['nmse_max']:.2e} | {v['nearest_grid_nmse_median']:.2e} | {v['n']} |")
+    for pattern, v in meta.get("gp_validation", {}).items():
+        for k, t in enumerate(v["thickness_nm"]):
+            lines.append(f"| {pattern} | {t:.2f} | {v['nmse_median'][k]:.2e} | {v['nmse_max'][k]:.2e} | "
+                         f"{v['nearest_design_nmse_median'][k]:.2e} |")
     lines += [
         "",
         f"![examples]({figure.name})",
@@ -97,8 +101,9 @@ def write_report(config: str, out_dir: str | Path, data_dir: str | None = None) 
         "## Simulation parameters",
         "",
         "```json",
-        json.dumps({k: meta[k] for k in ("microscope", "pixel_size_angstrom", "image_shape", "crop_shape",
-                                         "thicknesses_nm_requested", "coarse_grid_deg", "fine_grid_deg") if k in meta},
+        json.dumps({k: meta[k] for k in ("microscope", "optics_ranges", "pixel_size_angstrom", "image_shape", "crop_shape",
+                                         "crop_margin_px", "train_thicknesses_nm", "unseen_thicknesses_nm",
+                                         "tilt_limit_deg", "label_step_deg") if k in meta},
                    indent=1, default=lambda v: np.asarray(v).tolist()),
         "```",
         "",

@@ -1,8 +1,10 @@
 """ABF and HAADF STEM images of tilted perovskites by abTEM multislice.
 
-One multislice pass over one projected period of the crystal gives ABF and HAADF at
-every requested thickness (abTEM exit planes). Results are cached on disk, keyed by a
-hash of the atoms and all microscope settings.
+One multislice pass over one projected period of the crystal gives, at every requested
+thickness (abTEM exit planes), the bright-field disc in radial bins of
+``RADIAL_BIN_MRAD`` (so any ABF collection range inside it is a sum of bins, without a
+new run) and the HAADF image. Results are cached on disk, keyed by a hash of the atoms,
+all microscope settings and the abTEM version.
 
 Example (a tiny, coarse run of a few seconds):
     >>> from stem_datasets.structures import tilted_perovskite
@@ -10,6 +12,8 @@ Example (a tiny, coarse run of a few seconds):
     >>> images = simulate_stem(tilted_perovskite((0, 0, 8), "a0a0c-"), [1.1], m, cache=None)
     >>> images.abf.shape[0], images.thicknesses_nm
     (1, (1.1,))
+    >>> bool(np.allclose(images.abf_image(15, 30), images.abf))
+    True
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from stem_datasets.cache import SimulationCache, atoms_description, cache_key
 from stem_datasets.microscope import Microscope
 from stem_datasets.structures import layers_for_thickness, nominal_thickness_nm, view_along_1m10
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: radial bright-field bins instead of one ABF image
+RADIAL_BIN_MRAD = 1.0
 SLICES_PER_LAYER = 4  # atomic planes along [1-10] are a_pc / (2 sqrt 2) apart
 
 
@@ -33,19 +38,37 @@ SLICES_PER_LAYER = 4  # atomic planes along [1-10] are a_pc / (2 sqrt 2) apart
 class StemImages:
     """One projected period of ABF and HAADF images per thickness.
 
-    ``abf`` and ``haadf`` are (thickness, y, x) arrays in units of the incident probe
-    intensity; rows run along [001], columns along [110]. ``period`` is the (x, y) size
-    of the period [A]; ``origin`` the (x, y) position of pixel (0, 0) in the slab, where
-    the B column of octahedron (0, 0, 0) sits at (a/sqrt2, a/2).
+    ``bf_bins`` is (thickness, y, x, bin): the intensity scattered into
+    [k, k + 1) x ``RADIAL_BIN_MRAD`` mrad, up to the bright-field disc's edge; ``abf`` the
+    sum over the microscope's ABF range and ``haadf`` the HAADF image, (thickness, y, x)
+    in units of the incident probe intensity. Rows run along [001], columns along [110].
+    ``period`` is the (x, y) size of the period [A]; ``origin`` the (x, y) position of
+    pixel (0, 0) in the slab, where the B column of octahedron (0, 0, 0) sits at (a/sqrt2, a/2).
     """
 
-    abf: np.ndarray
+    bf_bins: np.ndarray
     haadf: np.ndarray
     thicknesses_nm: tuple[float, ...]
     period: tuple[float, float]
     origin: tuple[float, float]
+    abf_detector: tuple[float, float]
     haadf_detector: tuple[float, float]
     seconds: float
+
+    def abf_image(self, inner_mrad: float, outer_mrad: float) -> np.ndarray:
+        """ABF images (thickness, y, x) for a collection range on the 1-mrad bin edges."""
+        lo, hi = inner_mrad / RADIAL_BIN_MRAD, outer_mrad / RADIAL_BIN_MRAD
+        if not (0 <= lo < hi <= self.bf_bins.shape[-1]) or lo != round(lo) or hi != round(hi):
+            raise ValueError(
+                f"ABF range ({inner_mrad}, {outer_mrad}) mrad must lie on {RADIAL_BIN_MRAD}-mrad bin edges "
+                f"within 0..{self.bf_bins.shape[-1] * RADIAL_BIN_MRAD:g} mrad."
+            )
+        return self.bf_bins[..., int(round(lo)):int(round(hi))].sum(axis=-1)
+
+    @property
+    def abf(self) -> np.ndarray:
+        """ABF images over the microscope's own collection range."""
+        return self.abf_image(*self.abf_detector)
 
 
 def _check_thicknesses(thicknesses_nm: Sequence[float]) -> list[float]:
@@ -89,8 +112,11 @@ def simulate_stem(
             f"{haadf[0]} mrad; use a finer sampling or a lower HAADF range."
         )
 
+    bins = _bright_field_bins(microscope)
     key = cache_key({
         "format": CACHE_FORMAT,
+        "abtem": _abtem_version(),
+        "radial_bins": [RADIAL_BIN_MRAD, bins],
         **atoms_description(slab),
         "layers": layers,
         "microscope": microscope.to_dict(),
@@ -100,23 +126,35 @@ def simulate_stem(
     stored = cache.get(key) if cache is not None else None
     if stored is None:
         start = time.perf_counter()
-        abf, haadf_img = _run_multislice(slab, layers, origin, period, microscope, haadf)
+        bf_bins, haadf_img = _run_multislice(slab, layers, origin, period, microscope, haadf, bins)
         seconds = time.perf_counter() - start
-        stored = {"abf": abf, "haadf": haadf_img, "seconds": np.array(seconds)}
+        stored = {"bf_bins": bf_bins, "haadf": haadf_img, "seconds": np.array(seconds)}
         if cache is not None:
             cache.put(key, stored)
     return StemImages(
-        abf=stored["abf"],
+        bf_bins=stored["bf_bins"],
         haadf=stored["haadf"],
         thicknesses_nm=tuple(nominal_thickness_nm(n, a0) for n in layers),
         period=period,
         origin=origin,
+        abf_detector=tuple(microscope.abf_detector),
         haadf_detector=haadf,
         seconds=float(stored["seconds"]),
     )
 
 
-def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope, haadf):
+def _bright_field_bins(microscope: Microscope) -> int:
+    """Radial bins kept: up to the bright-field disc's edge or the ABF outer angle, whichever is larger."""
+    return int(np.ceil(max(microscope.semiangle, microscope.abf_detector[1]) / RADIAL_BIN_MRAD))
+
+
+def _abtem_version() -> str:
+    from importlib.metadata import version
+
+    return version("abtem")
+
+
+def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope, haadf, bins: int):
     import abtem  # heavy import, only when a simulation really runs
 
     abtem.config.set({"device": "cpu", "fft": "fftw"})
@@ -144,13 +182,16 @@ def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope,
         start=origin, end=(origin[0] + period[0], origin[1] + period[1]), gpts=gpts, endpoint=False
     )
     detectors = [
-        abtem.AnnularDetector(inner=microscope.abf_detector[0], outer=microscope.abf_detector[1]),
+        abtem.FlexibleAnnularDetector(step_size=RADIAL_BIN_MRAD),
         abtem.AnnularDetector(inner=haadf[0], outer=haadf[1]),
     ]
     measurements = probe.scan(potential, scan=scan, detectors=detectors, max_batch=32)
-    abf, haadf_m = measurements.compute(scheduler="threads", progress_bar=False)  # one shared pass
-    # abTEM arrays are (exit plane, x, y), without the first axis for a single plane.
-    return tuple(_as_thickness_y_x(m.array, len(layers)) for m in (abf, haadf_m))
+    radial, haadf_m = measurements.compute(scheduler="threads", progress_bar=False)  # one shared pass
+    # abTEM arrays are (exit plane, x, y[, radial, azimuthal]), without the first axis for one plane.
+    radial = np.asarray(radial.array, dtype=np.float32)[..., :bins, 0]
+    radial = radial.reshape(len(layers), *radial.shape[-3:])
+    bf_bins = np.ascontiguousarray(np.swapaxes(radial, 1, 2))
+    return bf_bins, _as_thickness_y_x(haadf_m.array, len(layers))
 
 
 def _with_phonons(atoms: Atoms, microscope: Microscope):
@@ -198,7 +239,8 @@ def _is_smooth(n: int) -> bool:
 
 # --- 4D-STEM: CBED stacks along line scans across an interface --------------------------
 
-CBED_CACHE_FORMAT = 1
+CBED_CACHE_FORMAT = 2  # 2: radial bright-field bins instead of one ABF image
+RADIAL_BIN_MRAD = 1.0
 
 
 @dataclass(frozen=True)

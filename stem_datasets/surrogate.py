@@ -2,8 +2,13 @@
 
 A multi-output scikit-learn ``GaussianProcessRegressor`` (Matern nu=1.5 with one length
 scale per tilted angle, a white-noise term for frozen-phonon noise, random optimizer
-restarts) maps the tilt angles to every pixel of the one-period image, as in the seed
-paper (Methods 3.1). All pixels share the kernel hyper-parameters.
+restarts) maps the tilt angles to every pixel of the one-period images, as in the seed
+paper (Methods 3.1). The output may be a whole stack (every thickness and detector at
+once): all outputs share the kernel hyper-parameters. The centred training outputs are
+first written in their own principal components (an exact change of basis: n training
+images span at most n directions), so the GP fits n coefficients instead of every pixel;
+only the hyper-parameter search sees the difference (its log-determinant term counts n
+outputs, not the pixel count).
 
 Example:
     >>> import numpy as np
@@ -52,24 +57,27 @@ class TiltSurrogate:
         return angles[:, self.axes]
 
     def fit(self, angles: np.ndarray, images: np.ndarray) -> "TiltSurrogate":
-        """Fit to multislice ``images`` (n, H, W) simulated at ``angles`` (n, 3)."""
+        """Fit to multislice ``images`` (n, ...) simulated at ``angles`` (n, 3)."""
         x = self._inputs(angles)
         images = np.asarray(images, dtype=np.float64)
-        if images.ndim != 3 or len(images) != len(x):
-            raise ValueError(f"images must be (n, H, W) with n = {len(x)}, got {images.shape}.")
+        if images.ndim < 2 or len(images) != len(x):
+            raise ValueError(f"images must be (n, ...) with n = {len(x)}, got {images.shape}.")
         if not np.all(np.isfinite(images)):
             raise ValueError("training images contain NaN or infinite values.")
         self.shape = images.shape[1:]
         y = images.reshape(len(images), -1)
         self.mean_ = y.mean(axis=0)
-        self.scale_ = float(np.std(y - self.mean_)) or 1.0
+        _, singular, self.basis_ = np.linalg.svd(y - self.mean_, full_matrices=False)
+        coefficients = (y - self.mean_) @ self.basis_.T
+        self.pixel_norm_ = np.sqrt(np.sum(self.basis_**2, axis=0))
+        self.scale_ = float(np.std(coefficients)) or 1.0
         kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
             length_scale=np.full(len(self.axes), 10.0), length_scale_bounds=(0.5, 200.0), nu=1.5
         ) + WhiteKernel(1e-4, (1e-10, 1e-1))
         self.gp = GaussianProcessRegressor(
             kernel, normalize_y=False, n_restarts_optimizer=self.n_restarts, random_state=self.seed
         )
-        self.gp.fit(x, (y - self.mean_) / self.scale_)
+        self.gp.fit(x, coefficients / self.scale_)
         self.low_ = x.min(axis=0) - self.margin_deg
         self.high_ = x.max(axis=0) + self.margin_deg
         return self
@@ -89,13 +97,14 @@ class TiltSurrogate:
         return x
 
     def predict(self, angles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean images (n, H, W) and per-pixel posterior std (n, H, W)."""
+        """Posterior mean images (n, ...) and per-pixel posterior std (n, ...)."""
         x = self.check_range(angles)
         mean, std = self.gp.predict(x, return_std=True)
-        std = np.broadcast_to(np.asarray(std).reshape(len(x), -1), mean.shape)
-        images = mean * self.scale_ + self.mean_
+        mean = np.asarray(mean).reshape(len(x), -1)
+        sigma = np.asarray(std).reshape(len(x), -1)[:, :1] * self.scale_  # the same for every coefficient
+        images = (mean * self.scale_) @ self.basis_ + self.mean_
         return (images.reshape(len(x), *self.shape).astype(np.float32),
-                (std * self.scale_).reshape(len(x), *self.shape).astype(np.float32))
+                (sigma * self.pixel_norm_).reshape(len(x), *self.shape).astype(np.float32))
 
     @property
     def kernel_(self) -> str:

@@ -28,6 +28,7 @@ class InputSpec:
     normalization: str = "standardize: zero mean, unit std per crop (training) or per micrograph (maps), outside the model"
     crop_convention: str = ""
     feature: str = "image"  # the dataset feature the model reads
+    margin: tuple[int, ...] = ()  # context pixels on each side of the crop that the normalization reads
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,15 @@ TILT_DCNN = ModelEntry(
     task="regression of octahedral tilt angles from an ABF STEM crop of 2x2 projected cells",
     dataset="stem_abf_tilt",
     dataset_config="small",
-    dataset_version="1.0.0",
+    dataset_version="2.0.0",
     input=InputSpec(
         crop_shape=(52, 74),
         pixel_size=0.15,
+        normalization="stem_zoo.normalization.local_standardize: each pixel minus the mean, over the std, of the "
+                      "27 x 37-pixel box around it (one cell x two B-column spacings); outside the model, the same in "
+                      "training and maps",
         crop_convention="rows [001], columns [110]; labels refer to the B column at 1/8 width, 1/4 height",
+        margin=(13, 18),
     ),
     outputs=("alpha", "beta", "gamma"),
     output_units="degree",

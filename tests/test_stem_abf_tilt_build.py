@@ -1,4 +1,4 @@
-"""The smoke build: sizes, disjoint splits, dtypes, reproducibility, interrupted builds."""
+"""The smoke build: sizes, splits that measure generalization, dtypes, reproducibility, interrupted builds."""
 
 import numpy as np
 import pytest
@@ -7,57 +7,80 @@ import tensorflow_datasets as tfds
 import stem_datasets  # noqa: F401
 from stem_datasets import abf_tilt
 from stem_datasets import simulate as simulate_module
-from stem_datasets.glazer import canonical_angles
+from stem_datasets.abf_tilt_design import planned_runs
 
 RECIPE = abf_tilt.RECIPES["smoke"]
+N_DETECTORS = len(RECIPE.optics.abf_inner_fraction)
 
 
 def _load(data_dir, split):
     return list(tfds.as_numpy(tfds.load("stem_abf_tilt/smoke", split=split, data_dir=data_dir)))
 
 
+def _count(purpose, layers):
+    return sum(len(layers) for r in planned_runs(RECIPE) if r.purpose == purpose) * N_DETECTORS
+
+
 def test_split_sizes_match_the_recipe(smoke_data_dir):
     info = tfds.builder("stem_abf_tilt/smoke", data_dir=smoke_data_dir).info
-    n_thick = len(RECIPE.thicknesses_nm)
-    (pattern,) = RECIPE.patterns
-    assignment = abf_tilt.gp_splits(RECIPE, pattern, abf_tilt.fine_grid(RECIPE, pattern))
-    for split in ("train", "validation", "test"):
-        assert info.splits[split].num_examples == n_thick * int(np.sum(assignment == split)) > 0
-    assert info.splits["test_multislice"].num_examples == n_thick * RECIPE.n_test_multislice
-    assert info.splits["test_unseen_material"].num_examples == n_thick * RECIPE.n_test_unseen
-    assert info.splits["test_imperfect"].num_examples == n_thick * RECIPE.n_test_imperfect
+    n_patterns, train_layers = len(RECIPE.patterns), RECIPE.train_layers()
+    unseen = (*RECIPE.held_out_layers, *RECIPE.beyond_layers)
+    assert info.splits["train"].num_examples == (
+        n_patterns * RECIPE.gp_train_angles * RECIPE.examples_per_angle + _count("design", train_layers) + _count("optics", train_layers)
+    )
+    for split in ("validation", "test"):
+        assert info.splits[split].num_examples == n_patterns * RECIPE.gp_eval_angles * RECIPE.eval_examples_per_angle
+    assert info.splits["test_multislice"].num_examples == _count("test", train_layers) > 0
+    assert info.splits["test_unseen_thickness"].num_examples == _count("test", unseen) > 0
+    assert info.splits["test_unseen_material"].num_examples == _count("unseen_material", train_layers) > 0
+    assert info.splits["test_imperfect"].num_examples == _count("imperfect", train_layers) > 0
     assert info.supervised_keys == ("image", "angles")
     meta = info.metadata
-    assert meta["pixel_size_angstrom"] == RECIPE.pixel_size
-    assert all(v["nmse_median"] < v["nearest_grid_nmse_median"] for v in meta["gp_validation"].values())
+    assert meta["pixel_size_angstrom"] == RECIPE.pixel_size and meta["crop_margin_px"] == [13, 18]
+    for v in meta["gp_validation"].values():
+        assert len(v["nmse_median"]) == len(train_layers)
+        assert np.median(v["nmse_median"]) < 0.5 * np.median(v["nearest_design_nmse_median"])
 
 
-def test_examples_are_finite_typed_and_splits_disjoint(smoke_data_dir):
-    labels = {}
-    for split in abf_tilt.SPLITS:
-        examples = _load(smoke_data_dir, split)
+def test_splits_measure_generalization(smoke_data_dir):
+    data = {split: _load(smoke_data_dir, split) for split in abf_tilt.SPLITS}
+    for split, examples in data.items():
         for ex in examples:
             assert ex["image"].dtype == np.float32 and ex["image"].shape == (*RECIPE.image_shape, 1)
             assert np.all(np.isfinite(ex["image"])) and 0 < ex["image"].mean() < 1
-            assert ex["angles"].dtype == np.float32 and np.all(np.abs(ex["angles"]) <= RECIPE.fine_limit_deg)
-        labels[split] = {(tuple(ex["angles"].tolist()), float(ex["thickness_nm"])) for ex in examples}
-        sources = {int(ex["source"]) for ex in examples}
-        assert sources == ({1} if split in ("train", "validation", "test") else {0})
+            assert np.all(np.abs(ex["angles"]) <= RECIPE.tilt_limit_deg)
         compositions = {ex["composition"].decode() for ex in examples}
         assert compositions == ({"CaTiO3"} if split == "test_unseen_material" else {"SrTiO3"})
-    assert not labels["train"] & labels["test"]
-    assert not labels["train"] & labels["validation"]
+    labels = {s: {tuple(ex["angles"].tolist()) for ex in data[s]} for s in data}
+    thickness = {s: {round(float(ex["thickness_nm"]), 2) for ex in data[s]} for s in data}
+    # No label of a held-out split is a training label, at any thickness.
+    for split in abf_tilt.SPLITS[1:]:
+        assert not labels["train"] & labels[split], split
     assert not labels["validation"] & labels["test"]
-    multislice = {canonical_angles(a, "a-b-c-") for a, _ in labels["test_multislice"]}
-    grid = {canonical_angles(g, "a-b-c-") for g in abf_tilt.coarse_grid(RECIPE, "a-b-c-")}
-    assert not multislice & grid  # off-grid, never used in a GP fit
+    # Multislice test angles lie half a lattice step off every training grid.
+    for triple in labels["test_multislice"] | labels["test_unseen_thickness"]:
+        assert any(abs(a / RECIPE.label_step_deg - round(a / RECIPE.label_step_deg)) > 0.4 for a in triple)
+    # Unseen thickness: no training thickness, both inside the range (the held-out band) and beyond it.
+    assert not thickness["train"] & thickness["test_unseen_thickness"]
+    assert min(thickness["test_unseen_thickness"]) < max(thickness["train"]) < max(thickness["test_unseen_thickness"])
+    # Training holds every imaging condition kind; test_imperfect lies beyond all training ranges.
+    train_defocus = [abs(float(ex["defocus_A"])) for ex in data["train"]]
+    assert 0 < max(train_defocus) <= RECIPE.optics.defocus_A
+    assert len({float(ex["abf_inner_mrad"]) for ex in data["train"]}) >= N_DETECTORS
+    for ex in data["test_imperfect"]:
+        assert abs(float(ex["defocus_A"])) > RECIPE.optics.defocus_A
+        assert float(ex["astigmatism_A"]) > RECIPE.optics.astigmatism_A
+        assert float(ex["mistilt_mrad"]) > RECIPE.optics.mistilt_mrad
+    sources = {s: {int(ex["source"]) for ex in data[s]} for s in data}
+    assert sources["train"] == {0, 1} and sources["validation"] == sources["test"] == {1}
 
 
 def test_same_config_and_seed_rebuild_identically(smoke_data_dir, tmp_path):
     tfds.builder("stem_abf_tilt/smoke", data_dir=tmp_path).download_and_prepare()
+    key = lambda e: (float(e["thickness_nm"]), float(e["abf_inner_mrad"]), *e["angles"].tolist())  # noqa: E731
     for split in ("train", "test_imperfect"):
-        first = sorted(_load(smoke_data_dir, split), key=lambda e: (e["thickness_nm"], *e["angles"].tolist()))
-        again = sorted(_load(tmp_path, split), key=lambda e: (e["thickness_nm"], *e["angles"].tolist()))
+        first = sorted(_load(smoke_data_dir, split), key=key)
+        again = sorted(_load(tmp_path, split), key=key)
         assert len(first) == len(again)
         for a, b in zip(first, again):
             np.testing.assert_array_equal(a["image"], b["image"])
@@ -89,10 +112,26 @@ def test_interrupted_build_leaves_nothing_and_rerun_uses_the_cache(smoke_data_di
     assert tfds.builder("stem_abf_tilt/smoke", data_dir=tmp_path).is_prepared()
 
 
+def test_gp_images_and_bad_input(smoke_data_dir):
+    thickness = RECIPE.thicknesses_nm[3]
+    image = abf_tilt.surrogate_images(RECIPE, "a-b-c-", [[2.25, -3.5, 4.75]], thickness)
+    assert image.shape == (1, *RECIPE.image_shape, 1) and np.all(np.isfinite(image))
+    with pytest.raises(ValueError, match="no GP for pattern 'a-b\\+c-'; it has a-b-c-"):
+        abf_tilt.surrogate_images(RECIPE, "a-b+c-", [[1.0, 1.0, 1.0]], thickness)
+    with pytest.raises(ValueError, match="not a simulated thickness.*2.21-6.63 nm"):
+        abf_tilt.surrogate_images(RECIPE, "a-b-c-", [[1.0, 1.0, 1.0]], 30.0)
+    with pytest.raises(ValueError, match="held out"):
+        abf_tilt.surrogate_images(RECIPE, "a-b-c-", [[1.0, 1.0, 1.0]], RECIPE.thickness_nm(RECIPE.held_out_layers[0]))
+    with pytest.raises(ValueError, match="outside the fitted range"):
+        abf_tilt.surrogate_images(RECIPE, "a-b-c-", [[14.0, 1.0, 1.0]], thickness)
+    with pytest.raises(ValueError, match="not a GP output"):
+        abf_tilt.surrogate_images(RECIPE, "a-b-c-", [[1.0, 1.0, 1.0]], thickness, detector=(5.0, 30.0))
+
+
 def test_unknown_config_is_a_clear_error():
     with pytest.raises(ValueError, match="Unknown stem_abf_tilt config 'huge'"):
         abf_tilt.get_recipe("huge")
     with pytest.raises(ValueError, match="huge"):
         tfds.builder("stem_abf_tilt/huge")
     with pytest.raises(ValueError, match="Unknown split"):
-        next(abf_tilt.generate_unit(RECIPE, "nope", ("a-b-c-", 0), None))
+        next(abf_tilt.generate_unit(RECIPE, "nope", "a-b-c-", None))

@@ -7,11 +7,14 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
 
 from stem_datasets import abf_tilt
+from stem_datasets.abf_tilt_design import planned_runs
 from stem_datasets.cache import SimulationCache
 from stem_datasets.offline import OfflineBuilder
 
@@ -27,12 +30,19 @@ class StemAbfTiltConfig(tfds.core.BuilderConfig):
 
 
 class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
-    """Multislice ABF images on a coarse tilt grid, expanded by a GP surrogate."""
+    """Multislice ABF images on a space-filling tilt design, expanded by a GP surrogate, plus optics runs."""
 
     name = "stem_abf_tilt"
     pkg_dir_path = epath.Path(__file__).parent  # README, CITATIONS.bib, TAGS.txt live here
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release: multislice (abTEM) + GP surrogate, six splits."}
+    VERSION = tfds.core.Version("2.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: multislice (abTEM) + GP surrogate, six splits.",
+        "2.0.0": "Thickness as a continuum (an exit plane every layer, 2.2-20.4 nm in small), the four Glazer patterns "
+                 "of the tilt paper, imaging conditions (defocus, astigmatism, mistilt, convergence and ABF angles) in "
+                 "training, one GP per pattern over every thickness on a space-filling design, test labels off every "
+                 "grid, new split test_unseen_thickness, images with normalization context (128 x 144 px), "
+                 "optics features per example.",
+    }
     BUILDER_CONFIGS = [StemAbfTiltConfig(r) for r in abf_tilt.RECIPES.values()]
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -48,6 +58,12 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
             "composition": tfds.features.Text(),
             "source": tfds.features.ClassLabel(names=["multislice", "gp"]),
             "gp_std": tfds.features.Scalar(dtype=np.float32, doc="RMS GP posterior std over pixels (0 for multislice)."),
+            "defocus_A": tfds.features.Scalar(dtype=np.float32, doc="Probe defocus [A] (positive: underfocus)."),
+            "astigmatism_A": tfds.features.Scalar(dtype=np.float32, doc="Two-fold astigmatism C12 [A]."),
+            "mistilt_mrad": tfds.features.Scalar(dtype=np.float32, doc="Beam tilt off the zone axis [mrad]."),
+            "semiangle_mrad": tfds.features.Scalar(dtype=np.float32, doc="Probe convergence semi-angle [mrad]."),
+            "abf_inner_mrad": tfds.features.Scalar(dtype=np.float32, doc="ABF detector inner angle [mrad]."),
+            "abf_outer_mrad": tfds.features.Scalar(dtype=np.float32, doc="ABF detector outer angle [mrad]."),
         })
         return self.dataset_info_from_configs(
             features=features,
@@ -64,15 +80,26 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
         meta["pixel_size_angstrom"] = recipe.pixel_size
         meta["image_shape"] = list(recipe.image_shape)
         meta["crop_shape"] = list(recipe.crop_shape())
-        meta["reference_column_angstrom"] = "B column at (a/(2 sqrt2), a/2) from the top-left corner"
+        meta["crop_margin_px"] = list(abf_tilt.margin_px(recipe))
+        meta["reference_column_angstrom"] = (
+            "B column at (a/(2 sqrt2), a/2) from the crop's top-left corner; the crop starts crop_margin_px into the image"
+        )
         meta["label_convention"] = (
             "angles of the octahedron on the reference B column; canonical: first in-phase a/b angle >= 0"
         )
         meta["microscope"] = recipe.microscope.to_dict()
         meta["patterns"] = list(recipe.patterns)
-        meta["thicknesses_nm_requested"] = list(recipe.thicknesses_nm)
-        meta["coarse_grid_deg"] = [recipe.coarse_step_deg, recipe.coarse_limit_deg]
-        meta["fine_grid_deg"] = [recipe.fine_step_deg, recipe.fine_limit_deg]
+        meta["train_thicknesses_nm"] = list(recipe.thicknesses_nm)
+        meta["unseen_thicknesses_nm"] = [recipe.thickness_nm(n) for n in (*recipe.held_out_layers, *recipe.beyond_layers)]
+        meta["tilt_limit_deg"] = recipe.tilt_limit_deg
+        meta["label_step_deg"] = recipe.label_step_deg
+        meta["optics_ranges"] = dataclasses.asdict(recipe.optics)
+        meta["runs"] = [
+            {"purpose": r.purpose, "pattern": r.pattern, "angles": list(r.angles), "composition": r.composition,
+             "defocus_A": r.microscope.defocus, "C12_A": r.microscope.C12, "phi12": r.microscope.phi12,
+             "mistilt_mrad": list(r.microscope.mistilt), "semiangle_mrad": r.microscope.semiangle}
+            for r in planned_runs(recipe)
+        ]
         meta["license"] = "CC-BY-4.0"
         if not recipe.use_beam:
             meta["gp_validation"] = abf_tilt.validate_surrogate(recipe, cache)
