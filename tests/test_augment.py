@@ -59,7 +59,7 @@ def test_reference_crop_and_dataset_mapping_are_deterministic():
 
 def test_affine_distortion_keeps_the_reference_column_in_place():
     spec = AugmentSpec(crop_shape=(52, 74), rotation_deg=5, shear=0.05, scale=0.05, jitter_fraction=0,
-                       max_shift_columns=0, max_shift_cells=0, dose_range=(1e9, 1e9))
+                       max_shift_columns=0, max_shift_cells=0, dose_range=(1e9, 1e9), line_jitter_A=0)
     x_ref, y_ref = spec.reference_px()
     y, x = np.mgrid[0:96, 0:104].astype(np.float32)
     spot = np.exp(-((x - x_ref) ** 2 + (y - y_ref) ** 2) / (2 * 1.5**2))[..., None] + 0.01
@@ -68,3 +68,134 @@ def test_affine_distortion_keeps_the_reference_column_in_place():
                           tf.constant([seed, 9]), spec)
         row, col = np.unravel_index(np.argmax(crop.numpy()[..., 0]), crop.shape[:2])
         assert abs(row - y_ref) <= 1 and abs(col - x_ref) <= 1
+
+
+MARGIN = (13, 18)
+# Everything off: only what a test switches on acts (shifts, distortions, imperfections, noise).
+STILL = dict(crop_shape=(52, 74), margin=MARGIN, rotation_deg=0, shear=0, scale=0, jitter_fraction=0,
+             max_shift_columns=0, max_shift_cells=0, source_size_fwhm_A=(0.0, 0.0), line_jitter_A=0.0,
+             drift_A_per_row=0.0, line_gain=0.0, dose_range=None)
+ARGS = (tf.constant([3.0, -2.0, 5.0]), tf.constant("a-b-c-"))
+
+
+def _field(image, seed, **changes):
+    spec = AugmentSpec(**{**STILL, **changes})
+    return augment(tf.constant(image, tf.float32), *ARGS, tf.constant(seed), spec)
+
+
+def _dot(x0, y0, shape=(128, 144), width=1.5):
+    y, x = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    return (np.exp(-((x - x0) ** 2 + (y - y0) ** 2) / (2 * width**2)) + 0.01)[..., None]
+
+
+def _vertical_line(x0, shape=(128, 144), width=1.5):
+    x = np.arange(shape[1], dtype=np.float32)
+    return np.broadcast_to(np.exp(-((x - x0) ** 2) / (2 * width**2)), shape)[..., None].copy()
+
+
+def _row_centres(field):
+    profile = field[..., 0]
+    return (profile * np.arange(profile.shape[1])).sum(1) / profile.sum(1)
+
+
+def _argmax(field):
+    return np.unravel_index(np.argmax(field[..., 0]), field.shape[:2])
+
+
+def test_field_shape_and_reference_crop_carry_the_margin():
+    spec = AugmentSpec(crop_shape=(52, 74), margin=MARGIN)
+    assert spec.field_shape() == (78, 110) and SPEC.field_shape() == (52, 74)
+    image = tf.random.stateless_uniform((128, 144, 1), seed=(3, 4))
+    np.testing.assert_array_equal(reference_crop(image, spec).numpy(), image.numpy()[:78, :110])
+    field, _ = augment(image, *ARGS, tf.constant([0, 1]), spec)
+    assert field.shape == (78, 110, 1) and field.dtype == tf.float32
+
+
+def test_reference_stays_at_reference_plus_margin():
+    x_ref, y_ref = SPEC.reference_px()
+    xr, yr = x_ref + MARGIN[1], y_ref + MARGIN[0]
+    dot = _dot(xr, yr)
+    field, _ = _field(dot, [0, 0])
+    np.testing.assert_allclose(field.numpy(), dot[:78, :110], atol=1e-5)  # all off: the reference field
+    assert _argmax(field.numpy()) == (round(yr), round(xr))
+    for seed in range(4):  # distortions and drift act about the reference: it stays put
+        field, _ = _field(dot, [seed, 1], rotation_deg=5, shear=0.05, scale=0.05, drift_A_per_row=0.02,
+                          source_size_fwhm_A=(0.0, 0.8), line_gain=0.02)
+        row, col = _argmax(field.numpy())
+        assert abs(row - yr) <= 1 and abs(col - xr) <= 1
+
+
+def test_shifted_crop_brings_the_next_column_to_the_reference_and_relabels():
+    x_ref, y_ref = SPEC.reference_px()
+    xr, yr = x_ref + MARGIN[1], y_ref + MARGIN[0]
+    dot = _dot(xr + 2 * x_ref, yr)  # a dot one B column to the right of the stored reference
+    shifted_labels = shifted_angles((3.0, -2.0, 5.0), "a-b-c-", 1, 0)
+    seen = set()
+    for seed in range(8):
+        field, labels = _field(dot, [seed, 2], max_shift_columns=1)
+        shifted = tuple(labels.numpy().tolist()) == pytest.approx(shifted_labels)
+        seen.add(shifted)
+        row, col = _argmax(field.numpy())
+        assert (row, col) == (round(yr), round(xr + (0 if shifted else 2 * x_ref)))
+    assert seen == {True, False}
+
+
+def test_source_blur_smooths_detail_and_keeps_a_constant_constant():
+    y, x = np.mgrid[0:128, 0:144]
+    checker = (1.0 + (-1.0) ** (x + y))[..., None]
+    sharp, _ = _field(checker, [0, 3])
+    blurred, _ = _field(checker, [0, 3], source_size_fwhm_A=(0.8, 0.8))
+    assert float(tf.math.reduce_variance(sharp)) > 0.9
+    assert float(tf.math.reduce_variance(blurred)) < 0.01 * float(tf.math.reduce_variance(sharp))
+    flat, _ = _field(np.full((128, 144, 1), 0.7), [0, 3], source_size_fwhm_A=(0.8, 0.8), rotation_deg=3)
+    np.testing.assert_allclose(flat.numpy(), 0.7, rtol=1e-5)
+    tiny, _ = _field(checker, [0, 3], source_size_fwhm_A=(0.0, 1e-6))  # sigma ~ 0: the identity
+    np.testing.assert_allclose(tiny.numpy(), sharp.numpy(), atol=1e-6)
+
+
+def test_line_jitter_makes_a_vertical_line_ragged():
+    line = _vertical_line(60.3)
+    straight, _ = _field(line, [0, 4])
+    assert np.ptp(_row_centres(straight.numpy())) < 1e-3
+    spreads = []
+    for seed in range(3):
+        ragged, _ = _field(line, [seed, 4], line_jitter_A=0.3)
+        steps = np.diff(_row_centres(ragged.numpy()))
+        assert np.all(np.abs(steps) > 1e-6)  # every row its own displacement
+        spreads.append(np.std(steps))
+    assert max(spreads) > 0.5  # pixels
+
+
+def test_drift_shears_rows_about_the_reference_row():
+    x_ref, y_ref = SPEC.reference_px()
+    xr, yr = x_ref + MARGIN[1], y_ref + MARGIN[0]
+    rows = np.arange(78)
+    tilts = []
+    for seed in range(4):
+        field, _ = _field(_vertical_line(xr), [seed, 5], drift_A_per_row=0.02)
+        centres = _row_centres(field.numpy())
+        assert abs(centres[round(yr)] - xr) < 0.05
+        slope, intercept = np.polyfit(rows, centres, 1)
+        np.testing.assert_allclose(centres, slope * rows + intercept, atol=0.05)  # linear in the row
+        tilts.append(abs(slope) * 0.15)  # A per row
+    assert max(tilts) > 0.005 and all(t <= 0.02 for t in tilts)
+
+
+def test_line_gain_scales_whole_rows():
+    field, _ = _field(np.ones((128, 144, 1)), [0, 6], line_gain=0.2)
+    rows = field.numpy()[..., 0]
+    np.testing.assert_allclose(rows, rows[:, :1] * np.ones_like(rows), rtol=1e-6)
+    assert np.std(rows[:, 0]) > 0.01 and abs(np.mean(rows) - 1.0) < 0.1
+
+
+def test_all_imperfections_are_deterministic_in_the_seed():
+    spec = AugmentSpec(crop_shape=(52, 74), margin=MARGIN, line_jitter_A=0.3, drift_A_per_row=0.02, line_gain=0.05)
+    image = tf.random.stateless_uniform((128, 144, 1), seed=(7, 8))
+    first, labels = augment(image, *ARGS, tf.constant([11, 12]), spec)
+    again, labels_again = augment(image, *ARGS, tf.constant([11, 12]), spec)
+    other, _ = augment(image, *ARGS, tf.constant([11, 13]), spec)
+    np.testing.assert_array_equal(first.numpy(), again.numpy())
+    np.testing.assert_array_equal(labels.numpy(), labels_again.numpy())
+    assert not np.array_equal(first.numpy(), other.numpy())
+    graph = tf.function(lambda s: augment(image, *ARGS, s, spec)[0])
+    np.testing.assert_array_equal(graph(tf.constant([11, 12])).numpy(), graph(tf.constant([11, 12])).numpy())
