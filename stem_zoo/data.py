@@ -1,29 +1,28 @@
 """tf.data pipelines from the TFDS datasets, shaped for a model's input spec.
 
+ABF images are read as *fields* (the crop plus ``margin`` context pixels on each side)
+and normalized by :func:`stem_zoo.normalization.local_standardize_tf`, whose "valid"
+output is exactly the crop: the same per-pixel rule as tilt maps.
+
 Example:
     >>> from stem_zoo.registry import get_entry
     >>> spec = augment_spec(get_entry("tilt_dcnn").input)
-    >>> spec.crop_shape
-    (52, 74)
+    >>> spec.crop_shape, spec.margin, spec.field_shape()
+    ((52, 74), (13, 18), (78, 110))
 """
 
 from __future__ import annotations
 
+from stem_zoo.normalization import local_standardize_tf, normalization_margin, normalization_window
 from stem_zoo.registry import InputSpec, ModelEntry
-
-def standardize(x):
-    """Zero mean, unit standard deviation over each crop (the models' preprocessing)."""
-    import tensorflow as tf
-
-    mean, var = tf.nn.moments(x, axes=[-3, -2, -1], keepdims=True)
-    return (x - mean) / (tf.sqrt(var) + 1e-6)
 
 
 def augment_spec(input_spec: InputSpec):
-    """The dataset augmentation for a model's crop and pixel size."""
+    """The dataset augmentation for a model's crop, pixel size and normalization margin."""
     from stem_datasets.augment import AugmentSpec
 
-    return AugmentSpec(crop_shape=tuple(input_spec.crop_shape), pixel_size=input_spec.pixel_size)
+    return AugmentSpec(crop_shape=tuple(input_spec.crop_shape), pixel_size=input_spec.pixel_size,
+                       margin=normalization_margin(input_spec))
 
 
 def load_builder(dataset: str, config: str, data_dir: str | None = None):
@@ -63,8 +62,10 @@ def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, s
     else:
         from stem_datasets.augment import augment_dataset
 
+        window = normalization_window(entry.input)
         ds = augment_dataset(ds, augment_spec(entry.input), seed)
-        ds = ds.map(lambda crop, angles: (standardize(crop), angles), num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda field, angles: (local_standardize_tf(field, window), angles),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -84,7 +85,8 @@ def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_
     else:
         from stem_datasets.augment import reference_crop
 
-        spec = augment_spec(entry.input)
-        ds = ds.map(lambda e: (standardize(reference_crop(e[entry.input.feature], spec)), e[entry.label]),
+        spec, window = augment_spec(entry.input), normalization_window(entry.input)
+        ds = ds.map(lambda e: (local_standardize_tf(reference_crop(e[entry.input.feature], spec), window),
+                               e[entry.label]),
                     num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

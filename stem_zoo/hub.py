@@ -58,7 +58,8 @@ def parse_hub_uri(uri: str) -> tuple[str, str | None]:
 
 def _entry_from_config(config: dict) -> ModelEntry:
     fields = {k: v for k, v in config["entry"].items()}
-    fields["input"] = InputSpec(**{**fields["input"], "crop_shape": tuple(fields["input"]["crop_shape"])})
+    fields["input"] = InputSpec(**{**fields["input"], "crop_shape": tuple(fields["input"]["crop_shape"]),
+                                   "margin": tuple(fields["input"].get("margin", ()))})
     fields["outputs"] = tuple(fields["outputs"])
     fields["subset"] = {k: tuple(v) for k, v in fields.get("subset", {}).items()}  # JSON lists back to tuples
     return ModelEntry(**fields)

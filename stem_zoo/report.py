@@ -27,7 +27,8 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
     recipe = get_recipe(config)
     pattern = recipe.patterns[0]
     domains = ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0))
-    image, borders = stitched_domains(recipe, pattern, domains, shape=(150, 300))
+    layers = recipe.train_layers()[len(recipe.train_layers()) // 2]
+    image, borders = stitched_domains(recipe, pattern, domains, shape=(150, 300), layers=layers)
     maps = predict_map(image, model, pixel_size=recipe.pixel_size)
     figure = out / f"{model_id}_{config}_two_domain_map.png"
     map_figure(maps, figure, title=f"{model_id}: stitched {pattern} domains {domains[0]} | {domains[1]} deg")
@@ -40,7 +41,7 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
         f"{result['parameters']:,} parameters.", "",
         result["leaderboard"], "",
         "## Tilt map of a stitched two-domain micrograph", "",
-        f"Two multislice images of {pattern} SrTiO3 ({recipe.thicknesses_nm[0]} nm) with tilts {domains[0]} (left) and "
+        f"Two multislice images of {pattern} SrTiO3 ({recipe.thickness_nm(layers)} nm) with tilts {domains[0]} (left) and "
         f"{domains[1]} (right) deg, stitched at x = {borders[1]} px (a test pattern, not a simulated domain wall). "
         "Signs alternate between neighbouring B columns as the label convention says; magnitudes should not.", "",
         f"Mean |angle| left / right of the border: {np.abs(maps.maps[:, :half - 20]).mean(axis=(0, 1)).round(2).tolist()} / "

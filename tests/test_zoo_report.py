@@ -23,7 +23,7 @@ def test_every_zoo_model_ships_weights_matching_its_registry_entry():
 
 
 def test_stitched_domains_are_two_periodic_images(smoke_data_dir):
-    image, borders = stitched_domains(RECIPES["smoke"], "a-b-c-", ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0)), (96, 200))
+    image, borders = stitched_domains(RECIPES["smoke"], "a-b-c-", ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0)), (96, 200), layers=6)
     assert borders[0] == 0 and borders[-1] == 200 and 80 < borders[1] < 120
     left, right = image[:, : borders[1]], image[:, borders[1]:]
     assert np.all(np.isfinite(image)) and not np.allclose(left.mean(), right.mean(), rtol=1e-6)
