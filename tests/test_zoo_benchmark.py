@@ -27,7 +27,8 @@ def test_zero_predictor_scores_the_rms_of_the_labels(smoke_data_dir, tmp_path):
         tfds.load("stem_abf_tilt/smoke", split="test", data_dir=smoke_data_dir))])
     assert result["splits"]["test"]["n"] == len(labels)
     assert result["splits"]["test"]["rmse_deg"] == pytest.approx(float(np.sqrt(np.mean(labels**2))), rel=1e-5)
-    assert set(result["splits"]) == {"validation", "test", "test_multislice", "test_unseen_material", "test_imperfect"}
+    assert set(result["splits"]) == {"validation", "test", "test_multislice", "test_unseen_thickness", "test_unseen_material",
+                                     "test_imperfect"}
     assert (tmp_path / "benchmark_zeros.json").is_file() and "| **zeros** (this run) |" in result["leaderboard"]
 
 
