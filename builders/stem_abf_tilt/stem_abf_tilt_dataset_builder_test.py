@@ -8,7 +8,8 @@ import stem_datasets  # noqa: F401
 def test_smoke_loads_as_supervised(smoke_data_dir):
     ds = tfds.load("stem_abf_tilt/smoke", split="test_multislice", data_dir=smoke_data_dir, as_supervised=True)
     image, angles = next(iter(ds))
-    assert image.shape == (96, 104, 1) and angles.shape == (3,)
+    assert image.shape == (128, 144, 1) and angles.shape == (3,)
     info = tfds.builder("stem_abf_tilt/smoke", data_dir=smoke_data_dir).info
-    assert set(info.splits) == {"train", "validation", "test", "test_multislice", "test_unseen_material", "test_imperfect"}
+    assert set(info.splits) == {"train", "validation", "test", "test_multislice", "test_unseen_thickness",
+                                "test_unseen_material", "test_imperfect"}
     assert "Laanait" in info.citation and info.redistribution_info.license == "CC-BY-4.0"
