@@ -104,7 +104,7 @@ def _run(args) -> int:
         import numpy as np
 
         from stem_zoo.io import read_micrograph
-        from stem_zoo.maps import map_figure, predict_map, save_maps_hdf5
+        from stem_zoo.maps import map_figure, predict_map, save_columns_csv, save_maps_hdf5
 
         image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
         maps = predict_map(image, load(args.model), pixel_size=pixel_size)
@@ -113,8 +113,9 @@ def _run(args) -> int:
         stem = Path(args.file).stem
         np.save(out / f"{stem}_tilt_maps.npy", maps.maps)
         save_maps_hdf5(maps, out / f"{stem}_tilt_maps.h5")
+        save_columns_csv(maps, out / f"{stem}_tilt_columns.csv")
         map_figure(maps, out / f"{stem}_tilt_maps.png", title=f"{Path(args.file).name}: {args.model}")
-        print(f"maps {maps.maps.shape} written to {out}")
+        print(f"maps {maps.maps.shape} and {len(maps.columns)} B columns written to {out}")
         return 0
     raise AssertionError(args.command)
 

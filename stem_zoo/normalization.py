@@ -113,7 +113,8 @@ def local_standardize_tf(batch, window: tuple[int, int]):
     if single:
         x = x[None]
     if x.shape.rank != 4:
-        raise ValueError(f"local_standardize_tf takes (n, H, W, 1) batches or one (H, W, 1) field, got rank {x.shape.rank}.")
+        raise ValueError(f"local_standardize_tf takes (n, H, W, 1) batches or one (H, W, 1) field, "
+                         f"got rank {x.shape.rank}.")
     # Per-example centring and scaling, as in the NumPy version (better-conditioned box moments).
     x = x - tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
     scale = tf.math.reduce_std(x, axis=[1, 2, 3], keepdims=True)

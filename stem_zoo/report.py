@@ -17,7 +17,7 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
     from stem_datasets.abf_tilt import get_recipe, stitched_domains
     from stem_zoo.benchmarking import benchmark
     from stem_zoo.hub import load
-    from stem_zoo.maps import map_figure, predict_map
+    from stem_zoo.maps import map_figure, predict_map, save_columns_csv
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -33,8 +33,10 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
     figure = out / f"{model_id}_{config}_two_domain_map.png"
     map_figure(maps, figure, title=f"{model_id}: stitched {pattern} domains {domains[0]} | {domains[1]} deg")
     np.save(out / f"{model_id}_{config}_two_domain_map.npy", maps.maps)
+    save_columns_csv(maps, out / f"{model_id}_{config}_two_domain_columns.csv")
+    check = two_domain_check(maps, borders[1] * recipe.pixel_size, domains)
+    (out / f"{model_id}_{config}_two_domain_check.json").write_text(json.dumps(check, indent=1))
 
-    half = maps.maps.shape[1] // 2
     lines = [
         f"# {model_id} on stem_abf_tilt/{config}", "",
         f"Model source: `{model.zoo.source}`; trained on `{model.zoo.entry.dataset}/{model.zoo.entry.dataset_config}`; "
@@ -43,15 +45,51 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
         "## Tilt map of a stitched two-domain micrograph", "",
         f"Two multislice images of {pattern} SrTiO3 ({recipe.thickness_nm(layers)} nm) with tilts {domains[0]} (left) and "
         f"{domains[1]} (right) deg, stitched at x = {borders[1]} px (a test pattern, not a simulated domain wall). "
-        "Signs alternate between neighbouring B columns as the label convention says; magnitudes should not.", "",
-        f"Mean |angle| left / right of the border: {np.abs(maps.maps[:, :half - 20]).mean(axis=(0, 1)).round(2).tolist()} / "
-        f"{np.abs(maps.maps[:, half + 20:]).mean(axis=(0, 1)).round(2).tolist()} deg.", "",
+        "One value per B column (windows averaged around their own column only); signs alternate between "
+        "neighbouring B columns as the label convention says, magnitudes should not.", "",
+        "| domain | truth |angle| [deg] | mean per-column |angle| [deg] | columns |",
+        "| --- | --- | --- | --- |",
+        *(f"| {side} | {check[side]['truth']} | {check[side]['mean_abs']} | {check[side]['columns']} |"
+          for side in ("left", "right")),
+        "",
+        f"Largest magnitude error: {check['max_magnitude_error_deg']} deg. Border found at x = {check['border_found_A']} A "
+        f"(true {check['border_true_A']} A): off by {check['border_error_cells']} projected cells (a sqrt2 = "
+        f"{check['cell_A']} A).", "",
         f"![map]({figure.name})", "",
         "```json", json.dumps({k: v for k, v in result.items() if k != "leaderboard"}, indent=1), "```", "",
     ]
     path = out / f"{model_id}_{config}.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def two_domain_check(maps, border_A: float, domains, exclude_cells: float = 1.0) -> dict:
+    """Per-column magnitudes on each side of a vertical border, and where the magnitudes change.
+
+    Columns within ``exclude_cells`` projected cells (a sqrt2) of the border are left out of
+    the side means. The border is placed where labelling columns by their nearer domain
+    magnitude (|angles|, L2) makes the fewest errors.
+    """
+    cell = 2 * maps.lattice.column_step[1] * maps.pixel_size
+    x = maps.columns["x_A"]
+    values = np.abs(np.stack([maps.columns[n] for n in maps.output_names], axis=1))
+    truths = np.abs(np.asarray(domains, dtype=float))
+    result: dict = {"cell_A": round(float(cell), 3), "border_true_A": round(float(border_A), 2)}
+    for side, keep, truth in (("left", x < border_A - exclude_cells * cell, truths[0]),
+                              ("right", x > border_A + exclude_cells * cell, truths[1])):
+        mean = values[keep].mean(axis=0) if keep.any() else np.full(len(truth), np.nan)
+        result[side] = {"truth": truth.round(2).tolist(), "mean_abs": mean.round(2).tolist(), "columns": int(keep.sum())}
+    result["max_magnitude_error_deg"] = round(float(max(np.abs(np.subtract(result[s]["mean_abs"], result[s]["truth"])).max()
+                                                        for s in ("left", "right"))), 2)
+    right_like = np.linalg.norm(values - truths[1], axis=1) < np.linalg.norm(values - truths[0], axis=1)
+    candidates = np.unique(x)
+    errors = [np.sum(right_like & (x < c)) + np.sum(~right_like & (x >= c)) for c in candidates]
+    best = candidates[int(np.argmin(errors))]
+    below = x[x < best]
+    found = 0.5 * (best + below.max()) if below.size else best
+    result["border_found_A"] = round(float(found), 2)
+    result["border_error_cells"] = round(float(abs(found - border_A) / cell), 2)
+    return result
 
 
 def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, seed: int = 2026) -> Path:

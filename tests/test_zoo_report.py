@@ -1,10 +1,13 @@
 """The zoo part of the main job: packaged model, benchmark and two-domain map on the smoke build; CBED classifiers."""
 
+import json
+from types import SimpleNamespace
+
 import numpy as np
 
 import stem_zoo
 from stem_datasets.abf_tilt import RECIPES, stitched_domains
-from stem_zoo.report import write_cbed_report, write_zoo_report
+from stem_zoo.report import two_domain_check, write_cbed_report, write_zoo_report
 
 
 def test_packaged_reference_loads_offline_with_its_entry():
@@ -35,7 +38,29 @@ def test_zoo_report_writes_benchmark_and_map(smoke_data_dir, tmp_path):
     assert "| **tilt_dcnn** (this run) |" in text and "test_multislice" in text
     assert (tmp_path / "tilt_dcnn_smoke_two_domain_map.png").stat().st_size > 10_000
     maps = np.load(tmp_path / "tilt_dcnn_smoke_two_domain_map.npy")
-    assert maps.ndim == 3 and maps.shape[-1] == 3 and np.all(np.isfinite(maps))
+    assert maps.ndim == 3 and maps.shape[-1] == 3 and np.isfinite(maps).mean() > 0.5  # NaN only off full columns
+    check = json.loads((tmp_path / "tilt_dcnn_smoke_two_domain_check.json").read_text())
+    assert check["left"]["columns"] > 20 and check["right"]["columns"] > 20
+    assert "Border found at" in text and (tmp_path / "tilt_dcnn_smoke_two_domain_columns.csv").stat().st_size > 1000
+
+
+def test_two_domain_check_finds_magnitudes_and_border():
+    step = 2.76 / 0.15
+    m, n = np.meshgrid(np.arange(20), np.arange(4), indexing="ij")
+    columns = np.zeros(m.size, dtype=[("x_A", float), ("alpha", float), ("beta", float)])
+    columns["x_A"] = (m.ravel() + 0.5) * 2.76
+    sign = (-1.0) ** (m + n).ravel()
+    right = columns["x_A"] > 30.0
+    columns["alpha"] = sign * np.where(right, 2.0, 6.0)
+    columns["beta"] = sign * np.where(right, 1.0, 4.0)
+    maps = SimpleNamespace(columns=columns, output_names=("alpha", "beta"), pixel_size=0.15,
+                           lattice=SimpleNamespace(column_step=(0.0, step)))
+    check = two_domain_check(maps, 30.0, ((6.0, -4.0), (2.0, 1.0)))
+    assert check["left"]["mean_abs"] == [6.0, 4.0] and check["right"]["mean_abs"] == [2.0, 1.0]
+    assert check["max_magnitude_error_deg"] == 0.0 and check["border_error_cells"] < 0.3
+    columns["alpha"][right] *= -3.0  # a right domain that reads 6 deg in alpha moves the border and the error
+    check = two_domain_check(maps, 30.0, ((6.0, -4.0), (2.0, 1.0)))
+    assert check["right"]["mean_abs"][0] == 6.0 and check["max_magnitude_error_deg"] == 4.0
 
 
 def test_cbed_report_classifies_fresh_simulations(tmp_path):
