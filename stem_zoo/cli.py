@@ -23,6 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int, default=12)
     train.add_argument("--batch-size", type=int, default=32, help="global batch, split across replicas")
     train.add_argument("--steps-per-epoch", type=int, default=None)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--decay-every", type=int, default=2, help="halve the learning rate every this many epochs")
     train.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
     train.add_argument("--data-dir", default=None)
 
@@ -73,7 +75,8 @@ def _run(args) -> int:
     if args.command == "train":
         from stem_zoo.train import TrainSettings, train
 
-        settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch)
+        settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
+                                 learning_rate=args.learning_rate, decay_every_epochs=args.decay_every)
         record = train(args.model, args.out, config=args.config, settings=settings, data_dir=args.data_dir)
         print(json.dumps(record, indent=1))
         return 0

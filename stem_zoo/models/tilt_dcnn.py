@@ -6,8 +6,9 @@ tanh before the linear output of (alpha, beta, gamma) in degrees.
 
 Every layer uses "valid" padding, so a window's prediction depends on its pixels only:
 the same network evaluated densely over a whole micrograph (``stem_zoo.maps``) gives the
-per-window numbers exactly. Inputs are standardized (zero mean, unit std) outside the
-model: per crop in training, per micrograph in maps.
+per-window numbers exactly. Inputs are normalized outside the model, the same way in
+training, benchmarks and maps: :func:`stem_zoo.normalization.local_standardize` over the
+box around each pixel (the crop plus ``InputSpec.margin`` of context).
 
 Example:
     >>> from stem_zoo.registry import get_entry
