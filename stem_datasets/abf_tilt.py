@@ -167,7 +167,7 @@ RECIPES: dict[str, AbfTiltRecipe] = {
             n_optics_runs=3,
             n_imperfect_runs=1,
             description="About an hour on 2 cores: the four Glazer patterns of the tilt paper, 2.2-20.4 nm in every layer, "
-                        "14-run space-filling GP design per pattern, imaging conditions from optics runs, static lattice, 0.1 A potential.",
+                        "28-run space-filling GP design per pattern, imaging conditions from optics runs, static lattice, 0.1 A potential.",
         ),
         AbfTiltRecipe(
             name="full",

@@ -99,8 +99,12 @@ def benchmark(
     batch_size: int = 64,
     data_dir: str | None = None,
     out_dir: str | Path | None = None,
+    by: str | None = None,
 ) -> dict:
     """Metrics on every split, images/s and parameter count; JSON and markdown if ``out_dir``.
+
+    ``by`` names a dataset feature (e.g. ``"thickness_nm"``): the record then also holds
+    ``by_feature[split][value]`` metrics for each of its values, and the markdown a table of them.
 
     ``task`` names the zoo model whose inputs, labels and example subset to use (default:
     the model's own entry, else the first zoo model on ``dataset``); ``dataset`` defaults
@@ -116,10 +120,10 @@ def benchmark(
     predict, n_params = _as_predictor(model)
     builder = data.load_builder(dataset, config, data_dir)
     splits = splits or tuple(s for s in builder.info.splits if s != "train")
-    results = {}
+    results, grouped = {}, {}
     for split in splits:
-        trues, preds, seconds, count = [], [], 0.0, 0
-        for inputs, labels in data.eval_pipeline(builder, split, entry, batch_size):
+        trues, preds, groups, seconds, count = [], [], [], 0.0, 0
+        for inputs, labels, *extra in data.eval_pipeline(builder, split, entry, batch_size, keep=(by,) if by else ()):
             batch = inputs.numpy()
             start = time.perf_counter()
             out = predict(batch)
@@ -127,9 +131,17 @@ def benchmark(
             count += len(batch)
             trues.append(labels.numpy())
             preds.append(np.asarray(out).reshape(len(batch), -1))
-        metrics = task_metrics(entry, np.concatenate(trues), np.concatenate(preds))
+            if by:
+                groups.append(extra[0][by].numpy())
+        true, pred = np.concatenate(trues), np.concatenate(preds)
+        metrics = task_metrics(entry, true, pred)
         metrics["images_per_s"] = round(count / seconds, 1) if seconds else float("nan")
         results[split] = metrics
+        if by:
+            values = np.concatenate(groups)
+            values = np.round(values, 2) if values.dtype.kind == "f" else values
+            grouped[split] = {_group_name(v): {"n": int(np.sum(values == v)), **task_metrics(entry, true[values == v], pred[values == v])}
+                              for v in np.unique(values)}
     record = {
         "model": name or (zoo.entry.id if zoo else getattr(model, "name", "model")),
         "task": entry.id,
@@ -138,12 +150,40 @@ def benchmark(
         "splits": results,
     }
     record["leaderboard"] = leaderboard(record, dataset, config)
+    if by:
+        record["by_feature"] = {"feature": by, **grouped}
+        record["leaderboard"] += "\n" + grouped_table(record)
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         (out / f"benchmark_{record['model']}.json").write_text(json.dumps(record, indent=1))
         (out / f"leaderboard_{record['model']}.md").write_text(record["leaderboard"])
     return record
+
+
+def _group_name(value) -> str:
+    return value.decode() if isinstance(value, bytes) else f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def grouped_table(record: dict) -> str:
+    """Markdown: one row per value of the ``by`` feature, one column per split (RMSE or accuracy)."""
+    grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
+    metric = "rmse_deg" if any("rmse_deg" in m for g in grouped.values() for m in g.values()) else "accuracy"
+    values = sorted({v for g in grouped.values() for v in g}, key=lambda v: (float(v) if _is_number(v) else 0.0, v))
+    lines = [f"{metric} by `{record['by_feature']['feature']}` (n in brackets)", "",
+             "| value | " + " | ".join(grouped) + " |", "| --- | " + " | ".join("---" for _ in grouped) + " |"]
+    for value in values:
+        cells = [f"{g[value][metric]:.3g} ({g[value]['n']})" if value in g else "-" for g in grouped.values()]
+        lines.append(f"| {value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _first_entry(dataset: str):

@@ -33,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default="small")
     bench.add_argument("--out", default="benchmark")
     bench.add_argument("--data-dir", default=None)
+    bench.add_argument("--by", default=None, help="also score per value of this dataset feature, e.g. thickness_nm")
 
     publish = sub.add_parser("publish", help="stage a model folder for the Hub and upload it")
     publish.add_argument("model", help="zoo id or model folder")
@@ -94,7 +95,7 @@ def _run(args) -> int:
     if args.command == "benchmark":
         from stem_zoo.benchmarking import benchmark
 
-        result = benchmark(load(args.model), config=args.config, data_dir=args.data_dir, out_dir=args.out)
+        result = benchmark(load(args.model), config=args.config, data_dir=args.data_dir, out_dir=args.out, by=args.by)
         print(result["leaderboard"])
         return 0
     if args.command == "publish":

@@ -69,11 +69,13 @@ def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, s
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_remainder: bool = False):
-    """Un-augmented (input, label) batches of one split.
+def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_remainder: bool = False,
+                  keep: tuple[str, ...] = ()):
+    """Un-augmented (input, label) batches of one split; (input, label, {feature: values}) with ``keep``.
 
     ``drop_remainder=True`` is for monitoring under MirroredStrategy, where a short last
     batch can leave a replica empty (TensorFlow then fails in batch normalization).
+    ``keep`` names dataset features to pass along, e.g. ``("thickness_nm",)`` for scores by thickness.
     """
     import tensorflow as tf
 
@@ -81,12 +83,17 @@ def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_
     if entry.dataset == "stem_cbed_interface":
         from stem_datasets.augment_cbed import preprocess_cbed
 
-        ds = ds.map(lambda e: (preprocess_cbed(e[entry.input.feature]), e[entry.label]), num_parallel_calls=tf.data.AUTOTUNE)
+        prepare = lambda e: preprocess_cbed(e[entry.input.feature])  # noqa: E731
     else:
         from stem_datasets.augment import reference_crop
 
         spec, window = augment_spec(entry.input), normalization_window(entry.input)
-        ds = ds.map(lambda e: (local_standardize_tf(reference_crop(e[entry.input.feature], spec), window),
-                               e[entry.label]),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+        prepare = lambda e: local_standardize_tf(reference_crop(e[entry.input.feature], spec), window)  # noqa: E731
+    missing = [k for k in keep if k not in builder.info.features]
+    if missing:
+        raise ValueError(f"{builder.name} has no feature {missing}; it has {', '.join(builder.info.features)}.")
+    if keep:
+        ds = ds.map(lambda e: (prepare(e), e[entry.label], {k: e[k] for k in keep}), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda e: (prepare(e), e[entry.label]), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)

@@ -22,13 +22,13 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     model = load(model_id)
-    result = benchmark(model, config=config, data_dir=data_dir, out_dir=out)
+    result = benchmark(model, config=config, data_dir=data_dir, out_dir=out, by="thickness_nm")
 
     recipe = get_recipe(config)
     pattern = recipe.patterns[0]
     domains = ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0))
     layers = recipe.train_layers()[len(recipe.train_layers()) // 2]
-    image, borders = stitched_domains(recipe, pattern, domains, shape=(150, 300), layers=layers)
+    image, borders = stitched_domains(recipe, pattern, domains, shape=(200, 320), layers=layers)
     maps = predict_map(image, model, pixel_size=recipe.pixel_size)
     figure = out / f"{model_id}_{config}_two_domain_map.png"
     map_figure(maps, figure, title=f"{model_id}: stitched {pattern} domains {domains[0]} | {domains[1]} deg")

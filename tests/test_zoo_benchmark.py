@@ -37,3 +37,20 @@ def test_keras_model_reports_parameters_and_speed(smoke_data_dir):
     result = stem_zoo.benchmark(model, config="smoke", data_dir=str(smoke_data_dir), splits=("test_multislice",))
     assert result["parameters"] == model.count_params()
     assert result["splits"]["test_multislice"]["images_per_s"] > 0
+
+
+def test_scores_by_thickness_partition_each_split(smoke_data_dir):
+    result = stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), config="smoke", data_dir=str(smoke_data_dir),
+                                splits=("test_multislice", "test_unseen_thickness"), by="thickness_nm")
+    grouped = result["by_feature"]
+    assert grouped["feature"] == "thickness_nm"
+    for split in ("test_multislice", "test_unseen_thickness"):
+        groups = grouped[split]
+        assert sum(g["n"] for g in groups.values()) == result["splits"][split]["n"] and len(groups) >= 2
+        squared = sum(g["n"] * g["rmse_deg"] ** 2 for g in groups.values()) / result["splits"][split]["n"]
+        assert np.sqrt(squared) == pytest.approx(result["splits"][split]["rmse_deg"], rel=1e-5)
+    assert not set(grouped["test_multislice"]) & set(grouped["test_unseen_thickness"])  # no training thickness there
+    assert "rmse_deg by `thickness_nm`" in result["leaderboard"]
+    with pytest.raises(ValueError, match="no feature"):
+        stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), config="smoke", data_dir=str(smoke_data_dir),
+                           splits=("test",), by="colour")

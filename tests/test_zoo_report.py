@@ -40,7 +40,7 @@ def test_zoo_report_writes_benchmark_and_map(smoke_data_dir, tmp_path):
     maps = np.load(tmp_path / "tilt_dcnn_smoke_two_domain_map.npy")
     assert maps.ndim == 3 and maps.shape[-1] == 3 and np.isfinite(maps).mean() > 0.5  # NaN only off full columns
     check = json.loads((tmp_path / "tilt_dcnn_smoke_two_domain_check.json").read_text())
-    assert check["left"]["columns"] > 20 and check["right"]["columns"] > 20
+    assert check["left"]["columns"] >= 10 and check["right"]["columns"] >= 10
     assert "Border found at" in text and (tmp_path / "tilt_dcnn_smoke_two_domain_columns.csv").stat().st_size > 1000
 
 
