@@ -7,7 +7,9 @@ then prints in one run:
 - multislice seconds per image: one run's time divided by its exit planes (one image per
   thickness at one ABF range; the extra ABF ranges come free and are not counted);
 - GP seconds per image: the GP's prediction of a whole stack divided by its images, plus
-  the batched Fourier resampling of one image to the dataset's grid;
+  the batched Fourier resampling of one image to the dataset's grid
+  (``imaging.resample_periodic_many``, single-precision products; the builder still uses the
+  float64 per-image ``resample_periodic``, so that 2.0.0's bytes do not change);
 - their ratio (goal >= 10,000x including the resampling);
 - the GP's NMSE against the held-out multislice of the config, per thickness.
 
