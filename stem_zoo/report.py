@@ -72,7 +72,7 @@ def two_domain_check(maps, border_A: float, domains, exclude_cells: float = 1.0)
     """
     cell = 2 * maps.lattice.column_step[1] * maps.pixel_size
     x = maps.columns["x_A"]
-    values = np.abs(np.stack([maps.columns[n] for n in maps.output_names], axis=1))
+    values = np.abs(np.stack([maps.columns[n] for n in maps.output_names], axis=1)).astype(np.float64)
     truths = np.abs(np.asarray(domains, dtype=float))
     result: dict = {"cell_A": round(float(cell), 3), "border_true_A": round(float(border_A), 2)}
     for side, keep, truth in (("left", x < border_A - exclude_cells * cell, truths[0]),
