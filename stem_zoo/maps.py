@@ -154,6 +154,9 @@ def standardize_micrograph(image: np.ndarray, input_spec: InputSpec) -> np.ndarr
     return local_standardize(padded, normalization_window(input_spec))
 
 
+MAX_PIXEL_SIZE_A = 0.5  # Nyquist for the 1.38 A B-O column separation is 0.69 A; keep a margin
+
+
 def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, method: str = "dense",
                 batch_size: int = 256, block_rows: int = 128,
                 column_origin: tuple[float, float] | None = None) -> TiltMaps:
@@ -168,6 +171,12 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
                          "(or read the file with stem_zoo.io.read_micrograph, which takes it from the metadata).")
     if method not in ("dense", "windows"):
         raise ValueError(f"method must be 'dense' or 'windows', got {method!r}.")
+    if isinstance(pixel_size, (int, float)) and pixel_size > MAX_PIXEL_SIZE_A:
+        raise ValueError(
+            f"at {pixel_size} A/px a model window (2 x 2 projected cells, 7.8 x 11 A) spans only "
+            f"{7.81 / pixel_size:.0f} x {11.04 / pixel_size:.0f} source pixels and the O columns, 1.4 A from the B "
+            f"columns, are not resolved; tilt maps need at most {MAX_PIXEL_SIZE_A} A/px (record at higher "
+            "magnification, or check the pixel size: a value in nm passed as A is a common slip).")
     if isinstance(model, str):
         from stem_zoo.hub import load
 

@@ -144,6 +144,7 @@ def test_registration_finds_the_reference_b_column(abf_runs, defocus, layer):
     (np.zeros((90, 120)), {"pixel_size": 0.15, "column_origin": (np.nan, 3.0)}, "column_origin"),
     (np.zeros((60, 80)), {}, "pixel size is unknown"),
     (np.zeros((60, 80)), {"pixel_size": -1.0}, "positive"),
+    (np.zeros((60, 80)), {"pixel_size": 1.2}, "at most 0.5 A/px"),
     (np.zeros((60, 80)), {"pixel_size": 0.15, "method": "magic"}, "method"),
 ])
 def test_bad_map_input(model, image, kwargs, message):
