@@ -70,22 +70,13 @@ def resample_periodic_many(
     coefficients = np.fft.fft2(images) / (ny * nx)
     y = (start_xy[1] + np.arange(shape[0]) * pixel_size)[None, :] / periods_xy[:, 1:2]
     x = (start_xy[0] + np.arange(shape[1]) * pixel_size)[None, :] / periods_xy[:, 0:1]
-    ey = _harmonics(y, ny)  # (n, rows, ky)
-    ex = np.swapaxes(_harmonics(x, nx), 1, 2)  # (n, kx, cols)
+    ky = np.fft.fftfreq(ny, d=1.0 / ny)
+    kx = np.fft.fftfreq(nx, d=1.0 / nx)
+    ey = np.exp(2j * np.pi * y[:, :, None] * ky)  # (n, rows, ky)
+    ex = np.exp(2j * np.pi * kx[:, None] * x[:, None, :])  # (n, kx, cols)
     # Contract x first (the smaller product), then keep only the real part of the y contraction:
     # Re(ey @ t) = Re ey @ Re t - Im ey @ Im t, two real products instead of one complex one.
     # Single precision for the products: the output is float32 anyway (errors ~1e-7 of the range).
     t = coefficients.astype(np.complex64) @ ex.astype(np.complex64)  # (n, ky, cols)
     return ey.real.astype(np.float32) @ t.real - ey.imag.astype(np.float32) @ t.imag
 
-
-def _harmonics(u: np.ndarray, n: int) -> np.ndarray:
-    """exp(2 pi i u k) for k = ``np.fft.fftfreq(n, 1 / n)``, (..., len(u), n), by powers of one exponential.
-
-    One complex exponential per position instead of n (the resampling's cost was the
-    exponentials); the powers agree with direct evaluation to ~1e-15 for these small n.
-    """
-    base = np.exp(2j * np.pi * u)[..., None]
-    positive = np.cumprod(np.broadcast_to(base, (*base.shape[:-1], n // 2 + 1)), axis=-1) / base  # z^0 .. z^(n//2)
-    k = np.fft.fftfreq(n, d=1.0 / n).astype(int)
-    return np.where(k >= 0, positive[..., np.abs(k)], np.conj(positive[..., np.abs(k)]))

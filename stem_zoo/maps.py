@@ -171,12 +171,6 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
                          "(or read the file with stem_zoo.io.read_micrograph, which takes it from the metadata).")
     if method not in ("dense", "windows"):
         raise ValueError(f"method must be 'dense' or 'windows', got {method!r}.")
-    if isinstance(pixel_size, (int, float)) and pixel_size > MAX_PIXEL_SIZE_A:
-        raise ValueError(
-            f"at {pixel_size} A/px a model window (2 x 2 projected cells, 7.8 x 11 A) spans only "
-            f"{7.81 / pixel_size:.0f} x {11.04 / pixel_size:.0f} source pixels and the O columns, 1.4 A from the B "
-            f"columns, are not resolved; tilt maps need at most {MAX_PIXEL_SIZE_A} A/px (record at higher "
-            "magnification, or check the pixel size: a value in nm passed as A is a common slip).")
     if isinstance(model, str):
         from stem_zoo.hub import load
 
@@ -184,9 +178,15 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
     zoo = getattr(model, "zoo", None)
     spec: InputSpec = zoo.entry.input if zoo else get_entry("tilt_dcnn").input
     names = tuple(zoo.entry.outputs) if zoo else ("alpha", "beta", "gamma")
+    h, w = spec.crop_shape
+    if isinstance(pixel_size, (int, float)) and pixel_size > MAX_PIXEL_SIZE_A:
+        raise ValueError(
+            f"at {pixel_size} A/px a model window ({h * spec.pixel_size:.1f} x {w * spec.pixel_size:.1f} A) spans only "
+            f"{h * spec.pixel_size / pixel_size:.0f} x {w * spec.pixel_size / pixel_size:.0f} source pixels and the O "
+            f"columns, 1.4 A from the B columns, are not resolved; tilt maps need at most {MAX_PIXEL_SIZE_A} A/px "
+            "(record at higher magnification, or check the pixel size: a value in nm passed as A is a common slip).")
     raw = _check_image(image)
     resampled = resample_to(raw, pixel_size, spec.pixel_size)
-    h, w = spec.crop_shape
     my, mx = normalization_margin(spec)
     size = f"{resampled.shape[0]} x {resampled.shape[1]} px at {spec.pixel_size} A/px"
     if resampled.shape[0] < h or resampled.shape[1] < w:
