@@ -1,37 +1,40 @@
 """The recipe behind ``stem_cbed_interface``: which 4D-STEM simulations, which splits.
 
-Two families of LaAlO3/SrTiO3 cross-sections (:func:`stem_datasets.structures.lao_sto_interface`):
-*rough* (a buried step at 0, 0.1, ..., 1.0 of the thickness) and *intermixed* (a flat
-interface with a random fraction of the first AlO2 plane's Al replaced by Ti). Every
-simulation is a 4D-STEM grid across the interface; each line of it is one example (a
-stack positions x ky x kx), and every example also carries the stack averaged over the
-lines (one unit cell in y), which the seed paper needed for the step position.
+Three kinds of LaAlO3/SrTiO3 cross-section (:func:`stem_datasets.structures.lao_sto_interface`):
+*rough* (a buried step at 0.1, ..., 0.9 of the thickness), *intermixed* (a flat interface
+with a random fraction of the first AlO2 plane's Al replaced by Ti) and *abrupt* (flat,
+at the nominal plane or one cell out, no step inside the sample). Every structure is
+drawn anew with the nuisance parameters a real interface varies in (:class:`Nuisance`):
+thickness within its class, the step edge's direction, lateral position and terrace
+width, the Ti sites, the scan's offset, defocus and mistilt. Train, validation and test
+therefore hold different structures, not only different phonon seeds;
+``test_unseen_thickness`` holds structures at a thickness class absent from the others.
 
-A work unit is one multislice run. Rough runs are one per (thickness, step, repeat),
-repeats differing by their frozen-phonon configurations. Intermixed runs use exit planes:
-one run at the largest thickness of a split gives all of its thicknesses, so that both
-classes have as many examples at every thickness. Splits are fixed by the recipe: train,
-validation and test are disjoint runs at the seen thicknesses, ``test_unseen_thickness``
-runs at a thickness absent from the others.
+A work unit is one multislice run. Each line of its 4D-STEM scan is one example (a stack
+positions x ky x kx) that also carries the stack averaged over the lines (one unit cell
+in y), which the seed paper needed for the step position. Intermixed and abrupt runs use
+exit planes: one run gives a structure at each thickness class of its split.
 
 Example:
     >>> recipe = RECIPES["smoke"]
     >>> len(units(recipe, "train")), split_thicknesses(recipe, "test_unseen_thickness")
-    (66, (46.86,))
+    (58, (46.86,))
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Iterator
 
 import numpy as np
 
 from stem_datasets.cache import SimulationCache, unit_interval
 from stem_datasets.microscope import Microscope
+from stem_datasets.parallel import map_pinned
 from stem_datasets.simulate import CbedDetector, InterfaceScan, simulate_4dstem
 from stem_datasets.structures import (
     COMPOSITIONS,
+    INTERFACE_WIDTH_CELLS,
     LAO_FILM_C,
     STEP_POSITIONS,
     interface_slice_thickness,
@@ -40,7 +43,25 @@ from stem_datasets.structures import (
 )
 
 SPLITS = ("train", "validation", "test", "test_unseen_thickness")
-CLASSES = ("rough", "intermixed")
+CLASSES = ("rough", "intermixed", "abrupt")  # rough / intermixed keep the indices of version 1
+STEPS = tuple(range(1, STEP_POSITIONS - 1))  # a step at k/10 of the thickness; 0 and 10 would be flat (abrupt)
+A = COMPOSITIONS["SrTiO3"].lattice_constant
+
+
+@dataclass(frozen=True)
+class Nuisance:
+    """Ranges of what varies from structure to structure (uniform draws, per structure).
+
+    Lengths in A, angles in degrees (step) or mrad (beam).
+    """
+
+    thickness_jitter: float = 0.1  # thickness = class thickness x (1 +- this), whole cells
+    step_angle_deg: float = 15.0  # step edge direction against y, in the interface plane
+    terrace_width_cells: tuple[float, float] = (5.0, 7.0)  # width in y of the raised terrace (7: the whole cell)
+    scan_offset_x: float = 0.3  # the scan line's start against the terminating TiO2 plane
+    defocus: float = 25.0  # |defocus| up to this
+    mistilt_mrad: float = 1.0  # beam tilt off the zone axis, any direction, up to this
+    intermix_range: tuple[float, float] = (0.1, 0.5)  # fraction of Ti on the first AlO2 plane's Al sites
 
 
 @dataclass(frozen=True)
@@ -48,28 +69,39 @@ class CbedInterfaceRecipe:
     """Everything that fixes the content of one ``stem_cbed_interface`` config."""
 
     name: str
-    thicknesses_angstrom: tuple[float, ...]  # seen in train / validation / test (snapped to whole cells)
+    thicknesses_angstrom: tuple[float, ...]  # thickness classes of train / validation / test
     unseen_thickness_angstrom: float
     microscope: Microscope
     scan: InterfaceScan
     detector: CbedDetector
-    repeats: tuple[int, int, int, int]  # runs per (thickness, step) for each split, in SPLITS order
-    intermix_range: tuple[float, float] = (0.1, 0.5)  # fraction of Ti on the first AlO2 plane's Al sites
+    # Structures per split (SPLITS order): (rough per thickness class and step, intermixed runs, abrupt runs)
+    structures: tuple[tuple[int, int, int], ...]
+    nuisance: Nuisance = Nuisance()
     seed: int = 0
     description: str = ""
     use_beam: bool = False
 
     def __post_init__(self) -> None:
-        seen = [snap_interface_thickness(t) for t in self.thicknesses_angstrom]
-        if snap_interface_thickness(self.unseen_thickness_angstrom) in seen:
-            raise ValueError(f"{self.name}: the unseen thickness {self.unseen_thickness_angstrom} A is also a seen one.")
-        if len(self.repeats) != len(SPLITS) or min(self.repeats) < 1:
-            raise ValueError(f"{self.name}: repeats needs one count >= 1 per split {SPLITS}, got {self.repeats}.")
+        classes = [thickness_range(t, self.nuisance.thickness_jitter) for t in
+                   (*self.thicknesses_angstrom, self.unseen_thickness_angstrom)]
+        for i, (low, high) in enumerate(classes):
+            for other_low, other_high in classes[i + 1:]:
+                if low <= other_high and other_low <= high:
+                    raise ValueError(f"{self.name}: thickness classes {classes} overlap; the unseen thickness "
+                                     "and every seen one need disjoint ranges of whole cells.")
+        if len(self.structures) != len(SPLITS) or min(min(c) for c in self.structures) < 1:
+            raise ValueError(f"{self.name}: structures needs (rough, intermixed, abrupt) counts >= 1 per split {SPLITS}.")
 
     @property
     def stack_shape(self) -> tuple[int, int, int]:
         """(positions, ky, kx) of one example."""
         return (self.scan.positions, self.detector.pixels, self.detector.pixels)
+
+
+def thickness_range(nominal_angstrom: float, jitter: float) -> tuple[int, int]:
+    """The whole numbers of SrTiO3 cells a thickness class may have."""
+    cells = nominal_angstrom / A
+    return int(round(cells * (1 - jitter))), int(round(cells * (1 + jitter)))
 
 
 # 200 kV, 20 mrad: an aberration-corrected probe whose bright-field disc fills two thirds
@@ -88,7 +120,7 @@ RECIPES: dict[str, CbedInterfaceRecipe] = {
             microscope=_SMOKE_MICROSCOPE,
             scan=InterfaceScan(positions=8, lines=2),
             detector=CbedDetector(pixels=32, binning=2),
-            repeats=(2, 1, 1, 1),
+            structures=((2, 18, 4), (1, 9, 2), (1, 9, 2), (1, 9, 2)),
             description="About a minute: 3 and 6 nm thin slabs (4.7 nm unseen), 8 x 2 probe positions, one phonon configuration.",
         ),
         CbedInterfaceRecipe(
@@ -98,8 +130,9 @@ RECIPES: dict[str, CbedInterfaceRecipe] = {
             microscope=_SMALL_MICROSCOPE,
             scan=InterfaceScan(positions=8, lines=4),
             detector=CbedDetector(pixels=32, binning=2),
-            repeats=(3, 1, 1, 2),
-            description="About 15 minutes on 2 cores: 10 and 20 nm (15 nm unseen), 8 x 4 positions, 2 phonon configurations.",
+            structures=((5, 45, 14), (2, 18, 6), (3, 27, 9), (2, 18, 6)),
+            description="About 40 minutes on 2 cores: 10 and 20 nm (15 nm unseen) +-10%, 8 x 4 positions, 2 phonon "
+                        "configurations, 341 structures.",
         ),
         CbedInterfaceRecipe(
             name="full",
@@ -108,8 +141,9 @@ RECIPES: dict[str, CbedInterfaceRecipe] = {
             microscope=_FULL_MICROSCOPE,
             scan=InterfaceScan(positions=41, lines=13),
             detector=CbedDetector(pixels=64, binning=2),
-            repeats=(8, 2, 2, 4),
-            description="The seed's scale (~600 runs per class over 5 thicknesses, 8 phonon configurations); Apache Beam.",
+            nuisance=Nuisance(thickness_jitter=0.05),
+            structures=((16, 150, 40), (4, 36, 10), (4, 36, 10), (8, 72, 20)),
+            description="The seed's scale (~600 structures per class, 8 phonon configurations); Apache Beam.",
             use_beam=True,
         ),
     )
@@ -125,7 +159,7 @@ def get_recipe(name: str) -> CbedInterfaceRecipe:
 
 
 def split_thicknesses(recipe: CbedInterfaceRecipe, split: str) -> tuple[float, ...]:
-    """The (snapped) thicknesses [A] of a split."""
+    """The nominal thickness classes [A] of a split (snapped to whole cells)."""
     _check_split(split)
     values = (recipe.unseen_thickness_angstrom,) if split == "test_unseen_thickness" else recipe.thicknesses_angstrom
     return tuple(round(snap_interface_thickness(t), 2) for t in values)
@@ -137,91 +171,168 @@ def _check_split(split: str) -> None:
 
 
 def units(recipe: CbedInterfaceRecipe, split: str) -> list[tuple]:
-    """The independent multislice runs of a split: ("rough", t, step, r) or ("intermixed", index, r)."""
+    """The multislice runs of a split: ("rough", class index, step, r), ("intermixed", r), ("abrupt", r)."""
     _check_split(split)
-    repeats = recipe.repeats[SPLITS.index(split)]
-    thicknesses = split_thicknesses(recipe, split)
-    rough = [("rough", t, step, r) for t in thicknesses for step in range(STEP_POSITIONS) for r in range(repeats)]
-    mixed = [("intermixed", k, r) for k in range(STEP_POSITIONS) for r in range(repeats)]
-    return rough + mixed
+    rough, mixed, abrupt = recipe.structures[SPLITS.index(split)]
+    classes = range(len(split_thicknesses(recipe, split)))
+    return ([("rough", c, step, r) for c in classes for step in STEPS for r in range(rough)]
+            + [("intermixed", r) for r in range(mixed)] + [("abrupt", r) for r in range(abrupt)])
 
 
-def unit_structure_and_microscope(recipe: CbedInterfaceRecipe, split: str, unit: tuple):
-    """The structure, microscope (its phonon seed) and exit thicknesses of one unit."""
-    salt = (recipe.seed, split, *unit)
-    microscope = recipe.microscope.replace(seed=int(unit_interval("phonons", *salt) * 2**31))
-    thicknesses = split_thicknesses(recipe, split)
+@dataclass(frozen=True)
+class StructureDraw:
+    """One structure's label and nuisance values, drawn from (seed, split, unit)."""
+
+    interface: str
+    thicknesses_angstrom: tuple[float, ...]  # one per thickness class of the run (exit planes)
+    nominal_angstrom: tuple[float, ...]
+    step_position: int  # k: the step at k/10 of the thickness on the scan lines; -1 without a step
+    flat_one_cell_out: bool  # abrupt only: the flat interface one cell further into the film
+    intermix_fraction: float
+    step_angle_deg: float
+    terrace_width_angstrom: float
+    step_offset_angstrom: float  # the terrace's centre in y minus the scan lines' centre (where the edge is at k/10)
+    scan_offset: tuple[float, float]  # (dx from the terminating TiO2 plane, y of line 0 from the A columns) [A]
+    defocus: float
+    mistilt: tuple[float, float]  # mrad
+    structure_seed: int
+    phonon_seed: int
+
+
+def draw(recipe: CbedInterfaceRecipe, split: str, unit: tuple) -> StructureDraw:
+    """The reproducible draw of one unit (every value from a hash of seed, split and unit)."""
+    _check_split(split)
+    n = recipe.nuisance
+    u = lambda *what: unit_interval(recipe.seed, split, *unit, *what)  # noqa: E731
+    symmetric = lambda limit, *what: limit * (2 * u(*what) - 1)  # noqa: E731
+    nominal = split_thicknesses(recipe, split)
     if unit[0] == "rough":
-        _, t, step, _ = unit
-        return lao_sto_interface(_exact(t), step_fraction=step / (STEP_POSITIONS - 1)), microscope, [_exact(t)]
-    low, high = recipe.intermix_range
-    fraction = low + (high - low) * unit_interval("intermix", *salt)
-    structure = lao_sto_interface(
-        _exact(max(thicknesses)), intermix_fraction=fraction, seed=int(unit_interval("sites", *salt) * 2**31)
+        nominal = (nominal[unit[1]],)
+    thicknesses = []
+    for i, t in enumerate(nominal):
+        low, high = thickness_range(t, n.thickness_jitter)
+        thicknesses.append(round((low + int(u("cells", i) * (high - low + 1))) * A, 4))
+    width = n.terrace_width_cells[0] + (n.terrace_width_cells[1] - n.terrace_width_cells[0]) * u("terrace")
+    tilt, azimuth = n.mistilt_mrad * np.sqrt(u("tilt")), 2 * np.pi * u("azimuth")  # uniform over the disc
+    low, high = n.intermix_range
+    return StructureDraw(
+        interface=unit[0],
+        thicknesses_angstrom=tuple(thicknesses),
+        nominal_angstrom=tuple(nominal),
+        step_position=unit[2] if unit[0] == "rough" else -1,
+        flat_one_cell_out=unit[0] == "abrupt" and u("flat") < 0.5,
+        intermix_fraction=low + (high - low) * u("intermix") if unit[0] == "intermixed" else 0.0,
+        step_angle_deg=symmetric(n.step_angle_deg, "angle"),
+        terrace_width_angstrom=width * A,
+        step_offset_angstrom=symmetric(max(width / 2 - 1, 0) * A, "lateral"),  # scan lines stay a cell inside
+        scan_offset=(symmetric(n.scan_offset_x, "dx"), A * u("y0")),
+        defocus=symmetric(n.defocus, "defocus"),
+        mistilt=(float(tilt * np.cos(azimuth)), float(tilt * np.sin(azimuth))),
+        structure_seed=int(u("sites") * 2**31),
+        phonon_seed=int(u("phonons") * 2**31),
     )
-    return structure, microscope, [_exact(t) for t in thicknesses]
 
 
-def _exact(thickness: float) -> float:
-    return snap_interface_thickness(thickness)  # the rounded value of split_thicknesses -> whole cells again
+def lines_centre_y(recipe: CbedInterfaceRecipe, d: StructureDraw) -> float:
+    """y [A] of the middle of the scan lines' cell, placed in the middle of the supercell."""
+    return (INTERFACE_WIDTH_CELLS // 2) * A + d.scan_offset[1] + A / 2 - A / (2 * recipe.scan.lines)
 
 
-def simulate_unit(recipe: CbedInterfaceRecipe, split: str, unit: tuple, cache: SimulationCache | None) -> tuple:
-    """(structure, CBED stacks) of one unit, from the cache when it was run before."""
-    structure, microscope, exits = unit_structure_and_microscope(recipe, split, unit)
-    return structure, simulate_4dstem(structure, exits, microscope, recipe.scan, recipe.detector, cache)
+def structure_of(recipe: CbedInterfaceRecipe, d: StructureDraw):
+    """The atoms of a draw (at its largest thickness; the others are exit planes)."""
+    thickness = max(d.thicknesses_angstrom)
+    if d.interface == "rough":
+        step = d.step_position / (STEP_POSITIONS - 1)
+        return lao_sto_interface(thickness, step_fraction=step, step_angle_deg=d.step_angle_deg,
+                                 step_y_angstrom=lines_centre_y(recipe, d), terrace_width_angstrom=d.terrace_width_angstrom,
+                                 terrace_offset_angstrom=d.step_offset_angstrom)
+    if d.interface == "intermixed":
+        return lao_sto_interface(thickness, intermix_fraction=d.intermix_fraction, seed=d.structure_seed)
+    return lao_sto_interface(thickness, step_fraction=0.0 if d.flat_one_cell_out else None)
+
+
+def microscope_of(recipe: CbedInterfaceRecipe, d: StructureDraw) -> Microscope:
+    return recipe.microscope.replace(defocus=d.defocus, mistilt=d.mistilt, seed=d.phonon_seed)
+
+
+def simulate_unit(recipe: CbedInterfaceRecipe, split: str, unit: tuple, cache: SimulationCache | None):
+    """(draw, structure, CBED stacks) of one unit, from the cache when it was run before."""
+    d = draw(recipe, split, unit)
+    structure = structure_of(recipe, d)
+    y0 = lines_centre_y(recipe, d) - A / 2 + A / (2 * recipe.scan.lines)
+    stacks = simulate_4dstem(structure, sorted(d.thicknesses_angstrom), microscope_of(recipe, d), recipe.scan,
+                             recipe.detector, cache, offset=(d.scan_offset[0], y0))
+    return d, structure, stacks
 
 
 def generate_unit(
     recipe: CbedInterfaceRecipe, split: str, unit: tuple, cache: SimulationCache | None
 ) -> Iterator[tuple[str, dict]]:
     """Yield (key, example) for every line and exit thickness of one unit."""
-    _check_split(split)
-    structure, stacks = simulate_unit(recipe, split, unit, cache)
-    info = structure.info
-    rough = unit[0] == "rough"
-    for t_index, thickness in enumerate(stacks.thicknesses_angstrom):
-        average = stacks.cell_average()[t_index]
-        run = "/".join(map(str, unit)) + (f"/{thickness:.2f}" if not rough else "")
+    d, structure, stacks = simulate_unit(recipe, split, unit, cache)
+    step_fraction = structure.info["step_fraction"] if d.interface == "rough" else -1.0
+    order = np.argsort(d.thicknesses_angstrom)  # stacks come in increasing thickness
+    averages = stacks.cell_average()
+    run = "/".join(map(str, unit))
+    for t_index, k in enumerate(order):
+        thickness = stacks.thicknesses_angstrom[t_index]
         for line in range(stacks.cbed.shape[1]):
-            yield f"{split}/{run}/line{line}", {
+            yield f"{split}/{run}/{d.nominal_angstrom[k]:.0f}/line{line}", {
                 "cbed": stacks.cbed[t_index, line],
-                "cbed_cell_average": average,
-                "interface": "rough" if rough else "intermixed",
-                "step_position": np.int32(unit[2] if rough else -1),
-                "step_fraction": np.float32(info["step_fraction"] if rough else -1.0),
-                "intermix_fraction": np.float32(info["intermix_fraction"]),
+                "cbed_cell_average": averages[t_index],
+                "interface": d.interface,
+                "step_position": np.int32(d.step_position),
+                "step_fraction": np.float32(step_fraction),
+                "intermix_fraction": np.float32(structure.info["intermix_fraction"]),
                 "thickness_angstrom": np.float32(thickness),
+                "thickness_class_angstrom": np.float32(d.nominal_angstrom[k]),
                 "line_position": np.int32(line),
+                "line_y_angstrom": np.float32(stacks.lines_y[line] % A),
+                "step_angle_deg": np.float32(d.step_angle_deg if d.interface == "rough" else 0.0),
+                "terrace_width_angstrom": np.float32(d.terrace_width_angstrom if d.interface == "rough" else 0.0),
+                "step_offset_angstrom": np.float32(d.step_offset_angstrom if d.interface == "rough" else 0.0),
+                "scan_offset_x_angstrom": np.float32(d.scan_offset[0]),
+                "defocus_angstrom": np.float32(d.defocus),
+                "mistilt_mrad": np.asarray(d.mistilt, np.float32),
                 "simulation": run,
             }
 
 
-def generate_examples(recipe: CbedInterfaceRecipe, split: str, cache: SimulationCache | None) -> Iterator[tuple[str, dict]]:
-    """All examples of one split, unit after unit."""
-    for unit in units(recipe, split):
+def _simulate_for_cache(args) -> float:
+    recipe, split, unit, cache_dir = args
+    return simulate_unit(recipe, split, unit, SimulationCache(cache_dir))[2].seconds
+
+
+def generate_examples(recipe: CbedInterfaceRecipe, split: str, cache: SimulationCache,
+                      workers: int | None = None) -> Iterator[tuple[str, dict]]:
+    """All examples of one split: the runs first (in parallel, into the cache), then unit after unit."""
+    todo = units(recipe, split)
+    map_pinned(_simulate_for_cache, [(recipe, split, u, str(cache.directory)) for u in todo], workers,
+               desc=f"stem_cbed_interface/{recipe.name} {split}: multislice")
+    for unit in todo:
         yield from generate_unit(recipe, split, unit, cache)
 
 
 def describe(recipe: CbedInterfaceRecipe) -> dict:
     """Plain-JSON physics and geometry of a config (dataset metadata and card)."""
-    a = COMPOSITIONS["SrTiO3"].lattice_constant
-    cell = lao_sto_interface(interface_slice_thickness(a)).cell[0, 0]
+    cell = lao_sto_interface(interface_slice_thickness(A)).cell[0, 0]
     sampling = 1e3 * recipe.microscope.wavelength / cell * recipe.detector.binning  # abTEM: dk = 1 / cell
     return {
         "microscope": recipe.microscope.to_dict(),
-        "thicknesses_angstrom": {s: list(split_thicknesses(recipe, s)) for s in SPLITS},
+        "nuisance": asdict(recipe.nuisance),
+        "thickness_classes_angstrom": {s: list(split_thicknesses(recipe, s)) for s in SPLITS},
+        "thickness_cells": {s: [thickness_range(t, recipe.nuisance.thickness_jitter) for t in split_thicknesses(recipe, s)]
+                            for s in SPLITS},
         "runs_per_split": {s: len(units(recipe, s)) for s in SPLITS},
-        "repeats": dict(zip(SPLITS, recipe.repeats)),
+        "structures_per_split": {s: dict(zip(("rough_per_class_and_step", "intermixed", "abrupt"), c))
+                                 for s, c in zip(SPLITS, recipe.structures)},
         "stack_shape": list(recipe.stack_shape),
         "cell_angstrom": round(float(cell), 4),
-        "substrate_a_angstrom": a,
+        "substrate_a_angstrom": A,
         "film_c_angstrom": LAO_FILM_C,
         "cbed_mrad_per_pixel": round(sampling, 4),
         "cbed_max_angle_mrad": round(sampling * recipe.detector.pixels / 2, 2),
         "cbed_binning": recipe.detector.binning,
-        "positions_x_angstrom_from_interface": [round(float(x), 4) for x in np.linspace(0, recipe.scan.span_cells * a, recipe.scan.positions)],
-        "lines_y_angstrom": [round(float(y), 4) for y in np.arange(recipe.scan.lines) * a / recipe.scan.lines],
-        "intermix_range": list(recipe.intermix_range),
-        "step_positions": STEP_POSITIONS,
+        "positions_x_angstrom_from_interface": [round(float(x), 4) for x in np.linspace(0, recipe.scan.span_cells * A, recipe.scan.positions)],
+        "step_positions": list(STEPS),
     }

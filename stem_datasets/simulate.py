@@ -311,8 +311,12 @@ def simulate_4dstem(
     scan: InterfaceScan = InterfaceScan(),
     detector: CbedDetector = CbedDetector(),
     cache: SimulationCache | None = None,
+    offset: tuple[float, float] = (0.0, 0.0),
 ) -> CbedStacks:
     """Multislice 4D-STEM of an interface cross-section (:func:`structures.lao_sto_interface`).
+
+    ``offset`` (dx, y0) [A] moves the scan: its lines start dx from the interface plane
+    (a registration error) and line 0 runs at y = y0 (0: through the A columns).
 
     One pass gives every exit thickness (each a whole number of slices, at most the
     structure's); one slice per atomic plane. The cell must be square in x, y so that the
@@ -338,14 +342,16 @@ def simulate_4dstem(
         raise ValueError(f"the cell must be square in x, y for square CBED pixels, got {extent.tolist()} A.")
     a = structure.info["lattice_constant"]
     x0 = structure.info["interface_x"]
-    positions_x = np.linspace(0.0, scan.span_cells * a, scan.positions)
-    lines_y = np.arange(scan.lines) * a / scan.lines
+    if not all(np.isfinite(offset)) or len(offset) != 2:
+        raise ValueError(f"offset must be two finite numbers (dx, y0) in A, got {offset}.")
+    positions_x = np.linspace(0.0, scan.span_cells * a, scan.positions) + float(offset[0])
+    lines_y = np.arange(scan.lines) * a / scan.lines + float(offset[1])
     key = cache_key({
         "format": CBED_CACHE_FORMAT,
         **atoms_description(structure),
         "exit_slices": exit_slices,
         "microscope": microscope.to_dict(),
-        "scan": [x0, scan.positions, scan.lines, scan.span_cells],
+        "scan": [x0, scan.positions, scan.lines, scan.span_cells] + ([float(v) for v in offset] if any(offset) else []),
         "detector": [detector.pixels, detector.binning],
     })
     stored = cache.get(key) if cache is not None else None

@@ -238,6 +238,10 @@ def lao_sto_interface(
     film_cells: int = INTERFACE_FILM_CELLS,
     width_cells: int = INTERFACE_WIDTH_CELLS,
     film_c_angstrom: float = LAO_FILM_C,
+    step_angle_deg: float = 0.0,
+    step_y_angstrom: float | None = None,
+    terrace_width_angstrom: float | None = None,
+    terrace_offset_angstrom: float = 0.0,
 ) -> Atoms:
     """Cross-section of the LaAlO3/SrTiO3(001) interface with the beam in the interface plane.
 
@@ -254,7 +258,13 @@ def lao_sto_interface(
     ``step_fraction`` f buries a step: atomic planes at depths z >= f * thickness (in whole
     slices of a/2) have the interface one unit cell further into the film (the first LaO
     and AlO2 planes become SrO and TiO2). f = 1 is the flat interface, f = 0 the flat
-    interface one cell further out. ``intermix_fraction`` replaces that fraction of the
+    interface one cell further out. The step edge need not be a straight line along y:
+    it runs at ``step_angle_deg`` to y in the y-z (interface) plane, through depth
+    f * thickness at y = ``step_y_angstrom`` (default: the cell's centre), and the raised
+    terrace is ``terrace_width_angstrom`` wide in y, centred ``terrace_offset_angstrom``
+    from that point (default: the whole cell, an edge without ends); on the atomic
+    lattice this gives kinks.
+    ``intermix_fraction`` replaces that fraction of the
     Al sites in the first ``intermix_layers`` AlO2 planes by Ti, ``a_site_fraction`` that
     of La in the first LaO plane by Sr, at random sites drawn from ``seed``.
 
@@ -279,6 +289,10 @@ def lao_sto_interface(
             raise ValueError(f"{name} must lie in [0, 1], got {value}.")
     if not 1 <= intermix_layers <= film_cells:
         raise ValueError(f"intermix_layers must be 1..{film_cells} (the film's AlO2 planes), got {intermix_layers}.")
+    if not (np.isfinite(step_angle_deg) and abs(step_angle_deg) < 60):
+        raise ValueError(f"step_angle_deg must lie in (-60, 60) degrees (edge direction against y), got {step_angle_deg}.")
+    if terrace_width_angstrom is not None and not (np.isfinite(terrace_width_angstrom) and terrace_width_angstrom > 0):
+        raise ValueError(f"terrace_width_angstrom must be a positive width in y [A] or None, got {terrace_width_angstrom}.")
     if substrate_cells < 1 or film_cells < 2 or width_cells < 1:
         raise ValueError("need substrate_cells >= 1, film_cells >= 2 (room for the step) and width_cells >= 1.")
     if not (np.isfinite(film_c_angstrom) and 0.9 * a <= film_c_angstrom <= a):
@@ -292,6 +306,16 @@ def lao_sto_interface(
     kinds += ["A:La" if j % 2 == 0 else "B:Al" for j in range(2 * film_cells)]
     kinds += ["A:Sr"]
     step_slice = n_slices if step_fraction is None else int(round(step_fraction * n_slices))
+    width = width_cells * a
+    step_y = width / 2 if step_y_angstrom is None else float(step_y_angstrom)
+    half_terrace = np.inf if terrace_width_angstrom is None else terrace_width_angstrom / 2
+    slope = np.tan(np.radians(step_angle_deg))
+
+    def stepped_at(y: float, z: float) -> bool:
+        """Whether the atom at (y, z) lies on the raised terrace, past the (inclined) edge."""
+        dy = (y - step_y + width / 2) % width - width / 2
+        on_terrace = abs((dy - terrace_offset_angstrom + width / 2) % width - width / 2) < half_terrace
+        return on_terrace and z >= step_slice * dz + dy * slope
 
     symbols, positions, roles = [], [], []
     def plane_x(j: int, stepped: bool) -> float:
@@ -304,7 +328,6 @@ def lao_sto_interface(
     for j, kind in enumerate(kinds):
         site, element = kind.split(":")
         for s in range(n_slices):
-            x = plane_x(j, s >= step_slice)
             z = (s + 0.5) * dz  # atomic planes at slice centres
             in_plane = s % 2  # AO planes: A at y = 0 in even slices, O at y = a/2 in odd ones
             for iy in range(width_cells):
@@ -314,10 +337,11 @@ def lao_sto_interface(
                 else:  # BO2: O at y = a/2 in even slices; B at a/2 and O at 0 in odd ones
                     sites = [("O", y0 + a / 2, "O")] if in_plane == 0 else [(element, y0 + a / 2, "B"), ("O", y0, "O")]
                 for symbol, y, role in sites:
-                    if s >= step_slice and j in (terminating + 1, terminating + 2) and role != "O":
+                    stepped = step_fraction is not None and stepped_at(y, z)
+                    if stepped and j in (terminating + 1, terminating + 2) and role != "O":
                         symbol = "Sr" if role == "A" else "Ti"  # the step: one more substrate cell
                     symbols.append(symbol)
-                    positions.append((x, y, z))
+                    positions.append((plane_x(j, stepped), y, z))
                     roles.append((j, role))
 
     symbols = np.array(symbols, dtype=object)
@@ -342,6 +366,10 @@ def lao_sto_interface(
         interface_x=float((terminating + 0.5) * dz),  # the terminating TiO2 plane
         step_slice=step_slice,
         step_fraction=None if step_fraction is None else step_slice / n_slices,
+        step_angle_deg=float(step_angle_deg),
+        step_y=step_y,
+        terrace_width=None if terrace_width_angstrom is None else float(terrace_width_angstrom),
+        terrace_offset=float(terrace_offset_angstrom),
         intermix_fraction=n_ti / len(al_sites) if len(al_sites) else 0.0,
         a_site_fraction=n_sr / len(la_sites) if len(la_sites) else 0.0,
         seed=seed,

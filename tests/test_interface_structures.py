@@ -109,3 +109,25 @@ def test_bad_input_is_refused_with_a_clear_message(kwargs, message):
 def test_slices_are_one_atomic_plane():
     assert interface_slice_thickness() == pytest.approx(3.905 / 2)
     assert snap_interface_thickness(100.0) == pytest.approx(26 * 3.905)
+
+
+def test_terrace_width_and_edge_angle_confine_and_incline_the_step():
+    from stem_datasets.structures import lao_sto_interface, snap_interface_thickness
+
+    t = snap_interface_thickness(40.0)
+    plain = lao_sto_interface(t, step_fraction=0.5)
+    same = lao_sto_interface(t, step_fraction=0.5, step_angle_deg=0.0, terrace_width_angstrom=None)
+    assert plain.get_chemical_symbols() == same.get_chemical_symbols()
+    narrow = lao_sto_interface(t, step_fraction=0.0, terrace_width_angstrom=2.5 * 3.905, step_y_angstrom=13.0)
+    x0, symbols = narrow.info["interface_x"], np.array(narrow.get_chemical_symbols())
+    film_b = (np.abs(narrow.positions[:, 0] - x0 - 3.905) < 0.5) & np.isin(symbols, ["Al", "Ti"])
+    y = narrow.positions[film_b, 1]
+    on = np.abs(y - 13.0) < 1.25 * 3.905
+    assert np.all(symbols[film_b][on] == "Ti") and np.all(symbols[film_b][~on] == "Al")  # raised only on the terrace
+    inclined = lao_sto_interface(t, step_fraction=0.5, step_angle_deg=40.0, step_y_angstrom=13.0)
+    s = np.array(inclined.get_chemical_symbols())
+    b = (np.abs(inclined.positions[:, 0] - x0 - 3.905) < 0.5) & np.isin(s, ["Al", "Ti"])
+    first_ti = {round(yy, 1): inclined.positions[b & (s == "Ti") & np.isclose(inclined.positions[:, 1], yy), 2].min()
+                for yy in np.unique(inclined.positions[b, 1])}
+    ys = sorted(y for y in first_ti if abs(y - 13.0) < 8)
+    assert first_ti[ys[-1]] > first_ti[ys[0]] + 3  # the edge is deeper on one side: it runs across y

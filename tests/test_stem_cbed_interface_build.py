@@ -1,4 +1,4 @@
-"""The smoke build of stem_cbed_interface: splits, labels, class balance, no leakage."""
+"""The smoke build of stem_cbed_interface: splits, labels, class balance, no leakage of structures."""
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -15,21 +15,31 @@ def test_smoke_splits_labels_and_no_shared_runs(cbed_smoke_data_dir):
     splits = {s: _examples(cbed_smoke_data_dir, s) for s in ("train", "validation", "test", "test_unseen_thickness")}
     stacks = {s: {e["cbed"].tobytes() for e in ex} for s, ex in splits.items()}
     assert not (stacks["train"] & stacks["validation"]) and not (stacks["train"] & stacks["test"])  # disjoint runs
+    # structures, not only phonon seeds, differ: no (class, step, thickness, defocus) of train recurs elsewhere
+    identity = lambda e: (int(e["interface"]), int(e["step_position"]), float(e["thickness_angstrom"]),  # noqa: E731
+                          float(e["defocus_angstrom"]))
+    train = {identity(e) for e in splits["train"]}
+    assert not any(identity(e) in train for s in ("validation", "test") for e in splits[s])
     for split, examples in splits.items():
         interface = np.array([e["interface"] for e in examples])
         step = np.array([e["step_position"] for e in examples])
-        assert (interface == 0).sum() == (interface == 1).sum() > 0, split
-        assert set(step[interface == 0]) == set(range(11)) and set(step[interface == 1]) == {-1}
-        mixed = np.array([e["intermix_fraction"] for e in examples])[interface == 1]
-        assert np.all((mixed >= 0.1 - 0.02) & (mixed <= 0.5 + 0.02))
+        rough, mixed, abrupt = (interface == k for k in range(3))
+        assert rough.sum() > 0 and mixed.sum() > 0 and abrupt.sum() > 0, split
+        assert set(step[rough]) == set(range(1, 10)) and set(step[mixed | abrupt]) == {-1}
+        fraction = np.array([e["intermix_fraction"] for e in examples])
+        assert np.all((fraction[mixed] >= 0.1 - 0.02) & (fraction[mixed] <= 0.5 + 0.02)) and np.all(fraction[abrupt] == 0)
+        assert len({float(e["defocus_angstrom"]) for e in examples}) > 3  # nuisance varies per structure
         for e in examples[:5]:
             assert e["cbed"].shape == (8, 32, 32) and np.isfinite(e["cbed"]).all() and e["cbed"].min() >= 0
-    seen = {float(e["thickness_angstrom"]) for e in splits["train"]}
-    unseen = {float(e["thickness_angstrom"]) for e in splits["test_unseen_thickness"]}
+    seen = {float(e["thickness_class_angstrom"]) for e in splits["train"]}
+    unseen = {float(e["thickness_class_angstrom"]) for e in splits["test_unseen_thickness"]}
     assert len(seen) == 2 and len(unseen) == 1 and not seen & unseen
+    seen_t = {float(e["thickness_angstrom"]) for e in splits["train"]}
+    assert len(seen_t) > 2 and not seen_t & {float(e["thickness_angstrom"]) for e in splits["test_unseen_thickness"]}
     # the cell average is the mean of the run's lines
     run = splits["train"][0]["simulation"]
-    lines = [e for e in splits["train"] if e["simulation"] == run]
+    lines = [e for e in splits["train"] if e["simulation"] == run
+             and e["thickness_angstrom"] == splits["train"][0]["thickness_angstrom"]]
     np.testing.assert_allclose(np.mean([e["cbed"] for e in lines], axis=0), lines[0]["cbed_cell_average"], rtol=1e-5, atol=1e-8)
 
 

@@ -29,11 +29,15 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
 
     name = "stem_cbed_interface"
     pkg_dir_path = epath.Path(__file__).parent  # README, CITATIONS.bib, TAGS.txt live here
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("2.0.0")
     RELEASE_NOTES = {
         "1.0.0": "First release: rough (11 step positions) vs intermixed, four splits.",
         "1.1.0": "LaAlO3 film with its tetragonal c = 3.75 A across the interface (was SrTiO3's 3.905 A; "
                  "neglecting it changed 10 nm stacks by 23-28%, more than the cubic model's rough/intermixed difference, 19%).",
+        "2.0.0": "Every structure drawn anew with nuisance parameters (thickness within its class, step edge direction, "
+                 "lateral position and terrace width, Ti sites, scan offset, defocus, mistilt): validation and test hold "
+                 "structures absent from train. Labels: interface in {rough, intermixed, abrupt}; flat interfaces (the "
+                 "former steps 0 and 10) are abrupt with step_position -1; steps at 1-9 tenths of the thickness.",
     }
     BUILDER_CONFIGS = [StemCbedInterfaceConfig(r) for r in cbed_interface.RECIPES.values()]
 
@@ -44,11 +48,19 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
             "cbed": tfds.features.Tensor(**stack, doc="CBED patterns along one line (position, ky, kx), fraction of the probe."),
             "cbed_cell_average": tfds.features.Tensor(**stack, doc="The same run's patterns averaged over one unit cell in y."),
             "interface": tfds.features.ClassLabel(names=list(cbed_interface.CLASSES)),
-            "step_position": tfds.features.Scalar(dtype=np.int32, doc="Buried step at step_position/10 of the thickness; -1 when flat."),
-            "step_fraction": tfds.features.Scalar(dtype=np.float32, doc="Exact step depth / thickness (whole slices); -1 when flat."),
+            "step_position": tfds.features.Scalar(dtype=np.int32, doc="Buried step at step_position/10 (1-9) of the thickness on the scan lines; -1 without a step (intermixed, abrupt)."),
+            "step_fraction": tfds.features.Scalar(dtype=np.float32, doc="Exact step depth / thickness on the scan lines (whole slices); -1 without a step."),
             "intermix_fraction": tfds.features.Scalar(dtype=np.float32, doc="Fraction of Ti on the first AlO2 plane's Al sites."),
-            "thickness_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Specimen thickness along the beam [A]."),
-            "line_position": tfds.features.Scalar(dtype=np.int32, doc="Index of the scan line in y (0: A columns)."),
+            "thickness_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Specimen thickness along the beam [A] (whole cells, drawn within its class)."),
+            "thickness_class_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Nominal thickness of the example's class [A]."),
+            "line_position": tfds.features.Scalar(dtype=np.int32, doc="Index of the scan line in y."),
+            "line_y_angstrom": tfds.features.Scalar(dtype=np.float32, doc="y of the scan line from the A columns [A], 0-3.905."),
+            "step_angle_deg": tfds.features.Scalar(dtype=np.float32, doc="Step edge direction against y in the interface plane; 0 without a step."),
+            "terrace_width_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Width in y of the raised terrace [A] (27.3: the whole cell); 0 without a step."),
+            "step_offset_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Terrace centre minus the scan lines' centre in y [A]; 0 without a step."),
+            "scan_offset_x_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Scan start minus the terminating TiO2 plane along x [A]."),
+            "defocus_angstrom": tfds.features.Scalar(dtype=np.float32, doc="Probe defocus [A] (abTEM: C10 = -defocus)."),
+            "mistilt_mrad": tfds.features.Tensor(shape=(2,), dtype=np.float32, doc="Beam tilt off the zone axis (x, y) [mrad]."),
             "simulation": tfds.features.Text(doc="Id of the multislice run within its split (all its lines share the split)."),
         })
         return self.dataset_info_from_configs(
@@ -64,8 +76,9 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
         meta = self.info.metadata
         meta.update(cbed_interface.describe(recipe))
         meta["label_convention"] = (
-            "step_position k: atomic planes deeper than k/10 of the thickness (from the beam entrance) have the "
-            "interface one unit cell further into the film; 10 = flat at the nominal plane, 0 = flat one cell out"
+            "rough, step_position k (1-9): on the scan lines, atomic planes deeper than k/10 of the thickness (from the "
+            "beam entrance) have the interface one unit cell further into the film; abrupt: flat, at the nominal plane "
+            "or one cell out; intermixed: flat with Ti on the first AlO2 plane; step_position -1 when there is no step"
         )
         meta["license"] = "CC-BY-4.0"
         return {split: self._generate_examples(split) for split in cbed_interface.SPLITS}

@@ -8,7 +8,8 @@ import stem_datasets  # noqa: F401
 def test_smoke_loads_as_supervised(cbed_smoke_data_dir):
     ds = tfds.load("stem_cbed_interface/smoke", split="test_unseen_thickness", data_dir=cbed_smoke_data_dir, as_supervised=True)
     cbed, interface = next(iter(ds))
-    assert cbed.shape == (8, 32, 32) and int(interface) in (0, 1)
+    assert cbed.shape == (8, 32, 32) and int(interface) in (0, 1, 2)
     info = tfds.builder("stem_cbed_interface/smoke", data_dir=cbed_smoke_data_dir).info
     assert set(info.splits) == {"train", "validation", "test", "test_unseen_thickness"}
+    assert info.features["interface"].names == ["rough", "intermixed", "abrupt"] and str(info.version) == "2.0.0"
     assert "Oxley" in info.citation and info.redistribution_info.license == "CC-BY-4.0"
