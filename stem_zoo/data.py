@@ -32,15 +32,26 @@ def load_builder(dataset: str, config: str, data_dir: str | None = None):
     return prepare(f"{dataset}/{config}", data_dir)
 
 
+def _encoded(builder, feature: str, values) -> list[int]:
+    connector = builder.info.features[feature]
+    return [connector.str2int(v) if isinstance(v, str) else int(v) for v in values]
+
+
 def _subset(ds, builder, entry: ModelEntry):
-    """Keep the examples an entry trains on (e.g. only rough interfaces for the step model)."""
+    """Keep the examples an entry trains on (e.g. only rough interfaces for the step model) and
+    turn its label into the output index (``entry.label_values``)."""
     import tensorflow as tf
 
-    for feature, values in entry.subset.items():
-        connector = builder.info.features[feature]
-        allowed = [connector.str2int(v) if isinstance(v, str) else int(v) for v in values]
-        ds = ds.filter(lambda e, f=feature, a=tf.constant(allowed, tf.int64):
+    subset = dict(entry.subset)
+    if entry.label_values:
+        subset[entry.label] = entry.label_values
+    for feature, values in subset.items():
+        ds = ds.filter(lambda e, f=feature, a=tf.constant(_encoded(builder, feature, values), tf.int64):
                        tf.reduce_any(tf.equal(tf.cast(e[f], tf.int64), a)))
+    if entry.label_values:
+        values = tf.constant(_encoded(builder, entry.label, entry.label_values), tf.int64)
+        ds = ds.map(lambda e: {**e, entry.label: tf.argmax(tf.cast(tf.equal(tf.cast(e[entry.label], tf.int64), values),
+                                                                   tf.int32), output_type=tf.int64)})
     return ds
 
 
@@ -73,8 +84,8 @@ def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_
                   keep: tuple[str, ...] = ()):
     """Un-augmented (input, label) batches of one split; (input, label, {feature: values}) with ``keep``.
 
-    ``drop_remainder=True`` is for monitoring under MirroredStrategy, where a short last
-    batch can leave a replica empty (TensorFlow then fails in batch normalization).
+    ``drop_remainder=True`` gives batches of one static size (for feeding a distributed
+    model); scores should keep every example (the default).
     ``keep`` names dataset features to pass along, e.g. ``("thickness_nm",)`` for scores by thickness.
     """
     import tensorflow as tf

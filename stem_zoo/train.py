@@ -1,5 +1,16 @@
 """Training with ``tf.distribute.MirroredStrategy``: checkpoints, resume, TensorBoard.
 
+Fit-time validation (``val_loss``, ``val_<metric>``, what ReduceLROnPlateau, checkpoints and
+TensorBoard read) is computed by :func:`single_device_validation` on the whole validation
+split, the way :func:`_evaluate_saved` scores the saved model, not by Keras' own
+``validation_data`` loop. Under ``tf.function`` Keras 3.15 runs one extra "phantom" step at
+the end of a dataset of unknown cardinality (the zoo's pipelines filter, so theirs is
+unknown); with a static batch size (``drop_remainder=True``) that step adds a full batch to
+every metric's count and nothing to its total, which dilutes each epoch's numbers by
+n / (n + batch) (keras-team/keras#23084). Monitoring with ``drop_remainder=True`` also left
+out the last short batch. The training set is given its known number of batches so that
+training never takes the phantom step either (it also advanced the optimizer's step count).
+
 Example (CLI):
     $ stem-zoo train tilt_dcnn --config small --epochs 12 --out runs/tilt_dcnn
 """
@@ -70,10 +81,13 @@ def train(
         loss, optimizer, metrics, schedule = _module(entry).training_setup(settings)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     train_ds = data.train_pipeline(builder, entry, settings.batch_size, settings.seed)
-    val_ds = data.eval_pipeline(builder, "validation", entry, settings.batch_size, drop_remainder=True)
     if settings.steps_per_epoch:
         train_ds = train_ds.repeat()
+    else:  # a known length: Keras then takes no phantom step past the end (see the module notes)
+        train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(_full_batches(builder, entry, settings.batch_size)))
+    val_ds = data.eval_pipeline(builder, "validation", entry, settings.batch_size)
     callbacks = [
+        single_device_validation(val_ds, model.loss, metrics),  # first: the callbacks below read its val_* logs
         keras.callbacks.BackupAndRestore(str(out / "backup")),
         *schedule,
         keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "epoch{epoch:03d}.keras")),
@@ -82,7 +96,7 @@ def train(
     ]
     (out / "checkpoints").mkdir(exist_ok=True)
     start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=settings.epochs,
+    history = model.fit(train_ds, epochs=settings.epochs,
                         steps_per_epoch=settings.steps_per_epoch, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
     model.save(out / "model.keras")
@@ -102,20 +116,71 @@ def train(
     return record
 
 
+def single_device_validation(dataset, loss, metrics):
+    """A callback that sets ``val_loss`` and ``val_<metric>`` of the whole ``dataset`` at each epoch's end, on one device.
+
+    The loss is ``loss`` (the compiled loss object, so a loss that callbacks change, e.g.
+    a decaying Huber delta, is read as it is now) plus the model's regularization losses,
+    as Keras' ``val_loss`` would be; ``metrics`` (the compiled metric objects) are copied
+    fresh. Put it before the callbacks that read these logs.
+    """
+    import keras
+    import tensorflow as tf
+
+    class SingleDeviceValidation(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.metrics = [type(m).from_config(m.get_config()) for m in metrics]
+            self._predict = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self._predict is None:
+                self._predict = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
+            true, pred = _predict_split(dataset, self._predict)
+            regularization = sum(float(keras.ops.convert_to_numpy(v)) for v in self.model.losses)
+            logs = logs if logs is not None else {}
+            logs["val_loss"] = float(keras.ops.convert_to_numpy(loss(true, pred))) + regularization
+            for metric in self.metrics:
+                metric.reset_state()
+                metric.update_state(true, pred)
+                logs[f"val_{metric.name}"] = float(keras.ops.convert_to_numpy(metric.result()))
+
+    return SingleDeviceValidation()
+
+
+def _predict_split(dataset, predict):
+    """(labels, predictions) of every batch of an (input, label) dataset, as numpy arrays."""
+    import numpy as np
+
+    true, pred = [], []
+    for inputs, labels in dataset:
+        pred.append(np.asarray(predict(inputs)))
+        true.append(np.asarray(labels))
+    return np.concatenate(true), np.concatenate(pred)
+
+
+def _full_batches(builder, entry, batch_size: int) -> int:
+    """Batches per epoch of :func:`stem_zoo.data.train_pipeline` (full batches of the entry's subset)."""
+    import tensorflow as tf
+
+    from stem_zoo import data
+
+    if not entry.subset and not entry.label_values:  # every example: the split's size is in the metadata
+        return builder.info.splits["train"].num_examples // batch_size
+    examples = data._subset(builder.as_dataset(split="train", shuffle_files=False), builder, entry)
+    return int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)) // batch_size
+
+
 def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
     """Metrics of the saved model on the whole validation split, on one device."""
     import keras
-    import numpy as np
 
     from stem_zoo import data
     from stem_zoo.benchmarking import task_metrics
 
     model = keras.saving.load_model(path, safe_mode=True)
-    true, pred = [], []
-    for inputs, labels in data.eval_pipeline(builder, "validation", entry, batch_size):
-        pred.append(np.asarray(model.predict_on_batch(inputs)))
-        true.append(labels.numpy())
-    return task_metrics(entry, np.concatenate(true), np.concatenate(pred))
+    true, pred = _predict_split(data.eval_pipeline(builder, "validation", entry, batch_size), model.predict_on_batch)
+    return task_metrics(entry, true, pred)
 
 
 def _module(entry):
