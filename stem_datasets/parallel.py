@@ -2,7 +2,7 @@
 
 abTEM's threaded scheduler keeps two cores only partly busy on small runs (building the
 potential and the frozen-phonon draws are serial); two processes pinned one per core
-finish about 1.7x as many 4D-STEM runs per minute on 2 cores (measured in session 6).
+finish more 4D-STEM runs per minute (`bench/bench_cbed_interface.py` prints the ratio).
 
 Example:
     >>> map_pinned(abs, [-1, 2, -3], workers=1)

@@ -62,6 +62,7 @@ def _entry_from_config(config: dict) -> ModelEntry:
                                    "margin": tuple(fields["input"].get("margin", ()))})
     fields["outputs"] = tuple(fields["outputs"])
     fields["subset"] = {k: tuple(v) for k, v in fields.get("subset", {}).items()}  # JSON lists back to tuples
+    fields["label_values"] = tuple(fields.get("label_values", ()))
     return ModelEntry(**fields)
 
 

@@ -129,7 +129,7 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
         lines = classify_stacks(stacks.cbed[0], interface_model)
         average = classify_stacks(stacks.cell_average()[0], step_model)
         p_rough = ", ".join(f"{p:.2f}" for p in lines.probabilities[:, 0])
-        predicted_step = f"{average.predicted[0]} (p {average.probabilities[0].max():.2f})" + ("" if step is not None else ", not a step")
+        predicted_step = f"{average.names[0]} (p {average.probabilities[0].max():.2f})" + ("" if step is not None else ", not a step")
         rows.append(f"| {name} | {truth}{'' if step is None else f', step {step}'} | {p_rough} | {predicted_step} |")
         for p, ax in enumerate(axes[r]):
             ax.imshow(np.sqrt(stacks.cbed[0, 0, p]), cmap="magma")

@@ -20,7 +20,7 @@ def test_model_shapes_and_no_pooling_between_convolutions():
     interface = build_cbed_interface_cnn(get_entry("cbed_interface_cnn").input)
     step = build_cbed_step_cnn(get_entry("cbed_step_cnn").input)
     assert interface.input_shape == (None, 8, 32, 32, 1) and interface.output_shape == (None, 2)
-    assert step.output_shape == (None, 11)
+    assert step.output_shape == (None, 9)
     kinds = [type(layer).__name__ for layer in interface.layers]
     last_conv = max(i for i, k in enumerate(kinds) if k == "Conv3D")
     assert "AveragePooling3D" not in kinds[:last_conv] and kinds.count("AveragePooling3D") == 1
@@ -40,7 +40,7 @@ FIT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("model_id, n_classes", [("cbed_interface_cnn", 2), ("cbed_step_cnn", 11)])
+@pytest.mark.parametrize("model_id, n_classes", [("cbed_interface_cnn", 2), ("cbed_step_cnn", 9)])
 def test_short_mirrored_training_step(cbed_smoke_data_dir, tmp_path, model_id, n_classes):
     done = subprocess.run([sys.executable, "-c", FIT, str(tmp_path), str(cbed_smoke_data_dir), model_id],
                           capture_output=True, text=True)
@@ -49,10 +49,19 @@ def test_short_mirrored_training_step(cbed_smoke_data_dir, tmp_path, model_id, n
     assert (tmp_path / "model.keras").is_file() and (tmp_path / "checkpoints" / "epoch001.keras").is_file()
     confusion = np.array(validation["confusion"])
     assert confusion.shape == (n_classes, n_classes) and confusion.sum() == validation["n"]
-    # Validation holds 44 rough (11 steps) and 44 intermixed stacks; the interface model leaves
-    # out the flat "steps" 0 and 10, the step model sees rough interfaces only.
-    expected = 36 + 44 if model_id == "cbed_interface_cnn" else 44
+    # Validation holds 36 rough (9 steps x 2 thicknesses x 2 lines), 36 intermixed and 8 abrupt
+    # stacks; the interface model leaves out the abrupt ones, the step model sees rough ones only.
+    expected = 36 + 36 if model_id == "cbed_interface_cnn" else 36
     assert validation["n"] == expected
+
+
+def test_labels_become_output_indices_and_other_classes_are_left_out(cbed_smoke_data_dir):
+    from stem_zoo import data
+
+    builder = data.load_builder("stem_cbed_interface", "smoke", str(cbed_smoke_data_dir))
+    for model_id, n_classes in (("cbed_step_cnn", 9), ("cbed_interface_cnn", 2)):
+        labels = np.concatenate([y.numpy() for _, y in data.eval_pipeline(builder, "validation", get_entry(model_id), 64)])
+        assert set(labels.tolist()) == set(range(n_classes))  # step 1..9 -> 0..8; abrupt (index 2) dropped
 
 
 def test_benchmark_scores_a_callable_with_class_metrics(cbed_smoke_data_dir):
@@ -60,9 +69,9 @@ def test_benchmark_scores_a_callable_with_class_metrics(cbed_smoke_data_dir):
     result = stem_zoo.benchmark(always_rough, dataset="stem_cbed_interface", config="smoke",
                                 data_dir=str(cbed_smoke_data_dir), name="always_rough")
     assert set(result["splits"]) == {"validation", "test", "test_unseen_thickness"}
-    for metrics in result["splits"].values():  # 9 stepped rough stacks per 11 intermixed ones
-        assert metrics["accuracy"] == 0.45 and metrics["recall"] == {"rough": 1.0, "intermixed": 0.0}
-        assert metrics["confusion"][1][0] == metrics["n"] * 11 // 20 and "within_one_accuracy" not in metrics
+    for metrics in result["splits"].values():  # as many rough stacks as intermixed ones; abrupt left out
+        assert metrics["accuracy"] == 0.5 and metrics["recall"] == {"rough": 1.0, "intermixed": 0.0}
+        assert metrics["confusion"][1][0] == metrics["n"] // 2 and "within_one_accuracy" not in metrics
     assert "Accuracy on" in result["leaderboard"]
     with pytest.raises(ValueError, match="defined on stem_abf_tilt"):
         stem_zoo.benchmark(always_rough, dataset="stem_cbed_interface", task="tilt_dcnn", config="smoke")

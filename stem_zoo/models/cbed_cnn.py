@@ -4,15 +4,15 @@ A stack (probe position, ky, kx) goes through 3D convolutions with no pooling be
 them (the relative positions of diffraction features matter; pooling after each layer
 "dramatically reduced the network accuracy" in the seed paper), one average pooling,
 two dense layers and a softmax; dropout 15% on every layer. The interface model has
-two outputs (rough, intermixed), the step model eleven (step at 0, 0.1, ..., 1 of the
-thickness). Inputs are preprocessed outside the model
+two outputs (rough, intermixed), the step model nine (step at 0.1, ..., 0.9 of the
+thickness; 0 and 1 would be flat, abrupt interfaces). Inputs are preprocessed outside the model
 (:func:`stem_datasets.augment_cbed.preprocess_cbed`).
 
 Example:
     >>> from stem_zoo.registry import get_entry
-    >>> model = build_cbed_cnn(get_entry("cbed_step_cnn").input, classes=11)
+    >>> model = build_cbed_step_cnn(get_entry("cbed_step_cnn").input)
     >>> model.output_shape
-    (None, 11)
+    (None, 9)
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def build_cbed_interface_cnn(input_spec) -> keras.Model:
 
 
 def build_cbed_step_cnn(input_spec) -> keras.Model:
-    """Buried step position, 11 classes."""
-    return build_cbed_cnn(input_spec, classes=11)
+    """Buried step depth, 9 classes (1-9 tenths of the thickness)."""
+    return build_cbed_cnn(input_spec, classes=9)
 
 
 def training_setup(settings) -> tuple:
