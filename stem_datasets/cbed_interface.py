@@ -131,7 +131,7 @@ RECIPES: dict[str, CbedInterfaceRecipe] = {
             scan=InterfaceScan(positions=8, lines=4),
             detector=CbedDetector(pixels=32, binning=2),
             structures=((5, 45, 14), (2, 18, 6), (3, 27, 9), (2, 18, 6)),
-            description="About 40 minutes on 2 cores: 10 and 20 nm (15 nm unseen) +-10%, 8 x 4 positions, 2 phonon "
+            description="About 33 minutes on 2 cores: 10 and 20 nm (15 nm unseen) +-10%, 8 x 4 positions, 2 phonon "
                         "configurations, 341 structures.",
         ),
         CbedInterfaceRecipe(
