@@ -3,10 +3,8 @@
 Runs one rough unit of each of ``smoke`` and ``small`` (uncached) and, for ``full``, one probe
 position line at its sampling, then projects the config's CPU-hours from the measured
 seconds per (probe position x slice x phonon configuration), side by side in one run.
-Then the same four ``small`` runs one after another (abTEM's threads) and in two processes
-pinned one per core (``stem_datasets.parallel.map_pinned``, what the builder does): the ratio.
 
-    $ python bench/bench_cbed_interface.py            # ~3 minutes on 2 cores
+    $ python bench/bench_cbed_interface.py            # ~2 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -44,27 +42,6 @@ def _full_cpu_hours(recipe, per_unit_work: float) -> float:
     return work * per_unit_work * os.cpu_count() / 3600
 
 
-def _one_small_run(unit) -> float:
-    recipe = ci.get_recipe("small")
-    d = ci.draw(recipe, "test", unit)
-    start = time.perf_counter()
-    simulate_4dstem(ci.structure_of(recipe, d), list(d.thicknesses_angstrom), ci.microscope_of(recipe, d),
-                    recipe.scan, recipe.detector, cache=None)
-    return time.perf_counter() - start
-
-
-def _parallel_ratio() -> tuple[float, float]:
-    from stem_datasets.parallel import map_pinned
-
-    todo = [("rough", 0, k, 0) for k in (2, 4, 6, 8)]
-    start = time.perf_counter()
-    map_pinned(_one_small_run, todo, workers=1)
-    sequential = time.perf_counter() - start
-    start = time.perf_counter()
-    map_pinned(_one_small_run, todo, workers=2)
-    return sequential, time.perf_counter() - start
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
@@ -83,9 +60,6 @@ def main() -> None:
           f"({hours / os.cpu_count():,.0f} h wall on this {os.cpu_count()}-core machine)")
     print(f"ratio full/small work per run: {rows['full (one line)']['per_unit_work'] / rows['small']['per_unit_work']:.2f} "
           "x per (position x slice x phonon), from the finer sampling")
-    sequential, parallel = _parallel_ratio()
-    print(f"4 small runs: {sequential:.1f} s one after another, {parallel:.1f} s in 2 pinned processes "
-          f"(incl. their start): {sequential / parallel:.2f}x")
 
 
 if __name__ == "__main__":

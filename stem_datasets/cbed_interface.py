@@ -30,7 +30,6 @@ import numpy as np
 
 from stem_datasets.cache import SimulationCache, unit_interval
 from stem_datasets.microscope import Microscope
-from stem_datasets.parallel import map_pinned
 from stem_datasets.simulate import CbedDetector, InterfaceScan, simulate_4dstem
 from stem_datasets.structures import (
     COMPOSITIONS,
@@ -298,18 +297,11 @@ def generate_unit(
             }
 
 
-def _simulate_for_cache(args) -> float:
-    recipe, split, unit, cache_dir = args
-    return simulate_unit(recipe, split, unit, SimulationCache(cache_dir))[2].seconds
+def generate_examples(recipe: CbedInterfaceRecipe, split: str, cache: SimulationCache | None) -> Iterator[tuple[str, dict]]:
+    """All examples of one split, unit after unit, with a progress bar over the multislice runs."""
+    from tqdm.auto import tqdm
 
-
-def generate_examples(recipe: CbedInterfaceRecipe, split: str, cache: SimulationCache,
-                      workers: int | None = None) -> Iterator[tuple[str, dict]]:
-    """All examples of one split: the runs first (in parallel, into the cache), then unit after unit."""
-    todo = units(recipe, split)
-    map_pinned(_simulate_for_cache, [(recipe, split, u, str(cache.directory)) for u in todo], workers,
-               desc=f"stem_cbed_interface/{recipe.name} {split}: multislice")
-    for unit in todo:
+    for unit in tqdm(units(recipe, split), desc=f"stem_cbed_interface/{recipe.name} {split}", unit="run"):
         yield from generate_unit(recipe, split, unit, cache)
 
 

@@ -8,7 +8,7 @@ import pytest
 MODULES = [
     "stem_datasets.glazer", "stem_datasets.structures", "stem_datasets.microscope", "stem_datasets.cache",
     "stem_datasets.imaging", "stem_datasets.surrogate", "stem_datasets.simulate", "stem_datasets.augment",
-    "stem_datasets.abf_tilt", "stem_datasets.cbed_interface", "stem_datasets.augment_cbed", "stem_datasets.parallel",
+    "stem_datasets.abf_tilt", "stem_datasets.cbed_interface", "stem_datasets.augment_cbed",
     "stem_zoo.cbed", "stem_zoo.benchmarking", "stem_zoo.models.cbed_cnn",
 ]
 
