@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stem_datasets.cache import sha256_file
-from stem_zoo.registry import MODELS, InputSpec, ModelEntry, get_entry
+from stem_zoo.registry import MODELS, WEIGHTS_DIR, ModelEntry, entry_from_config, get_entry
 
-PACKAGED_WEIGHTS = Path(__file__).parent / "weights"
+PACKAGED_WEIGHTS = WEIGHTS_DIR
 MODEL_FILE, CONFIG_FILE, CARD_FILE = "model.keras", "config.json", "README.md"
 
 
@@ -56,16 +56,6 @@ def parse_hub_uri(uri: str) -> tuple[str, str | None]:
     return repo, revision or None
 
 
-def _entry_from_config(config: dict) -> ModelEntry:
-    fields = {k: v for k, v in config["entry"].items()}
-    fields["input"] = InputSpec(**{**fields["input"], "crop_shape": tuple(fields["input"]["crop_shape"]),
-                                   "margin": tuple(fields["input"].get("margin", ()))})
-    fields["outputs"] = tuple(fields["outputs"])
-    fields["subset"] = {k: tuple(v) for k, v in fields.get("subset", {}).items()}  # JSON lists back to tuples
-    fields["label_values"] = tuple(fields.get("label_values", ()))
-    return ModelEntry(**fields)
-
-
 def load_folder(folder: str | os.PathLike, source: str | None = None):
     """Load a model folder (config.json + model.keras), verifying the weights' checksum."""
     import keras
@@ -78,7 +68,7 @@ def load_folder(folder: str | os.PathLike, source: str | None = None):
         raise FileNotFoundError(f"{folder} is not a stem_zoo model folder: missing {', '.join(missing)}.")
     try:
         config = json.loads((folder / CONFIG_FILE).read_text())
-        entry = _entry_from_config(config)
+        entry = entry_from_config(config)
         expected = config["sha256"]
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{folder / CONFIG_FILE} is not a valid stem_zoo config ({error}).") from None

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,19 @@ def test_publish_uploads_but_keeps_an_existing_card(staged, tmp_path, monkeypatc
 def test_bad_names(bad, error):
     with pytest.raises(error):
         stem_zoo.load(bad)
+
+
+def test_a_model_folder_declares_its_own_entry(staged, tmp_path):
+    """The registry is the weights folders: a staged folder registers itself, a misnamed one is refused."""
+    import shutil
+
+    from stem_zoo.registry import discover
+
+    _, folder = staged
+    shutil.copytree(folder, tmp_path / "models" / "tilt_dcnn")
+    found = discover(tmp_path / "models")
+    assert list(found) == ["tilt_dcnn"] and found["tilt_dcnn"].input.crop_shape == get_entry("tilt_dcnn").input.crop_shape
+    shutil.copytree(folder, tmp_path / "misnamed" / "other_name")
+    with pytest.raises(ValueError, match="must be named after it"):
+        discover(tmp_path / "misnamed")
+    assert set(discover()) == {p.parent.name for p in (Path(stem_zoo.__file__).parent / "weights").glob("*/config.json")}
