@@ -1,9 +1,15 @@
 """TFDS builders, one folder per dataset (installed as ``stem_datasets.builders``).
 
-Importing this package registers every builder with TFDS.
+Importing this package imports every ``<name>/<name>_dataset_builder.py`` found here, which
+registers it with TFDS; :data:`DATASETS` lists their names. A new dataset is a new folder.
 """
 
-from stem_datasets.builders.stem_abf_tilt.stem_abf_tilt_dataset_builder import Builder as StemAbfTilt
-from stem_datasets.builders.stem_cbed_interface.stem_cbed_interface_dataset_builder import Builder as StemCbedInterface
+import importlib
+from pathlib import Path
 
-__all__ = ["StemAbfTilt", "StemCbedInterface"]
+DATASETS: tuple[str, ...] = tuple(
+    folder.name for folder in sorted(Path(__file__).parent.iterdir())
+    if (folder / f"{folder.name}_dataset_builder.py").is_file()
+)
+for _name in DATASETS:
+    importlib.import_module(f"{__name__}.{_name}.{_name}_dataset_builder")

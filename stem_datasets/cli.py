@@ -12,13 +12,15 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    from stem_datasets import builders
+
     parser = argparse.ArgumentParser(prog="stem-datasets", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (("build", "build DATASET/CONFIG"), ("report", "build stem_abf_tilt/CONFIG if needed, then write a report")):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("config", help="smoke, small or full")
         if name == "build":
-            cmd.add_argument("--dataset", default="stem_abf_tilt", choices=("stem_abf_tilt", "stem_cbed_interface"))
+            cmd.add_argument("--dataset", default="stem_abf_tilt", choices=builders.DATASETS)
         cmd.add_argument("--data-dir", default=None, help="TFDS data dir (default: ~/tensorflow_datasets)")
         if name == "report":
             cmd.add_argument("--out", default="report", help="folder for the markdown report and figure")

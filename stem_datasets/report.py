@@ -18,9 +18,15 @@ from stem_datasets.abf_tilt import SPLITS, get_recipe, margin_px
 
 def build(config: str, data_dir: str | None = None, dataset: str = "stem_abf_tilt"):
     """Build (or reuse) ``<dataset>/<config>``; returns the builder and the seconds spent."""
-    from stem_datasets import cbed_interface, prepare
+    import tensorflow_datasets as tfds
 
-    (cbed_interface.get_recipe if dataset == "stem_cbed_interface" else get_recipe)(config)  # clear error first
+    from stem_datasets import builders, prepare
+
+    if dataset not in builders.DATASETS:
+        raise ValueError(f"Unknown dataset {dataset!r}; known: {', '.join(builders.DATASETS)}.")
+    configs = [c.name for c in tfds.builder_cls(dataset).BUILDER_CONFIGS]
+    if config not in configs:  # a clear error before TFDS's own
+        raise ValueError(f"Unknown {dataset} config {config!r}; known: {', '.join(configs)}.")
     start = time.perf_counter()
     builder = prepare(f"{dataset}/{config}", data_dir)
     return builder, time.perf_counter() - start

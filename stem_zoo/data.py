@@ -1,8 +1,8 @@
 """tf.data pipelines from the TFDS datasets, shaped for a model's input spec.
 
-ABF images are read as *fields* (the crop plus ``margin`` context pixels on each side)
-and normalized by :func:`stem_zoo.normalization.local_standardize_tf`, whose "valid"
-output is exactly the crop: the same per-pixel rule as tilt maps.
+The subset of examples and the label indices come from the model's entry; how an example
+becomes an input (augmentation, crop, normalization) from its architecture module's
+``train_inputs`` and ``eval_input`` (e.g. :mod:`stem_zoo.models.tilt_dcnn`).
 
 Example:
     >>> from stem_zoo.registry import get_entry
@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-from stem_zoo.normalization import local_standardize_tf, normalization_margin, normalization_window
+from stem_zoo.normalization import normalization_margin
 from stem_zoo.registry import InputSpec, ModelEntry
 
 
@@ -61,22 +61,7 @@ def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, s
 
     ds = _subset(builder.as_dataset(split="train", shuffle_files=False), builder, entry)
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if entry.dataset == "stem_cbed_interface":
-        from stem_datasets.augment_cbed import CbedAugmentSpec, augment_cbed, preprocess_cbed
-
-        spec = CbedAugmentSpec()
-        ds = ds.enumerate().map(
-            lambda i, e: (preprocess_cbed(augment_cbed(e[entry.input.feature], tf.stack([tf.cast(seed, tf.int64), i]), spec)),
-                          e[entry.label]),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
-        )
-    else:
-        from stem_datasets.augment import augment_dataset
-
-        window = normalization_window(entry.input)
-        ds = augment_dataset(ds, augment_spec(entry.input), seed)
-        ds = ds.map(lambda field, angles: (local_standardize_tf(field, window), angles),
-                    num_parallel_calls=tf.data.AUTOTUNE)
+    ds = entry.architecture().train_inputs(ds, entry, seed)  # the model module says how it reads its dataset
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -91,15 +76,8 @@ def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_
     import tensorflow as tf
 
     ds = _subset(builder.as_dataset(split=split, shuffle_files=False), builder, entry)
-    if entry.dataset == "stem_cbed_interface":
-        from stem_datasets.augment_cbed import preprocess_cbed
-
-        prepare = lambda e: preprocess_cbed(e[entry.input.feature])  # noqa: E731
-    else:
-        from stem_datasets.augment import reference_crop
-
-        spec, window = augment_spec(entry.input), normalization_window(entry.input)
-        prepare = lambda e: local_standardize_tf(reference_crop(e[entry.input.feature], spec), window)  # noqa: E731
+    module = entry.architecture()
+    prepare = lambda e: module.eval_input(e, entry)  # noqa: E731
     missing = [k for k in keep if k not in builder.info.features]
     if missing:
         raise ValueError(f"{builder.name} has no feature {missing}; it has {', '.join(builder.info.features)}.")

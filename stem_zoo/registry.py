@@ -59,6 +59,12 @@ class ModelEntry:
     label_values: tuple = ()  # the label's dataset values in output order (class names or ints); () = 0, 1, ...
     card_notes: str = ""  # markdown for the model card: scope, known limits
 
+    def architecture(self):
+        """The module that builds the model and says how it trains and reads its inputs."""
+        import importlib
+
+        return importlib.import_module(self.builder.split(":")[0])
+
     @property
     def is_classifier(self) -> bool:
         return self.output_units == "class probability"

@@ -78,7 +78,7 @@ def train(
     strategy = make_strategy(devices)
     with strategy.scope():
         model = _build(entry)
-        loss, optimizer, metrics, schedule = _module(entry).training_setup(settings)
+        loss, optimizer, metrics, schedule = entry.architecture().training_setup(settings)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     train_ds = data.train_pipeline(builder, entry, settings.batch_size, settings.seed)
     if settings.steps_per_epoch:
@@ -183,14 +183,8 @@ def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
     return task_metrics(entry, true, pred)
 
 
-def _module(entry):
-    import importlib
-
-    return importlib.import_module(entry.builder.split(":")[0])
-
-
 def _build(entry):
-    return getattr(_module(entry), entry.builder.split(":")[1])(entry.input)
+    return getattr(entry.architecture(), entry.builder.split(":")[1])(entry.input)
 
 
 def _hardware(tf) -> str:

@@ -65,3 +65,24 @@ def training_setup(settings) -> tuple:
         [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=4, min_lr=1e-5)],
     )
+
+
+def train_inputs(ds, entry, seed: int):
+    """(input, label) for training: a random rotation and dose per stack (reproducible per seed), then sqrt and standardization."""
+    import tensorflow as tf
+
+    from stem_datasets.augment_cbed import CbedAugmentSpec, augment_cbed, preprocess_cbed
+
+    spec = CbedAugmentSpec()
+    return ds.enumerate().map(
+        lambda i, e: (preprocess_cbed(augment_cbed(e[entry.input.feature], tf.stack([tf.cast(seed, tf.int64), i]), spec)),
+                      e[entry.label]),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True,
+    )
+
+
+def eval_input(example: dict, entry):
+    """The un-augmented input of one example: sqrt, standardized per stack."""
+    from stem_datasets.augment_cbed import preprocess_cbed
+
+    return preprocess_cbed(example[entry.input.feature])

@@ -91,3 +91,26 @@ def training_setup(settings) -> tuple:
         [keras.metrics.MeanAbsoluteError(name="mae_deg"), keras.metrics.RootMeanSquaredError(name="rmse_deg")],
         [StaircaseDecay(loss, settings.learning_rate, settings.decay_every_epochs)],
     )
+
+
+def train_inputs(ds, entry, seed: int):
+    """(input, angles) for training: the dataset's augmentation (fields with context), then the local normalization."""
+    import tensorflow as tf
+
+    from stem_datasets.augment import augment_dataset
+    from stem_zoo.data import augment_spec
+    from stem_zoo.normalization import local_standardize_tf, normalization_window
+
+    window = normalization_window(entry.input)
+    ds = augment_dataset(ds, augment_spec(entry.input), seed)
+    return ds.map(lambda field, angles: (local_standardize_tf(field, window), angles), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def eval_input(example: dict, entry):
+    """The un-augmented input of one example: the reference crop of its field, normalized."""
+    from stem_datasets.augment import reference_crop
+    from stem_zoo.data import augment_spec
+    from stem_zoo.normalization import local_standardize_tf, normalization_window
+
+    field = reference_crop(example[entry.input.feature], augment_spec(entry.input))
+    return local_standardize_tf(field, normalization_window(entry.input))
