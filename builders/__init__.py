@@ -12,4 +12,4 @@ DATASETS: tuple[str, ...] = tuple(
     if (folder / f"{folder.name}_dataset_builder.py").is_file()
 )
 for _name in DATASETS:
-    importlib.import_module(f"{__name__}.{_name}.{_name}_dataset_builder")
+    importlib.import_module(f"stem_datasets.builders.{_name}.{_name}_dataset_builder")  # one name, however this file was reached
