@@ -37,11 +37,12 @@ def _encoded(builder, feature: str, values) -> list[int]:
     return [connector.str2int(v) if isinstance(v, str) else int(v) for v in values]
 
 
-def _subset(ds, builder, entry: ModelEntry):
-    """Keep the examples an entry trains on (e.g. only rough interfaces for the step model) and
-    turn its label into the output index (``entry.label_values``)."""
+def examples(builder, split: str, entry: ModelEntry):
+    """The examples of a split that an entry reads (e.g. only rough interfaces for the step model),
+    in file order, with its label turned into the output index (``entry.label_values``)."""
     import tensorflow as tf
 
+    ds = builder.as_dataset(split=split, shuffle_files=False)
     subset = dict(entry.subset)
     if entry.label_values:
         subset[entry.label] = entry.label_values
@@ -59,8 +60,7 @@ def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, s
     """Shuffled, augmented (input, label) batches, reshuffled each epoch deterministically."""
     import tensorflow as tf
 
-    ds = _subset(builder.as_dataset(split="train", shuffle_files=False), builder, entry)
-    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    ds = examples(builder, "train", entry).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     ds = entry.architecture().train_inputs(ds, entry, seed)  # the model module says how it reads its dataset
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
@@ -75,7 +75,7 @@ def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_
     """
     import tensorflow as tf
 
-    ds = _subset(builder.as_dataset(split=split, shuffle_files=False), builder, entry)
+    ds = examples(builder, split, entry)
     module = entry.architecture()
     prepare = lambda e: module.eval_input(e, entry)  # noqa: E731
     missing = [k for k in keep if k not in builder.info.features]

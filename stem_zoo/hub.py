@@ -22,7 +22,6 @@ from pathlib import Path
 from stem_datasets.cache import sha256_file
 from stem_zoo.registry import MODELS, WEIGHTS_DIR, ModelEntry, entry_from_config, get_entry
 
-PACKAGED_WEIGHTS = WEIGHTS_DIR
 MODEL_FILE, CONFIG_FILE, CARD_FILE = "model.keras", "config.json", "README.md"
 
 
@@ -91,7 +90,7 @@ def load(name_or_path: str, revision: str | None = None, cache_dir: str | None =
     """
     if name_or_path in MODELS:
         entry = get_entry(name_or_path)
-        packaged = PACKAGED_WEIGHTS / entry.id
+        packaged = WEIGHTS_DIR / entry.id
         if (packaged / MODEL_FILE).is_file():
             return load_folder(packaged, source=f"packaged:{entry.id}")
         return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
@@ -219,6 +218,6 @@ def publish(model, repo_id: str, entry: ModelEntry | None = None, dry_run: bool 
 
 def copy_as_packaged(folder: str | os.PathLike, model_id: str) -> Path:
     """Copy a staged folder into the package's shipped weights (for the reference models)."""
-    target = PACKAGED_WEIGHTS / model_id
+    target = WEIGHTS_DIR / model_id
     shutil.copytree(folder, target, dirs_exist_ok=True)
     return target

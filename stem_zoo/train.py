@@ -167,8 +167,8 @@ def _full_batches(builder, entry, batch_size: int) -> int:
 
     if not entry.subset and not entry.label_values:  # every example: the split's size is in the metadata
         return builder.info.splits["train"].num_examples // batch_size
-    examples = data._subset(builder.as_dataset(split="train", shuffle_files=False), builder, entry)
-    return int(examples.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)) // batch_size
+    count = data.examples(builder, "train", entry).reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)
+    return int(count) // batch_size
 
 
 def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
