@@ -291,6 +291,10 @@ def lao_sto_interface(
         raise ValueError(f"intermix_layers must be 1..{film_cells} (the film's AlO2 planes), got {intermix_layers}.")
     if not (np.isfinite(step_angle_deg) and abs(step_angle_deg) < 60):
         raise ValueError(f"step_angle_deg must lie in (-60, 60) degrees (edge direction against y), got {step_angle_deg}.")
+    for name, value in (("step_y_angstrom", 0.0 if step_y_angstrom is None else step_y_angstrom),
+                        ("terrace_offset_angstrom", terrace_offset_angstrom)):
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be a finite length in y [A], got {value}.")
     if terrace_width_angstrom is not None and not (np.isfinite(terrace_width_angstrom) and terrace_width_angstrom > 0):
         raise ValueError(f"terrace_width_angstrom must be a positive width in y [A] or None, got {terrace_width_angstrom}.")
     if substrate_cells < 1 or film_cells < 2 or width_cells < 1:

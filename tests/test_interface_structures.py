@@ -99,6 +99,10 @@ def test_stoichiometry_away_from_the_interface_is_unchanged():
     ({"a_site_fraction": 2.0}, "a_site_fraction must lie in"),
     ({"intermix_layers": 5}, "intermix_layers"),
     ({"film_c_angstrom": 4.1}, "film_c_angstrom must lie in"),
+    ({"step_fraction": 0.5, "step_angle_deg": 75.0}, "step_angle_deg must lie in"),
+    ({"step_fraction": 0.5, "terrace_width_angstrom": -1.0}, "terrace_width_angstrom must be a positive"),
+    ({"step_fraction": 0.5, "step_y_angstrom": float("nan")}, "step_y_angstrom must be a finite"),
+    ({"step_fraction": 0.5, "terrace_offset_angstrom": float("inf")}, "terrace_offset_angstrom must be a finite"),
 ])
 def test_bad_input_is_refused_with_a_clear_message(kwargs, message):
     args = {"thickness_angstrom": T, **kwargs}

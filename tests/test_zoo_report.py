@@ -70,3 +70,4 @@ def test_cbed_report_classifies_fresh_simulations(tmp_path):
         p_rough = [float(p) for p in row.split(" | ")[2].split(", ")]
         assert len(p_rough) == 4 and all(0.0 <= p <= 1.0 for p in p_rough)
     assert (tmp_path / "cbed_classifiers.png").stat().st_size > 10_000
+    assert "is not a measurement of the step depth" in path.read_text()  # the step model's failure is said, not hidden
