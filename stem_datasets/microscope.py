@@ -25,6 +25,14 @@ THERMAL_SIGMAS_300K: dict[str, float] = {
     "Ti": 0.067,  # B = 0.35 A^2
     "Al": 0.067,
     "O": 0.087,  # B = 0.60 A^2
+    "Bi": 0.087,  # B = 0.6 A^2 (BiFeO3)
+    "Sm": 0.087,
+    "Fe": 0.067,  # B = 0.35 A^2
+    "Si": 0.076,  # B = 0.46 A^2, Flensburg & Stewart, Phys. Rev. B 60, 284 (1999)
+    "C": 0.062,  # in-plane, graphene at 300 K (B ~ 0.3 A^2)
+    "Mo": 0.050,  # B ~ 0.2 A^2 (MoS2)
+    "W": 0.050,
+    "S": 0.062,  # B ~ 0.3 A^2
 }
 
 

@@ -40,6 +40,7 @@ COMPOSITIONS: dict[str, Composition] = {
         Composition("SrTiO3", "Sr", "Ti", 3.905, "cubic Pm-3m at 295 K; Okazaki & Kawaminami, Mater. Res. Bull. 8, 545 (1973)"),
         Composition("CaTiO3", "Ca", "Ti", 3.826, "(V/4)^(1/3) of Pbnm a=5.381, b=5.443, c=7.645 A; Sasaki et al., Acta Cryst. C43, 1668 (1987)"),
         Composition("LaAlO3", "La", "Al", 3.789, "pseudo-cubic R-3c at 295 K; Hayward et al., Phys. Rev. B 72, 054110 (2005)"),
+        Composition("BiFeO3", "Bi", "Fe", 3.965, "(V/6)^(1/3) of R3c a=5.579, c=13.869 A (hexagonal); Kubel & Schmid, Acta Cryst. B46, 698 (1990)"),
     )
 }
 

@@ -1,0 +1,1 @@
+"""stem_atom_columns TFDS builder folder."""

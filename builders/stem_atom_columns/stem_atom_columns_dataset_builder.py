@@ -1,0 +1,54 @@
+"""TFDS builder for ``stem_atom_columns``: HAADF/ABF fields with every atomic column labelled.
+
+Example:
+    >>> import stem_datasets, tensorflow_datasets as tfds
+    >>> ds = tfds.load("stem_atom_columns/smoke", split="train", as_supervised=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from stem_datasets import atom_columns
+from stem_datasets.offline import RecipeBuilder, configs
+
+
+class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
+    """PRISM (abTEM) HAADF and ABF images of several lattices, per-pixel column classes and column coordinates."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: SrTiO3 [001]/[110], BiFeO3 [100]pc, Si [110], graphene in training; MoS2 unseen; "
+                 "distorted scans, defocus, probe size, source size and dose varied; five splits.",
+    }
+    BUILDER_CONFIGS = configs(atom_columns.RECIPES)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        h, w = self.builder_config.recipe.image_shape
+        scalar = lambda doc: tfds.features.Scalar(dtype=np.float32, doc=doc)  # noqa: E731
+        features = tfds.features.FeaturesDict({
+            "image": tfds.features.Tensor(shape=(h, w, 1), dtype=np.float32, encoding=tfds.features.Encoding.ZLIB,
+                                          doc="Detector signal as a fraction of the probe, after Poisson noise at `dose`."),
+            "mask": tfds.features.Tensor(shape=(h, w), dtype=np.uint8, encoding=tfds.features.Encoding.ZLIB,
+                                         doc="Per-pixel class: 0 background, 1 light, 2 intermediate, 3 heavy "
+                                             "(probe within 0.4 A of a column centre)."),
+            "columns_xy": tfds.features.Tensor(shape=(None, 2), dtype=np.float32,
+                                               doc="Column centres inside the frame in pixels (x = column, y = row)."),
+            "columns_class": tfds.features.Tensor(shape=(None,), dtype=np.int32, doc="Class of each column, 1-3."),
+            "detector": tfds.features.ClassLabel(names=list(atom_columns.DETECTORS)),
+            "pixel_size": scalar("Scan step [A]."),
+            "lattice": tfds.features.Text(doc="Zone, e.g. 'SrTiO3 [001]'."),
+            "family": tfds.features.Text(doc="perovskite, diamond or 2d."),
+            "dose": scalar("Electron dose [e-/A^2]."),
+            "thickness_nm": scalar("Cell length along the beam [nm] (for a monolayer: the cell with its vacuum)."),
+            "defocus_angstrom": scalar("Probe defocus [A] (abTEM C10 = -defocus)."),
+            "semiangle_mrad": scalar("Probe convergence semiangle [mrad]."),
+            "source_size_angstrom": scalar("Gaussian sigma of the effective source [A]."),
+            "scan_rotation_deg": scalar("Scan frame rotation against the cell's x axis."),
+            "drift_angstrom": tfds.features.Tensor(shape=(2,), dtype=np.float32, doc="Drift (x, y) over the frame [A]."),
+            "jitter_angstrom": scalar("RMS line jitter along the fast scan [A]."),
+            "energy_kev": scalar("Beam energy [keV]."),
+            "structure": tfds.features.Text(doc="Id of the structure (all its shots and detectors share it and the split)."),
+        })
+        return self.recipe_info(features, supervised_keys=("image", "mask"))

@@ -1,0 +1,219 @@
+"""Crystal lattices viewed down a zone axis, and the atomic columns they project to.
+
+Each builder returns an orthogonal, periodic ASE cell with the beam along z, large enough to
+hold a field of view, and records its zone axis and source in ``atoms.info``.
+:func:`projected_columns` groups the atoms into columns (positions within ``COLUMN_TOLERANCE``
+in projection), places each at the Z^1.7-weighted mean of its atoms (HAADF-like scattering power)
+and classes it by its heaviest atom (Z-contrast).
+
+Example:
+    >>> sto = srtio3_001((2, 2), 1)
+    >>> cols = projected_columns(sto)
+    >>> sorted(set(cols.species)), len(cols)
+    (['O', 'Sr', 'Ti+O'], 16)
+    >>> round(float(si_110((2, 2), 1).info["column_spacing"]), 2)  # the dumbbell
+    1.36
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ase import Atoms
+from ase.build import graphene, make_supercell, mx2
+from ase.data import atomic_numbers
+from ase.spacegroup import crystal
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+
+from stem_datasets.structures import get_composition, tilted_perovskite
+
+COLUMN_CLASSES = ("background", "light", "intermediate", "heavy")
+# Heaviest atom of a column -> class: Z <= 10 light (C, O), 11-36 intermediate (Si, S, Ti, Fe), >= 37 heavy.
+CLASS_Z_EDGES = (10, 36)
+COLUMN_TOLERANCE = 1.0  # A: atoms closer in projection form one column (tilted O pairs, BiFeO3's off-centre Fe
+# and its apical O stay one; the closest distinct columns here, the Si dumbbell, are 1.36 A apart)
+
+SILICON_A = 5.431  # A, diamond Si at 295 K; Okada & Tokumaru, J. Appl. Phys. 56, 314 (1984)
+GRAPHENE_A = 2.46  # A; in-plane lattice constant of graphite, Trucano & Chen, Nature 258, 136 (1975)
+MOS2_A, MOS2_THICKNESS = 3.16, 3.17  # A; 2H-MoS2, Wildervanck & Jellinek, Z. Anorg. Allg. Chem. 328, 309 (1964)
+
+
+def column_class(symbols) -> int:
+    """Class index (1 light, 2 intermediate, 3 heavy) of a column holding ``symbols``.
+
+    >>> column_class(["Ti", "O"]), column_class(["O"]), column_class(["Bi"])
+    (2, 1, 3)
+    """
+    z = max(atomic_numbers[s] for s in symbols)
+    return 1 + int(np.searchsorted(CLASS_Z_EDGES, z, side="left"))
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Projected atomic columns of a periodic cell: xy [A], class index, species ("Ti+O")."""
+
+    xy: np.ndarray
+    classes: np.ndarray
+    species: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.classes)
+
+
+def wrap(xy: np.ndarray, cell: np.ndarray) -> np.ndarray:
+    """Points into [0, cell) (np.mod can return the edge itself for tiny negative values)."""
+    xy = np.mod(xy, cell)
+    return np.where(xy >= cell, 0.0, xy)
+
+
+def projected_columns(atoms: Atoms, tolerance: float = COLUMN_TOLERANCE) -> Columns:
+    """Columns along z of a periodic, orthogonal cell (static positions, before any phonons)."""
+    cell = np.diag(atoms.cell)[:2]
+    xy = wrap(atoms.positions[:, :2], cell)
+    pairs = cKDTree(xy, boxsize=cell).query_pairs(tolerance, output_type="ndarray")
+    n = len(xy)
+    from scipy.sparse import coo_matrix
+
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    count, labels = connected_components(graph, directed=False)
+    symbols = np.array(atoms.get_chemical_symbols())
+    centres, classes, species = [], [], []
+    for k in range(count):
+        members = xy[labels == k]
+        ref = members[0]
+        unwrapped = ref + (members - ref + cell / 2) % cell - cell / 2  # periodic mean
+        names = symbols[labels == k]
+        weights = np.array([atomic_numbers[s] for s in names], float) ** 1.7  # HAADF-like scattering power
+        centres.append(wrap(weights @ unwrapped / weights.sum(), cell))
+        classes.append(column_class(names))
+        species.append("+".join(sorted(set(names), key=lambda s: -atomic_numbers[s])))
+    order = np.lexsort((np.array(centres)[:, 0], np.array(centres)[:, 1]))
+    return Columns(np.array(centres)[order], np.array(classes, np.int32)[order], tuple(species[i] for i in order))
+
+
+def _standard(atoms: Atoms) -> Atoms:
+    """The same crystal with its orthogonal cell vectors along x, y, z (a rotation)."""
+    atoms = atoms.copy()
+    atoms.set_cell(atoms.cell.cellpar(), scale_atoms=True)
+    atoms.wrap()
+    return atoms
+
+
+def _orthogonal_110(unit: Atoms) -> Atoms:
+    """Cubic cell to an orthogonal one with x || [1-10], y || [001], z || [110]."""
+    return _standard(make_supercell(unit, [[1, -1, 0], [0, 0, 1], [1, 1, 0]]))
+
+
+def _repeat(cell: Atoms, repeats: tuple[int, int], layers: int, **info) -> Atoms:
+    atoms = cell.repeat((repeats[0], repeats[1], layers))
+    atoms.pbc = True
+    atoms.info.update(info)
+    return atoms
+
+
+def _cubic_perovskite(name: str) -> Atoms:
+    comp = get_composition(name)
+    return crystal([comp.a_site, comp.b_site, "O"], [(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0.5, 0)], spacegroup=221,
+                   cellpar=[comp.lattice_constant] * 3 + [90] * 3)
+
+
+def srtio3_001(repeats: tuple[int, int], layers: int) -> Atoms:
+    """SrTiO3 (cubic, a = 3.905 A) down [001]: Sr, Ti+O and O columns."""
+    comp = get_composition("SrTiO3")
+    return _repeat(_cubic_perovskite("SrTiO3"), repeats, layers, zone="SrTiO3 [001]", family="perovskite", source=comp.source,
+                   column_spacing=comp.lattice_constant / 2)
+
+
+def srtio3_110(repeats: tuple[int, int], layers: int) -> Atoms:
+    """SrTiO3 down [110]: Sr+O, Ti and O columns (x || [1-10], y || [001])."""
+    comp = get_composition("SrTiO3")
+    unit = _orthogonal_110(_cubic_perovskite("SrTiO3"))
+    return _repeat(unit, repeats, layers, zone="SrTiO3 [110]", family="perovskite", source=comp.source,
+                   column_spacing=comp.lattice_constant / (2 * np.sqrt(2)))
+
+
+def bifeo3_100(repeats: tuple[int, int], layers: int, polarization_pm: tuple[float, float] = (20.0, 20.0),
+               tilt_deg: float = 11.0) -> Atoms:
+    """BiFeO3 down [100]pc: a pseudo-cubic R3c model (a-a-a- tilts, Fe off-centre).
+
+    Fe is displaced from its Bi cage's centre by ``polarization_pm`` (y, z) in projection,
+    opposite to the polar Bi shift of R3c (Kubel & Schmid, Acta Cryst. B46, 698 (1990)); the
+    beam runs along x of the pseudo-cubic cell, rotated onto z here. ``repeats`` and ``layers``
+    count the 2 x 2 x 2 pseudo-cubic cell that the tilts need.
+    """
+    comp = get_composition("BiFeO3")
+    cell = tilted_perovskite((tilt_deg, tilt_deg, tilt_deg), "a-a-a-", "BiFeO3", repeats=(2, 2, 2))
+    shift = np.array([0.0, *polarization_pm]) / 100.0
+    cell.positions[np.array(cell.get_chemical_symbols()) == "Fe"] += shift
+    cell.wrap()
+    # beam along pseudo-cubic x: (x, y, z) -> (y, z, x)
+    rotated = Atoms(cell.get_chemical_symbols(), positions=cell.positions[:, [1, 2, 0]],
+                    cell=np.diag(np.diag(cell.cell)[[1, 2, 0]]), pbc=True)
+    return _repeat(rotated, repeats, layers, zone="BiFeO3 [100]pc", family="perovskite", source=comp.source,
+                   column_spacing=comp.lattice_constant / 2, polarization_pm=tuple(polarization_pm))
+
+
+def si_110(repeats: tuple[int, int], layers: int) -> Atoms:
+    """Diamond-cubic Si down [110]: dumbbells of two Si columns 1.36 A apart."""
+    unit = _orthogonal_110(crystal("Si", [(0, 0, 0)], spacegroup=227, cellpar=[SILICON_A] * 3 + [90] * 3))
+    return _repeat(unit, repeats, layers, zone="Si [110]", family="diamond", source="Okada & Tokumaru (1984)",
+                   column_spacing=SILICON_A / 4)
+
+
+def _hexagonal_to_rectangular(layer: Atoms) -> Atoms:
+    """A hexagonal 2-D cell (120 or 60 degrees) to the orthogonal a x sqrt(3) a cell."""
+    gamma = layer.cell.cellpar()[5]
+    second = [1, 2, 0] if gamma > 90 else [-1, 2, 0]
+    return _standard(make_supercell(layer, [[1, 0, 0], second, [0, 0, 1]]))
+
+
+def graphene_layer(repeats: tuple[int, int]) -> Atoms:
+    """Monolayer graphene, one C per column (the beam along c)."""
+    layer = graphene("C2", a=GRAPHENE_A, size=(1, 1, 1), vacuum=2.0)
+    return _repeat(_hexagonal_to_rectangular(layer), repeats, 1, zone="graphene [001]", family="2d",
+                   source="Trucano & Chen (1975)", column_spacing=GRAPHENE_A / np.sqrt(3))
+
+
+def mos2_layer(repeats: tuple[int, int]) -> Atoms:
+    """Monolayer 2H-MoS2: Mo columns and S2 columns (two S above each other)."""
+    layer = mx2("MoS2", kind="2H", a=MOS2_A, thickness=MOS2_THICKNESS, vacuum=2.0)
+    return _repeat(_hexagonal_to_rectangular(layer), repeats, 1, zone="MoS2 [001]", family="2d",
+                   source="Wildervanck & Jellinek (1964)", column_spacing=MOS2_A / np.sqrt(3))
+
+
+def point_defects(atoms: Atoms, rng: np.random.Generator, vacancy: float, substitution: float,
+                  host: str, dopant: str) -> Atoms:
+    """Random vacancies (any atom of ``host``) and substitutions (``host`` -> ``dopant``), as fractions of host atoms.
+
+    >>> g = point_defects(graphene_layer((4, 3)), np.random.default_rng(0), 0.05, 0.05, "C", "Si")
+    >>> sorted(set(g.get_chemical_symbols())), len(g) < 48
+    (['C', 'Si'], True)
+    """
+    atoms = atoms.copy()
+    hosts = np.flatnonzero(np.array(atoms.get_chemical_symbols()) == host)
+    n_vac, n_sub = rng.binomial(len(hosts), vacancy), rng.binomial(len(hosts), substitution)
+    chosen = rng.choice(hosts, size=min(len(hosts), n_vac + n_sub), replace=False)
+    symbols = atoms.get_chemical_symbols()
+    for i in chosen[n_vac:]:
+        symbols[i] = dopant
+    atoms.set_chemical_symbols(symbols)
+    del atoms[sorted(chosen[:n_vac])]
+    atoms.info.update(vacancies=int(n_vac), substitutions=int(len(chosen) - n_vac))
+    return atoms
+
+
+LATTICES = {
+    "SrTiO3 [001]": srtio3_001,
+    "SrTiO3 [110]": srtio3_110,
+    "BiFeO3 [100]pc": bifeo3_100,
+    "Si [110]": si_110,
+}
+LAYERS = {"graphene [001]": graphene_layer, "MoS2 [001]": mos2_layer}
+
+
+def cell_size(zone: str) -> tuple[float, float, float]:
+    """Orthogonal repeat (x, y, z) [A] of one unit of a zone (for choosing repeats)."""
+    atoms = LATTICES[zone]((1, 1), 1) if zone in LATTICES else LAYERS[zone]((1, 1))
+    return tuple(float(v) for v in np.diag(atoms.cell))
