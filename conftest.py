@@ -1,4 +1,4 @@
-"""Shared fixtures: an isolated simulation cache and one smoke build per test session."""
+"""Shared fixtures: an isolated simulation cache and one smoke build per dataset and test session."""
 
 from __future__ import annotations
 
@@ -23,22 +23,22 @@ def simulation_cache_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def smoke_data_dir(tmp_path_factory, simulation_cache_dir):
-    """``stem_abf_tilt/smoke`` built once (about two minutes on two cores)."""
-    import stem_datasets  # noqa: F401
-    import tensorflow_datasets as tfds
+def smoke_build(tmp_path_factory, simulation_cache_dir):
+    """``smoke_build("stem_cbed_interface") -> data_dir``: a dataset's smoke config, built at most once per session.
 
-    data_dir = tmp_path_factory.mktemp("tfds")
-    tfds.builder("stem_abf_tilt/smoke", data_dir=data_dir).download_and_prepare()
-    return data_dir
+    Each dataset gets its own TFDS data dir (``stem_abf_tilt`` about two minutes on two cores,
+    ``stem_cbed_interface`` about one).
+    """
+    built: dict[str, object] = {}
 
+    def build(dataset: str):
+        if dataset not in built:
+            import stem_datasets  # noqa: F401
+            import tensorflow_datasets as tfds
 
-@pytest.fixture(scope="session")
-def cbed_smoke_data_dir(tmp_path_factory, simulation_cache_dir):
-    """``stem_cbed_interface/smoke`` built once (about a minute on two cores)."""
-    import stem_datasets  # noqa: F401
-    import tensorflow_datasets as tfds
+            data_dir = tmp_path_factory.mktemp(f"tfds-{dataset}")
+            tfds.builder(f"{dataset}/smoke", data_dir=data_dir).download_and_prepare()
+            built[dataset] = data_dir
+        return built[dataset]
 
-    data_dir = tmp_path_factory.mktemp("tfds-cbed")
-    tfds.builder("stem_cbed_interface/smoke", data_dir=data_dir).download_and_prepare()
-    return data_dir
+    return build

@@ -48,7 +48,7 @@ def main() -> None:
     image = standardize_micrograph(raw, spec)
     normalize_s = time.perf_counter() - start
     start = time.perf_counter()
-    register_columns(raw, spec.pixel_size)
+    register_columns(raw, spec.pixel_size, spec.lattice_constant)
     register_s = time.perf_counter() - start
 
     model.predict_on_batch(image[None, :h, :w, None])  # warm-up

@@ -1,21 +1,18 @@
 """stem_datasets: physics-simulated STEM datasets.
 
-Importing the package registers every dataset builder with TensorFlow Datasets:
+The physics modules (``structures``, ``simulate``, ``glazer``, ``surrogate``, ...) import
+without TensorFlow. The dataset builders register with TensorFlow Datasets as soon as this
+package and ``tensorflow_datasets`` are both imported, in either order
+(:mod:`stem_datasets.registration`):
 
     >>> import stem_datasets, tensorflow_datasets as tfds
     >>> "stem_abf_tilt" in tfds.list_builders()
     True
 """
 
-from pathlib import Path as _Path
+from stem_datasets import registration as _registration
 
-_here = _Path(__file__).resolve().parent
-if not (_here / "builders").is_dir() and (_here.parent / "builders" / "__init__.py").is_file():
-    # Source checkout: the builder folders live in builders/ beside the package and are
-    # installed as stem_datasets.builders (setup.cfg package_dir).
-    __path__.append(str(_here.parent))  # noqa: F821
-
-from stem_datasets import builders  # noqa: E402,F401  (registers the TFDS builders)
+_registration.install()
 
 __version__ = "0.1.0"
 

@@ -1,10 +1,11 @@
 """The recipe behind ``stem_abf_tilt``: which simulations, which GP expansion, which splits.
 
-Everything here is plain NumPy so that it can be tested and reused without TFDS; the
-builder in ``builders/stem_abf_tilt`` only declares features and calls
-:func:`generate_examples`. Each pattern is an independent unit (its GP covers every
-thickness and ABF range at once), so the paper-scale config can be spread over Apache
-Beam workers. Which multislice runs are made is in :mod:`stem_datasets.abf_tilt_design`.
+Everything here is plain NumPy so that it can be tested and reused without TFDS;
+:class:`AbfTiltRecipe` is a :class:`stem_datasets.recipe.DatasetRecipe`, so the builder in
+``builders/stem_abf_tilt`` only declares features (and the GP validation metadata), and
+:func:`report_section` is its part of ``stem-datasets report``. Each pattern is an
+independent unit (its GP covers every thickness and ABF range at once), so the paper-scale
+config can be spread over Apache Beam workers. Which multislice runs are made is in :mod:`stem_datasets.abf_tilt_design`.
 
 Image geometry (the label convention): images are ``image_shape`` pixels of
 ``pixel_size`` A, rows along [001] and columns along [110], cut from the periodic
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import numpy as np
 
@@ -111,10 +112,16 @@ class AbfTiltRecipe:
     seed: int = 0
     description: str = ""
     use_beam: bool = False
+    splits: ClassVar[tuple[str, ...]] = SPLITS
+
+    @property
+    def lattice_constant(self) -> float:
+        """Pseudo-cubic lattice constant [A] of the training material: the crops' and labels' geometry."""
+        return get_composition(self.composition).lattice_constant
 
     def crop_shape(self) -> tuple[int, int]:
         """Pixels of a 2 x 2 projected-cell crop (rows along [001], columns along [110])."""
-        a = get_composition(self.composition).lattice_constant
+        a = self.lattice_constant
         return (int(round(2 * a / self.pixel_size)), int(round(2 * np.sqrt(2) * a / self.pixel_size)))
 
     def train_layers(self) -> list[int]:
@@ -129,6 +136,19 @@ class AbfTiltRecipe:
     def thicknesses_nm(self) -> tuple[float, ...]:
         """Training thicknesses [nm]."""
         return tuple(self.thickness_nm(n) for n in self.train_layers())
+
+    # The DatasetRecipe interface (stem_datasets.recipe), delegating to this module's functions.
+    def units(self, split: str) -> list[str]:
+        """One unit per pattern, whatever the split."""
+        return units(self)
+
+    def generate_unit(self, split: str, unit: str, cache: SimulationCache) -> Iterator[tuple[str, dict]]:
+        """(key, example) pairs of one split and pattern."""
+        return generate_unit(self, split, unit, cache)
+
+    def describe(self) -> dict:
+        """Plain-JSON metadata (:func:`describe`)."""
+        return describe(self)
 
 
 _SMOKE_MICROSCOPE = Microscope(potential_sampling=0.1, scan_step=0.35, frozen_phonons=0)
@@ -200,6 +220,34 @@ def get_recipe(name: str) -> AbfTiltRecipe:
         raise ValueError(f"Unknown stem_abf_tilt config {name!r}; known: {', '.join(RECIPES)}.") from None
 
 
+def describe(recipe: AbfTiltRecipe) -> dict:
+    """Plain-JSON geometry, physics and plan of a config (dataset metadata, card and report).
+
+    >>> describe(RECIPES["smoke"])["lattice_constant_angstrom"], describe(RECIPES["smoke"])["crop_shape"]
+    (3.905, [52, 74])
+    """
+    return {
+        "pixel_size_angstrom": recipe.pixel_size,
+        "image_shape": list(recipe.image_shape),
+        "crop_shape": list(recipe.crop_shape()),
+        "crop_margin_px": list(margin_px(recipe)),
+        "lattice_constant_angstrom": recipe.lattice_constant,
+        "microscope": recipe.microscope.to_dict(),
+        "patterns": list(recipe.patterns),
+        "train_thicknesses_nm": list(recipe.thicknesses_nm),
+        "unseen_thicknesses_nm": [recipe.thickness_nm(n) for n in (*recipe.held_out_layers, *recipe.beyond_layers)],
+        "tilt_limit_deg": recipe.tilt_limit_deg,
+        "label_step_deg": recipe.label_step_deg,
+        "optics_ranges": dataclasses.asdict(recipe.optics),
+        "runs": [
+            {"purpose": r.purpose, "pattern": r.pattern, "angles": list(r.angles), "composition": r.composition,
+             "defocus_A": r.microscope.defocus, "C12_A": r.microscope.C12, "phi12": r.microscope.phi12,
+             "mistilt_mrad": list(r.microscope.mistilt), "semiangle_mrad": r.microscope.semiangle}
+            for r in planned_runs(recipe)
+        ],
+    }
+
+
 def simulate_run(run: Run, cache: SimulationCache | None = None) -> StemImages:
     """Multislice of one planned run at every one of its exit planes (cached)."""
     structure = tilted_perovskite(run.angles, run.pattern, run.composition)
@@ -213,7 +261,7 @@ def margin_px(recipe: AbfTiltRecipe) -> tuple[int, int]:
     The models normalize each pixel by the statistics of a (2 m + 1)-pixel box around it
     (``stem_zoo.normalization``), so a crop needs that much context on every side.
     """
-    a = get_composition(recipe.composition).lattice_constant
+    a = recipe.lattice_constant
     return (int(round(a / 2 / recipe.pixel_size)), int(round(np.sqrt(2) * a / 2 / recipe.pixel_size)))
 
 
@@ -398,12 +446,6 @@ def generate_unit(
                                     detectors[d], "gp", rms_std)
 
 
-def generate_examples(recipe: AbfTiltRecipe, split: str, cache: SimulationCache) -> Iterator[tuple[str, dict]]:
-    """All examples of one split, unit after unit."""
-    for unit in units(recipe):
-        yield from generate_unit(recipe, split, unit, cache)
-
-
 def validate_surrogate(recipe: AbfTiltRecipe, cache: SimulationCache) -> dict:
     """Normalized MSE of GP images against held-out multislice (the test runs) per pattern and thickness.
 
@@ -465,7 +507,7 @@ def stitched_domains(
     """
     cache = cache or SimulationCache()
     out = np.zeros(shape, dtype=np.float32)
-    column_px = np.sqrt(2) * get_composition(recipe.composition).lattice_constant / 2 / recipe.pixel_size
+    column_px = np.sqrt(2) * recipe.lattice_constant / 2 / recipe.pixel_size
     borders = [int(round(round(k * shape[1] / len(angles) / column_px) * column_px)) for k in range(len(angles) + 1)]
     borders[-1] = shape[1]
     for k, a in enumerate(angles):
@@ -474,3 +516,58 @@ def stitched_domains(
         full = resample_periodic(sim.abf[0], projected_period(a, pattern, recipe.composition), recipe.pixel_size, shape)
         out[:, borders[k]:borders[k + 1]] = full[:, borders[k]:borders[k + 1]]
     return out, borders
+
+
+def report_section(builder, out_dir) -> list[str]:
+    """``stem-datasets report``'s part for this dataset: GP validation table and example figure (markdown lines)."""
+    from pathlib import Path
+
+    recipe, meta = builder.builder_config.recipe, dict(builder.info.metadata)
+    figure = example_figure(builder, Path(out_dir) / f"{builder.name}_{recipe.name}_examples.png")
+    lines = [
+        "## GP surrogate against held-out multislice (NMSE = mean squared error / variance of the multislice image)", "",
+        "| pattern | thickness [nm] | GP NMSE median | GP NMSE max | nearest design point NMSE median |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for pattern, v in meta.get("gp_validation", {}).items():
+        for k, t in enumerate(v["thickness_nm"]):
+            lines.append(f"| {pattern} | {t:.2f} | {v['nmse_median'][k]:.2e} | {v['nmse_max'][k]:.2e} | "
+                         f"{v['nearest_design_nmse_median'][k]:.2e} |")
+    return [*lines, "", f"![examples]({figure.name})", ""]
+
+
+def example_figure(builder, path, per_row: int = 4):
+    """Rows: one per pattern of GP training images, then each multislice test split."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from stem_datasets.report import take_examples
+
+    recipe = builder.builder_config.recipe
+    train = take_examples(builder, "train", 2000)
+    rows = [(f"GP train {p}", [e for e in train if e["pattern"].decode() == p][:per_row]) for p in recipe.patterns]
+    rows += [(split, take_examples(builder, split, per_row)) for split in SPLITS[3:]]
+    fig, axes = plt.subplots(len(rows), per_row, figsize=(2.6 * per_row, 2.6 * len(rows)), squeeze=False)
+    crop_h, crop_w = recipe.crop_shape()
+    margin_y, margin_x = margin_px(recipe)
+    for r, (title, examples) in enumerate(rows):
+        for c in range(per_row):
+            ax = axes[r, c]
+            ax.set_axis_off()
+            if c >= len(examples):
+                continue
+            e = examples[c]
+            ax.imshow(e["image"][..., 0], cmap="gray")
+            ax.add_patch(plt.Rectangle((margin_x - 0.5, margin_y - 0.5), crop_w, crop_h, fill=False, color="tab:orange", lw=1))
+            a = e["angles"]
+            ax.set_title(f"{title}\n({a[0]:.2f}, {a[1]:.2f}, {a[2]:.2f}) deg, {e['thickness_nm']:.1f} nm\n"
+                         f"df {e['defocus_A']:.0f} A, ABF {e['abf_inner_mrad']:.0f}-{e['abf_outer_mrad']:.0f} mrad", fontsize=6)
+        bar_px = 2.0 / recipe.pixel_size
+        axes[r, 0].plot([4, 4 + bar_px], [recipe.image_shape[0] - 5] * 2, color="white", lw=3)
+    fig.suptitle(f"stem_abf_tilt/{recipe.name}: ABF, orange box = 2x2-cell crop, white bar = 2 A", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -21,9 +21,10 @@ the same field, bit for bit.
 
 Example:
     >>> import tensorflow as tf
-    >>> spec = AugmentSpec(crop_shape=(52, 74), margin=(13, 18))
-    >>> spec.field_shape()
-    (78, 110)
+    >>> from stem_datasets.abf_tilt import RECIPES, describe
+    >>> spec = AugmentSpec.from_metadata(describe(RECIPES["smoke"]))  # or builder.info.metadata
+    >>> spec.crop_shape, spec.margin, spec.lattice_constant, spec.field_shape()
+    ((52, 74), (13, 18), 3.905, (78, 110))
     >>> image = tf.random.stateless_uniform((128, 144, 1), seed=(0, 1))
     >>> field, angles = augment(image, tf.constant([1.0, -2.0, 3.0]), tf.constant("a-b+c-"), tf.constant([4, 2]), spec)
     >>> tuple(field.shape), tuple(reference_crop(image, spec).shape)
@@ -46,6 +47,8 @@ class AugmentSpec:
 
     Geometry (pixels are ``pixel_size`` A):
         crop_shape: (rows, cols) of the crop, 2 x 2 projected cells.
+        lattice_constant: pseudo-cubic lattice constant of the dataset's material [A], as
+            its recipe declares it (``stem_abf_tilt``: SrTiO3's); places the reference column.
         margin: (rows, cols) of context pixels on each side of the crop, in the input
             image and in the output field alike.
         rotation_deg: rotation, uniform in +-value [degree].
@@ -69,7 +72,7 @@ class AugmentSpec:
 
     crop_shape: tuple[int, int]
     pixel_size: float = 0.15  # A per pixel
-    lattice_constant: float = 3.905  # A
+    lattice_constant: float | None = None  # A, required: the dataset's (metadata "lattice_constant_angstrom")
     rotation_deg: float = 3.0  # degree, +-
     shear: float = 0.03  # dimensionless, +-
     scale: float = 0.05  # fraction, +-
@@ -82,6 +85,19 @@ class AugmentSpec:
     line_jitter_A: float = 0.15  # A, per-row x displacement std, itself uniform in [0, value]
     drift_A_per_row: float = 0.01  # A per row, uniform in +-value
     line_gain: float = 0.02  # fraction, per-row gain std, itself uniform in [0, value]
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lattice_constant, (int, float)) and self.lattice_constant > 0):
+            raise ValueError(
+                f"AugmentSpec needs the lattice constant of the dataset's material in A, got {self.lattice_constant!r}: "
+                "AugmentSpec.from_metadata(builder.info.metadata) or lattice_constant=recipe.lattice_constant.")
+
+    @classmethod
+    def from_metadata(cls, metadata, **changes) -> "AugmentSpec":
+        """The spec of a built dataset's crops: crop shape, margin, pixel size and lattice constant from its metadata."""
+        return cls(**{"crop_shape": tuple(metadata["crop_shape"]), "margin": tuple(metadata["crop_margin_px"]),
+                      "pixel_size": float(metadata["pixel_size_angstrom"]),
+                      "lattice_constant": float(metadata["lattice_constant_angstrom"]), **changes})
 
     def reference_px(self) -> tuple[float, float]:
         """(x, y) pixel position of the reference B column inside the crop."""

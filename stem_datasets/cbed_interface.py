@@ -10,10 +10,11 @@ width, the Ti sites, the scan's offset, defocus and mistilt. Train, validation a
 therefore hold different structures, not only different phonon seeds;
 ``test_unseen_thickness`` holds structures at a thickness class absent from the others.
 
-A work unit is one multislice run. Each line of its 4D-STEM scan is one example (a stack
-positions x ky x kx) that also carries the stack averaged over the lines (one unit cell
-in y), which the seed paper needed for the step position. Intermixed and abrupt runs use
-exit planes: one run gives a structure at each thickness class of its split.
+:class:`CbedInterfaceRecipe` is a :class:`stem_datasets.recipe.DatasetRecipe`; the builder
+only declares features. A work unit is one multislice run. Each line of its 4D-STEM scan is
+one example (a stack positions x ky x kx) that also carries the stack averaged over the
+lines (one unit cell in y), which the seed paper needed for the step position. Intermixed
+and abrupt runs use exit planes: one run gives a structure at each thickness class of its split.
 
 Example:
     >>> recipe = RECIPES["smoke"]
@@ -24,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterator
+from typing import ClassVar, Iterator
 
 import numpy as np
 
@@ -79,6 +80,7 @@ class CbedInterfaceRecipe:
     seed: int = 0
     description: str = ""
     use_beam: bool = False
+    splits: ClassVar[tuple[str, ...]] = SPLITS
 
     def __post_init__(self) -> None:
         classes = [thickness_range(t, self.nuisance.thickness_jitter) for t in
@@ -95,6 +97,19 @@ class CbedInterfaceRecipe:
     def stack_shape(self) -> tuple[int, int, int]:
         """(positions, ky, kx) of one example."""
         return (self.scan.positions, self.detector.pixels, self.detector.pixels)
+
+    # The DatasetRecipe interface (stem_datasets.recipe), delegating to this module's functions.
+    def units(self, split: str) -> list[tuple]:
+        """The multislice runs of a split (:func:`units`)."""
+        return units(self, split)
+
+    def generate_unit(self, split: str, unit: tuple, cache: SimulationCache | None) -> Iterator[tuple[str, dict]]:
+        """(key, example) pairs of one run (:func:`generate_unit`)."""
+        return generate_unit(self, split, unit, cache)
+
+    def describe(self) -> dict:
+        """Plain-JSON metadata (:func:`describe`)."""
+        return describe(self)
 
 
 def thickness_range(nominal_angstrom: float, jitter: float) -> tuple[int, int]:
@@ -295,14 +310,6 @@ def generate_unit(
                 "mistilt_mrad": np.asarray(d.mistilt, np.float32),
                 "simulation": run,
             }
-
-
-def generate_examples(recipe: CbedInterfaceRecipe, split: str, cache: SimulationCache | None) -> Iterator[tuple[str, dict]]:
-    """All examples of one split, unit after unit, with a progress bar over the multislice runs."""
-    from tqdm.auto import tqdm
-
-    for unit in tqdm(units(recipe, split), desc=f"stem_cbed_interface/{recipe.name} {split}", unit="run"):
-        yield from generate_unit(recipe, split, unit, cache)
 
 
 def describe(recipe: CbedInterfaceRecipe) -> dict:

@@ -119,11 +119,16 @@ def _cubic_perovskite(name: str) -> Atoms:
                    cellpar=[comp.lattice_constant] * 3 + [90] * 3)
 
 
+def perovskite_001(composition: str, repeats: tuple[int, int], layers: int) -> Atoms:
+    """A cubic ABO3 perovskite (``stem_datasets.structures.COMPOSITIONS``) down [001]: A, B+O and O columns."""
+    comp = get_composition(composition)
+    return _repeat(_cubic_perovskite(composition), repeats, layers, zone=f"{composition} [001]", family="perovskite",
+                   source=comp.source, column_spacing=comp.lattice_constant / 2)
+
+
 def srtio3_001(repeats: tuple[int, int], layers: int) -> Atoms:
     """SrTiO3 (cubic, a = 3.905 A) down [001]: Sr, Ti+O and O columns."""
-    comp = get_composition("SrTiO3")
-    return _repeat(_cubic_perovskite("SrTiO3"), repeats, layers, zone="SrTiO3 [001]", family="perovskite", source=comp.source,
-                   column_spacing=comp.lattice_constant / 2)
+    return perovskite_001("SrTiO3", repeats, layers)
 
 
 def srtio3_110(repeats: tuple[int, int], layers: int) -> Atoms:

@@ -1,10 +1,34 @@
-"""What every stem_datasets TFDS builder shares: it is simulated here, never fetched.
-Use as ``class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder)``.
+"""What every stem_datasets TFDS builder shares: simulated here from a recipe, never fetched.
+
+A builder folder declares its features (``_info``), ``VERSION``/``RELEASE_NOTES`` and configs;
+:class:`RecipeBuilder` does the rest from ``self.builder_config.recipe`` (a
+:class:`stem_datasets.recipe.DatasetRecipe`): metadata from ``recipe.describe()``, one split
+per ``recipe.splits``, the units of a split generated one after the other with a progress
+bar, or on Apache Beam workers when ``recipe.use_beam``. ``README.md``, ``CITATIONS.bib``
+and ``TAGS.txt`` are read from the builder's own folder. Use as::
+
+    class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
+        VERSION = tfds.core.Version("1.0.0")
+        BUILDER_CONFIGS = configs(RECIPES)
+
+        def _info(self):
+            return self.recipe_info(tfds.features.FeaturesDict({...}), supervised_keys=("image", "label"))
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
+from pathlib import Path
+
+import tensorflow_datasets as tfds
+from etils import epath
+
+from stem_datasets.cache import SimulationCache
+from stem_datasets.recipe import DatasetRecipe, check_recipe
+
+HOMEPAGE = "https://github.com/stem-zoo/stem-zoo"
+LICENSE = "CC-BY-4.0"
 
 
 class OfflineBuilder:
@@ -12,7 +36,63 @@ class OfflineBuilder:
 
     def download_and_prepare(self, *, download_dir=None, download_config=None, **kwargs):
         """As TFDS's, but with ``try_download_gcs=False`` (works offline, simulates instead)."""
-        import tensorflow_datasets as tfds
-
         config = dataclasses.replace(download_config or tfds.download.DownloadConfig(), try_download_gcs=False)
         return super().download_and_prepare(download_dir=download_dir, download_config=config, **kwargs)
+
+
+class RecipeConfig(tfds.core.BuilderConfig):
+    """A config is a named recipe."""
+
+    def __init__(self, recipe: DatasetRecipe):
+        check_recipe(recipe)
+        super().__init__(name=recipe.name, description=recipe.description)
+        self.recipe = recipe
+
+
+def configs(recipes: dict) -> list[RecipeConfig]:
+    """``BUILDER_CONFIGS`` of a ``{name: recipe}`` mapping."""
+    return [RecipeConfig(r) for r in recipes.values()]
+
+
+class RecipeBuilder(OfflineBuilder):
+    """Mixin (before ``tfds.core.GeneratorBasedBuilder``): splits and examples from the config's recipe."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "pkg_dir_path" not in cls.__dict__:  # README, CITATIONS.bib, TAGS.txt: beside the builder module
+            cls.pkg_dir_path = epath.Path(Path(sys.modules[cls.__module__].__file__).parent)
+
+    @property
+    def recipe(self) -> DatasetRecipe:
+        return self.builder_config.recipe
+
+    def recipe_info(self, features, supervised_keys: tuple[str, str] | None = None) -> tfds.core.DatasetInfo:
+        """The DatasetInfo of every stem_datasets dataset: features, homepage, licence, metadata filled at build."""
+        return self.dataset_info_from_configs(features=features, supervised_keys=supervised_keys, homepage=HOMEPAGE,
+                                              metadata=tfds.core.MetadataDict(), license=LICENSE)
+
+    def _metadata(self) -> dict:
+        """``DatasetInfo.metadata``: the recipe's ``describe()`` and the licence; builders may add to it."""
+        return {**self.recipe.describe(), "license": LICENSE}
+
+    def _split_generators(self, dl_manager):
+        self.info.metadata.update(self._metadata())
+        return {split: self._generate_examples(split) for split in self.recipe.splits}
+
+    def _generate_examples(self, split: str):
+        recipe = self.recipe
+        cache_dir = str(SimulationCache().directory)  # a string: Beam workers open their own cache there
+        if recipe.use_beam:
+            beam = tfds.core.lazy_imports.apache_beam
+            return (
+                f"{split}_units" >> beam.Create(recipe.units(split))
+                | f"{split}_generate" >> beam.FlatMap(lambda unit: recipe.generate_unit(split, unit, SimulationCache(cache_dir)))
+            )
+        return _examples(recipe, split, SimulationCache(cache_dir), f"{self.name}/{recipe.name} {split}")
+
+
+def _examples(recipe: DatasetRecipe, split: str, cache: SimulationCache, description: str):
+    from tqdm.auto import tqdm
+
+    for unit in tqdm(recipe.units(split), desc=description, unit="unit"):
+        yield from recipe.generate_unit(split, unit, cache)

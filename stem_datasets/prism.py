@@ -32,9 +32,9 @@ from ase import Atoms
 
 from stem_datasets.cache import SimulationCache, atoms_description, cache_key
 from stem_datasets.microscope import THERMAL_SIGMAS_300K, Microscope
-from stem_datasets.simulate import _abtem_version, _smooth_gpts
+from stem_datasets.simulate import _abtem_version, _is_smooth, _smooth_gpts
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: grid points a multiple of the interpolation factor
 
 
 @dataclass(frozen=True)
@@ -165,7 +165,10 @@ def _potential(atoms: Atoms, settings: PrismSettings):
 
     cell = np.diag(atoms.cell)
     n_slices = max(1, int(round(cell[2] / settings.slice_thickness)))
-    return abtem.Potential(atoms, gpts=_smooth_gpts(cell[:2], settings.potential_sampling),
+    f = settings.interpolation_for(cell[:2])
+    gpts = [n + (-n) % f for n in _smooth_gpts(cell[:2], settings.potential_sampling)]
+    gpts = [n if _is_smooth(n) else min(m for m in range(n, 2 * n, f) if _is_smooth(m)) for n in gpts]
+    return abtem.Potential(atoms, gpts=tuple(gpts),
                            slice_thickness=cell[2] / n_slices, projection="infinite", parametrization="lobato")
 
 

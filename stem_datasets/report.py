@@ -1,30 +1,49 @@
-"""A short markdown report of a built ``stem_abf_tilt`` config, with a figure.
+"""A short markdown report of a built config of any registered dataset, with a figure.
+
+The report holds the split sizes, the recipe's ``describe()`` metadata and a figure: the
+recipe module's own ``report_section(builder, out_dir)`` when it has one (``stem_abf_tilt``:
+GP validation and example images per pattern), else :func:`preview_figure` (the first few
+examples of the dataset's first image-like feature).
 
 Example:
-    >>> write_report("smoke", "report")  # doctest: +SKIP
+    >>> write_report("stem_abf_tilt", "smoke", "report")  # doctest: +SKIP
     PosixPath('report/stem_abf_tilt_smoke.md')
+    >>> datasets_with_config("huge")
+    []
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from stem_datasets.abf_tilt import SPLITS, get_recipe, margin_px
+MAX_METADATA_CHARS = 2000  # longer metadata values (e.g. every planned run) are named, not printed
 
 
-def build(config: str, data_dir: str | None = None, dataset: str = "stem_abf_tilt"):
-    """Build (or reuse) ``<dataset>/<config>``; returns the builder and the seconds spent."""
+def datasets_with_config(config: str) -> list[str]:
+    """Every registered dataset that has a config of this name."""
+    from stem_datasets import builders
+
+    return [name for name in builders.DATASETS if config in _config_names(name)]
+
+
+def _config_names(dataset: str) -> list[str]:
     import tensorflow_datasets as tfds
 
+    return [c.name for c in tfds.builder_cls(dataset).BUILDER_CONFIGS]
+
+
+def build(config: str, data_dir: str | None = None, dataset: str | None = None):
+    """Build (or reuse) ``<dataset>/<config>``; returns the builder and the seconds spent."""
     from stem_datasets import builders, prepare
 
     if dataset not in builders.DATASETS:
         raise ValueError(f"Unknown dataset {dataset!r}; known: {', '.join(builders.DATASETS)}.")
-    configs = [c.name for c in tfds.builder_cls(dataset).BUILDER_CONFIGS]
+    configs = _config_names(dataset)
     if config not in configs:  # a clear error before TFDS's own
         raise ValueError(f"Unknown {dataset} config {config!r}; known: {', '.join(configs)}.")
     start = time.perf_counter()
@@ -32,88 +51,91 @@ def build(config: str, data_dir: str | None = None, dataset: str = "stem_abf_til
     return builder, time.perf_counter() - start
 
 
-def _examples(builder, split: str, n: int) -> list[dict]:
+def take_examples(builder, split: str, n: int) -> list[dict]:
+    """The first ``n`` examples of a split as NumPy dicts (file order)."""
     import tensorflow_datasets as tfds
 
-    ds = builder.as_dataset(split=split, shuffle_files=False)
-    return list(tfds.as_numpy(ds.take(n)))
+    return list(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False).take(n)))
 
 
-def example_figure(builder, path: Path, per_row: int = 4) -> Path:
-    """Rows: one per pattern of GP training images, then each multislice test split."""
+def _image_feature(builder) -> str | None:
+    """The first tensor feature with at least two dimensions (an image, a stack, a pattern)."""
+    for name, feature in builder.info.features.items():
+        shape = getattr(feature, "shape", ())
+        if isinstance(shape, tuple) and len(shape) >= 2 and all(isinstance(n, int) for n in shape):
+            return name
+    return None
+
+
+def _as_2d(array: np.ndarray) -> np.ndarray:
+    array = np.asarray(array, dtype=np.float64)
+    while array.ndim > 2:  # a trailing channel goes, else the first of the leading axes
+        array = array[..., 0] if array.shape[-1] == 1 else array[0]
+    return array
+
+
+def preview_figure(builder, path: Path, per_split: int = 4) -> Path | None:
+    """The first examples of each split (rows), first image-like feature reduced to 2-D; None without one."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    recipe = builder.builder_config.recipe
-    train = _examples(builder, "train", 2000)
-    rows = [(f"GP train {p}", [e for e in train if e["pattern"].decode() == p][:per_row]) for p in recipe.patterns]
-    rows += [(split, _examples(builder, split, per_row)) for split in SPLITS[3:]]
-    fig, axes = plt.subplots(len(rows), per_row, figsize=(2.6 * per_row, 2.6 * len(rows)), squeeze=False)
-    crop_h, crop_w = recipe.crop_shape()
-    margin_y, margin_x = margin_px(recipe)
-    for r, (title, examples) in enumerate(rows):
-        for c in range(per_row):
-            ax = axes[r, c]
+    feature = _image_feature(builder)
+    if feature is None:
+        return None
+    keys = builder.info.supervised_keys
+    label = keys[1] if keys else None
+    names = getattr(builder.info.features[label], "names", None) if label else None
+    splits = list(builder.info.splits)
+    fig, axes = plt.subplots(len(splits), per_split, figsize=(2.2 * per_split, 2.3 * len(splits)), squeeze=False)
+    for r, split in enumerate(splits):
+        for c, example in enumerate(take_examples(builder, split, per_split)):
+            value = example.get(label) if label else None
+            text = names[int(value)] if names is not None and value is not None else np.array2string(np.asarray(value), precision=2)
+            axes[r, c].imshow(_as_2d(example[feature]), cmap="gray")
+            axes[r, c].set_title(f"{split}\n{label}: {text}" if label else split, fontsize=7)
+        for ax in axes[r]:
             ax.set_axis_off()
-            if c >= len(examples):
-                continue
-            e = examples[c]
-            ax.imshow(e["image"][..., 0], cmap="gray")
-            ax.add_patch(plt.Rectangle((margin_x - 0.5, margin_y - 0.5), crop_w, crop_h, fill=False, color="tab:orange", lw=1))
-            a = e["angles"]
-            ax.set_title(f"{title}\n({a[0]:.2f}, {a[1]:.2f}, {a[2]:.2f}) deg, {e['thickness_nm']:.1f} nm\n"
-                         f"df {e['defocus_A']:.0f} A, ABF {e['abf_inner_mrad']:.0f}-{e['abf_outer_mrad']:.0f} mrad", fontsize=6)
-        bar_px = 2.0 / recipe.pixel_size
-        axes[r, 0].plot([4, 4 + bar_px], [recipe.image_shape[0] - 5] * 2, color="white", lw=3)
-    fig.suptitle(f"stem_abf_tilt/{recipe.name}: ABF, orange box = 2x2-cell crop, white bar = 2 A", fontsize=9)
+    fig.suptitle(f"{builder.name}/{builder.builder_config.name}: `{feature}` (first examples)", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
 
 
-def write_report(config: str, out_dir: str | Path, data_dir: str | None = None) -> Path:
-    """Build the config if needed and write ``stem_abf_tilt_<config>.md`` plus its figure."""
+def _metadata_block(meta: dict) -> list[str]:
+    shown, named = {}, []
+    for key, value in meta.items():
+        text = json.dumps(value, default=lambda v: np.asarray(v).tolist())
+        if len(text) > MAX_METADATA_CHARS:
+            named.append(f"`{key}` ({len(value) if hasattr(value, '__len__') else 1} items)")
+        else:
+            shown[key] = value
+    lines = ["```json", json.dumps(shown, indent=1, default=lambda v: np.asarray(v).tolist()), "```"]
+    return lines + ([f"Also in `DatasetInfo.metadata`: {', '.join(named)}."] if named else []) + [""]
+
+
+def write_report(dataset: str, config: str, out_dir: str | Path, data_dir: str | None = None) -> Path:
+    """Build ``<dataset>/<config>`` if needed and write ``<dataset>_<config>.md`` plus its figure."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    builder, seconds = build(config, data_dir)
-    info = builder.info
-    figure = example_figure(builder, out / f"stem_abf_tilt_{config}_examples.png")
-    meta = dict(info.metadata)
+    builder, seconds = build(config, data_dir, dataset)
+    info, recipe = builder.info, builder.builder_config.recipe
     lines = [
-        f"# stem_abf_tilt/{config} (version {info.version})",
-        "",
-        f"Built or loaded in {seconds:.0f} s into `{builder.data_dir}`.",
-        "",
-        "| split | examples |",
-        "| --- | --- |",
-        *[f"| {name} | {split.num_examples} |" for name, split in info.splits.items()],
-        "",
-        "## GP surrogate against held-out multislice (NMSE = mean squared error / variance of the multislice image)",
-        "",
-        "| pattern | thickness [nm] | GP NMSE median | GP NMSE max | nearest design point NMSE median |",
-        "| --- | --- | --- | --- | --- |",
+        f"# {dataset}/{config} (version {info.version})", "",
+        f"{recipe.description}", "",
+        f"Built or loaded in {seconds:.0f} s into `{builder.data_dir}`.", "",
+        "| split | examples |", "| --- | --- |",
+        *[f"| {name} | {split.num_examples} |" for name, split in info.splits.items()], "",
     ]
-    for pattern, v in meta.get("gp_validation", {}).items():
-        for k, t in enumerate(v["thickness_nm"]):
-            lines.append(f"| {pattern} | {t:.2f} | {v['nmse_median'][k]:.2e} | {v['nmse_max'][k]:.2e} | "
-                         f"{v['nearest_design_nmse_median'][k]:.2e} |")
-    lines += [
-        "",
-        f"![examples]({figure.name})",
-        "",
-        "## Simulation parameters",
-        "",
-        "```json",
-        json.dumps({k: meta[k] for k in ("microscope", "optics_ranges", "pixel_size_angstrom", "image_shape", "crop_shape",
-                                         "crop_margin_px", "train_thicknesses_nm", "unseen_thicknesses_nm",
-                                         "tilt_limit_deg", "label_step_deg") if k in meta},
-                   indent=1, default=lambda v: np.asarray(v).tolist()),
-        "```",
-        "",
-    ]
-    path = out / f"stem_abf_tilt_{config}.md"
+    section = getattr(sys.modules[type(recipe).__module__], "report_section", None)
+    if section is not None:
+        lines += section(builder, out)
+    else:
+        figure = preview_figure(builder, out / f"{dataset}_{config}_examples.png")
+        lines += [f"![examples]({figure.name})", ""] if figure else []
+    lines += ["## Metadata", "", *_metadata_block(dict(info.metadata))]
+    path = out / f"{dataset}_{config}.md"
     path.write_text("\n".join(lines))
     return path

@@ -11,7 +11,7 @@ needs them.
 from stem_zoo.registry import get_entry, list_models
 
 __version__ = "0.1.0"
-__all__ = ["benchmark", "classify_stacks", "get_entry", "list_models", "load", "predict_map", "publish"]
+__all__ = ["benchmark", "classify_stacks", "get_entry", "list_models", "load", "locate_atoms", "predict_map", "publish"]
 
 
 def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
@@ -47,3 +47,10 @@ def classify_stacks(stacks, model="cbed_interface_cnn", **kwargs):
     from stem_zoo.cbed import classify_stacks as _classify
 
     return _classify(stacks, model=model, **kwargs)
+
+
+def locate_atoms(image, model="atom_fcn", **kwargs):
+    """Atomic columns (sub-pixel positions, classes) of a micrograph (see stem_zoo.atoms)."""
+    from stem_zoo.atoms import locate_atoms as _locate_atoms
+
+    return _locate_atoms(image, model=model, **kwargs)

@@ -10,7 +10,7 @@ Works with a Keras model or any callable mapping a batch of crops (n, H, W, 1) t
     x = keras.layers.Conv2D(16, 3, activation="relu")(inputs)
     x = keras.layers.GlobalAveragePooling2D()(x)
     model = keras.Model(inputs, keras.layers.Dense(3)(x))   # train it first, of course
-    result = stem_zoo.benchmark(model, config="smoke", name="my_net")
+    result = stem_zoo.benchmark(model, task="tilt_dcnn", config="smoke", name="my_net")
     print(result["leaderboard"])
 
 Example:
@@ -107,21 +107,28 @@ def benchmark(
     ``by_feature[split][value]`` metrics for each of its values, and the markdown a table of them.
 
     ``task`` names the zoo model whose inputs, labels and example subset to use (default:
-    the model's own entry, else the first zoo model on ``dataset``); ``dataset`` defaults
-    to the task's.
+    the model's own entry, else the first zoo model on ``dataset``: a model that is not from
+    the zoo needs ``task`` or ``dataset``); ``dataset`` defaults to the task's.
     """
     from stem_zoo import data
 
     zoo = getattr(model, "zoo", None)
-    entry = get_entry(task) if task else (zoo.entry if zoo else _first_entry(dataset or "stem_abf_tilt"))
+    entry = get_entry(task) if task else (zoo.entry if zoo else _first_entry(dataset))
     dataset = dataset or entry.dataset
     if entry.dataset != dataset:
         raise ValueError(f"task {entry.id!r} is defined on {entry.dataset}, not {dataset}.")
-    predict, n_params = _as_predictor(model)
+    scorer = getattr(entry.architecture(), "score_split", None)  # a task scored from whole examples (atom columns)
+    predict, n_params = _as_predictor(model) if scorer is None else (None, _parameter_count(model))
     builder = data.load_builder(dataset, config, data_dir)
     splits = splits or tuple(s for s in builder.info.splits if s != "train")
     results, grouped = {}, {}
     for split in splits:
+        if scorer is not None:  # the architecture scores the split itself: (metrics, {value: metrics} if by)
+            results[split], groups = scorer(model, data.examples(builder, split, entry), entry, by=by,
+                                            features=builder.info.features)
+            if by:
+                grouped[split] = groups
+            continue
         trues, preds, groups, seconds, count = [], [], [], 0.0, 0
         for inputs, labels, *extra in data.eval_pipeline(builder, split, entry, batch_size, keep=(by,) if by else ()):
             batch = inputs.numpy()
@@ -161,12 +168,19 @@ def benchmark(
     return record
 
 
+def _parameter_count(model) -> int | None:
+    return int(model.count_params()) if hasattr(model, "count_params") else None
+
+
 def _group_name(value) -> str:
     return value.decode() if isinstance(value, bytes) else f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
 
 
 def grouped_table(record: dict) -> str:
     """Markdown: one row per value of the ``by`` feature, one column per split (RMSE or accuracy)."""
+    own = getattr(get_entry(record["task"]).architecture(), "grouped_table", None)  # a task's own table
+    if own is not None:
+        return own(record)
     grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
     metric = "rmse_deg" if any("rmse_deg" in m for g in grouped.values() for m in g.values()) else "accuracy"
     values = sorted({v for g in grouped.values() for v in g}, key=lambda v: (float(v) if _is_number(v) else 0.0, v))
@@ -186,21 +200,37 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _first_entry(dataset: str):
+def _first_entry(dataset: str | None):
+    """The first zoo model on ``dataset`` (its task), or a clear error listing the choices.
+
+    >>> _first_entry(None)
+    Traceback (most recent call last):
+    ...
+    ValueError: benchmark needs task=<zoo id> (...) or dataset=<name> (...) for a model that is not from the zoo.
+    """
     for entry in MODELS.values():
         if entry.dataset == dataset:
             return entry
-    raise ValueError(f"No zoo model is defined on {dataset!r}; pass task=<zoo id> naming one that is.")
+    tasks = ", ".join(sorted(MODELS))
+    datasets = ", ".join(sorted({e.dataset for e in MODELS.values()}))
+    if dataset is None:
+        raise ValueError(f"benchmark needs task=<zoo id> ({tasks}) or dataset=<name> ({datasets}) for a model that "
+                         "is not from the zoo.")
+    raise ValueError(f"No zoo model is defined on {dataset!r}; pass task=<zoo id> naming one that is ({tasks}); "
+                     f"datasets with zoo models: {datasets}.")
 
 
 def leaderboard(record: dict, dataset: str, config: str) -> str:
     """Markdown table: this result beside the reference models' card numbers (same task)."""
-    task = record.get("task", "tilt_dcnn")
+    task = record["task"]
     rows = [("**" + record["model"] + "** (this run)", record["splits"])]
     for entry in MODELS.values():
         if entry.id == task and entry.dataset_config == config and entry.metrics and entry.id != record["model"]:
             rows.append((f"{entry.id} (card)", entry.metrics))
     splits = list(record["splits"])
+    own = getattr(get_entry(task).architecture(), "leaderboard", None)  # a task's own table (e.g. detection F1)
+    if own is not None:
+        return own(rows, splits, dataset, config)
     if get_entry(task).is_classifier:
         return _class_leaderboard(rows, splits, dataset, config)
     lines = [

@@ -1,4 +1,4 @@
-"""Command line: ``stem-zoo list | train | benchmark | publish | map``.
+"""Command line: ``stem-zoo list | train | benchmark | publish | map | atoms``.
 
 Example:
     $ stem-zoo map micrograph.dm4 --model tilt_dcnn --out maps/
@@ -41,12 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("--out", default=None, help="staging folder")
     publish.add_argument("--dry-run", action="store_true", help="stage only, upload nothing")
 
-    report = sub.add_parser("report", help="main job: benchmark the tilt model, draw a tilt map, classify fresh CBED stacks")
+    report = sub.add_parser("report", help="main job: each zoo model's report (its module's hook, else its benchmark)")
     report.add_argument("--config", default="smoke")
-    report.add_argument("--model", default="tilt_dcnn")
+    report.add_argument("--model", action="append", default=None, help="zoo id, repeatable (default: every zoo model)")
     report.add_argument("--out", default="report")
     report.add_argument("--data-dir", default=None)
-    report.add_argument("--no-cbed", action="store_true", help="skip the CBED classifiers' part (3 abTEM runs, ~30 s)")
 
     tilt_map = sub.add_parser("map", help="tilt maps of a micrograph (tif, dm3/dm4, emd, h5, npy)")
     tilt_map.add_argument("file")
@@ -54,6 +53,18 @@ def _parser() -> argparse.ArgumentParser:
     tilt_map.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
     tilt_map.add_argument("--dataset", default=None, help="HDF5 dataset path")
     tilt_map.add_argument("--out", default="maps")
+
+    atoms = sub.add_parser("atoms", help="atomic columns of a micrograph: positions and classes "
+                                         "(tif, dm3/dm4, emd, h5, npy)")
+    atoms.add_argument("file")
+    atoms.add_argument("--model", default="atom_fcn", help="zoo id, model folder, hf://owner/name, or 'log' for the "
+                       "classical LoG baseline (positions only)")
+    atoms.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
+    atoms.add_argument("--dataset", default=None, help="HDF5 dataset path")
+    atoms.add_argument("--out", default="atoms")
+    atoms.add_argument("--threshold", type=float, default=0.5, help="minimum column probability of a column's pixels")
+    atoms.add_argument("--detector", choices=("auto", "haadf", "abf"), default="auto", help="for --model log only")
+    atoms.add_argument("--column-width", type=float, default=0.8, help="for --model log only: column FWHM in angstrom")
     return parser
 
 
@@ -83,11 +94,10 @@ def _run(args) -> int:
         return 0
 
     if args.command == "report":
-        from stem_zoo.report import write_cbed_report, write_zoo_report
+        from stem_zoo.report import write_reports
 
-        print(f"report written to {write_zoo_report(args.config, args.out, args.model, args.data_dir)}")
-        if not args.no_cbed:
-            print(f"report written to {write_cbed_report(args.out)}")
+        for path in write_reports(args.config, args.out, args.model, args.data_dir):
+            print(f"report written to {path}")
         return 0
 
     from stem_zoo.hub import load
@@ -121,7 +131,30 @@ def _run(args) -> int:
         map_figure(maps, out / f"{stem}_tilt_maps.png", title=f"{Path(args.file).name}: {args.model}")
         print(f"maps {maps.maps.shape} and {len(maps.columns)} B columns written to {out}")
         return 0
+    if args.command == "atoms":
+        return _atoms(args)
     raise AssertionError(args.command)
+
+
+def _atoms(args) -> int:
+    from stem_zoo.atoms import LoGBaseline, atoms_figure, locate_atoms, save_atoms_csv, save_atoms_hdf5
+    from stem_zoo.io import read_micrograph
+
+    image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
+    if args.model == "log":
+        result = LoGBaseline(column_width_A=args.column_width, detector=args.detector).locate(image, pixel_size)
+    else:
+        result = locate_atoms(image, args.model, pixel_size=pixel_size, threshold=args.threshold)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.file).stem
+    save_atoms_csv(result, out / f"{stem}_atoms.csv")
+    save_atoms_hdf5(result, out / f"{stem}_atoms.h5")
+    atoms_figure(result, out / f"{stem}_atoms.png",
+                 title=f"{Path(args.file).name}: {result.method}, {len(result)} columns")
+    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items()) or "none"
+    print(f"{len(result)} columns ({counts}) written to {out}/{stem}_atoms.csv, .h5, .png")
+    return 0
 
 
 if __name__ == "__main__":

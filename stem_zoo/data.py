@@ -18,11 +18,11 @@ from stem_zoo.registry import InputSpec, ModelEntry
 
 
 def augment_spec(input_spec: InputSpec):
-    """The dataset augmentation for a model's crop, pixel size and normalization margin."""
+    """The dataset augmentation for a model's crop, pixel size, lattice constant and normalization margin."""
     from stem_datasets.augment import AugmentSpec
 
     return AugmentSpec(crop_shape=tuple(input_spec.crop_shape), pixel_size=input_spec.pixel_size,
-                       margin=normalization_margin(input_spec))
+                       lattice_constant=input_spec.lattice_constant, margin=normalization_margin(input_spec))
 
 
 def load_builder(dataset: str, config: str, data_dir: str | None = None):

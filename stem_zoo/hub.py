@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stem_datasets.cache import sha256_file
-from stem_zoo.registry import MODELS, WEIGHTS_DIR, ModelEntry, entry_from_config, get_entry
+from stem_zoo.registry import FOLDERS, MODELS, WEIGHTS_DIR, ModelEntry, entry_from_config, get_entry
 
 MODEL_FILE, CONFIG_FILE, CARD_FILE = "model.keras", "config.json", "README.md"
 
@@ -85,14 +85,15 @@ def load_folder(folder: str | os.PathLike, source: str | None = None):
 def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
     """A zoo id, a local model folder, or ``hf://owner/name[@revision]`` -> Keras model.
 
-    Zoo ids load the weights shipped with the package when present, else the entry's Hub
-    repo at its pinned revision. Offline (``HF_HUB_OFFLINE=1``) the Hub cache is used.
+    Zoo ids load the weights in their model folder (shipped with the package, or in
+    ``$STEM_ZOO_WEIGHTS_PATH``) when present, else the entry's Hub repo at its pinned revision.
+    Offline (``HF_HUB_OFFLINE=1``) the Hub cache is used.
     """
     if name_or_path in MODELS:
         entry = get_entry(name_or_path)
-        packaged = WEIGHTS_DIR / entry.id
-        if (packaged / MODEL_FILE).is_file():
-            return load_folder(packaged, source=f"packaged:{entry.id}")
+        folder = FOLDERS[entry.id]  # packaged, or from $STEM_ZOO_WEIGHTS_PATH
+        if (folder / MODEL_FILE).is_file():
+            return load_folder(folder, source=f"packaged:{entry.id}" if folder.parent == WEIGHTS_DIR else str(folder))
         return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
     if name_or_path.startswith("hf://"):
         repo, uri_revision = parse_hub_uri(name_or_path)

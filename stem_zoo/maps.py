@@ -39,12 +39,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stem_datasets.structures import get_composition
 from stem_zoo.normalization import local_standardize, normalization_margin, normalization_window
 from stem_zoo.registry import InputSpec, get_entry
-
-SRTIO3_A = get_composition("SrTiO3").lattice_constant  # the training material sets the nominal lattice
-
 
 @dataclass(frozen=True)
 class ColumnLattice:
@@ -56,7 +52,7 @@ class ColumnLattice:
     the lattice came from ("registered" or "given"); ``checks`` holds the registration's
     diagnostics (scores of the decisions, strain and rotation against the nominal lattice).
 
-    >>> lattice = ColumnLattice.nominal((13.0, 9.2), pixel_size=0.15)
+    >>> lattice = ColumnLattice.nominal((13.0, 9.2), pixel_size=0.15, lattice_constant=3.905)
     >>> [round(float(v), 2) for v in lattice.position(1, 1)]
     [39.03, 27.61]
     >>> [round(float(v), 3) for v in lattice.fractional(39.03, 27.61)]
@@ -70,7 +66,7 @@ class ColumnLattice:
     checks: dict = field(default_factory=dict, compare=False)
 
     @classmethod
-    def nominal(cls, origin: tuple[float, float], pixel_size: float, lattice_constant: float = SRTIO3_A,
+    def nominal(cls, origin: tuple[float, float], pixel_size: float, lattice_constant: float,
                 method: str = "given") -> "ColumnLattice":
         """The aligned lattice of spacing a/sqrt2 (columns) x a (rows) through ``origin`` (row, col)."""
         a = lattice_constant / pixel_size
@@ -209,7 +205,7 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
     augmentation = augment_spec(spec)
     x_ref, y_ref = augmentation.reference_px()
     offset = (float(y_ref), float(x_ref))
-    a = getattr(augmentation, "lattice_constant", SRTIO3_A)
+    a = augmentation.lattice_constant  # the model's InputSpec: its dataset's lattice
     if column_origin is None:
         lattice = register_columns(resampled, spec.pixel_size, a)
     else:
@@ -351,11 +347,13 @@ def _site_values(dark: np.ndarray, basis: np.ndarray, points: np.ndarray) -> np.
     return np.asarray(out)
 
 
-def register_columns(image: np.ndarray, pixel_size: float, lattice_constant: float = SRTIO3_A,
+def register_columns(image: np.ndarray, pixel_size: float, lattice_constant: float,
                      refine: bool = True, max_strain: float = 0.08) -> ColumnLattice:
     """The B-column lattice of an ABF micrograph of a perovskite viewed along [1-10] (rows [001], columns [110]).
 
-    In this projection the columns form a rectangular s x a lattice (s = a / sqrt2) with
+    ``lattice_constant`` [A] is the nominal (pseudo-cubic) one, e.g. the model's
+    ``InputSpec.lattice_constant``. In this projection the columns form a rectangular s x a
+    lattice (s = a / sqrt2) with
     B at (0, 0), pure O at (1/2, 0) and A-O at (0, 1/2) (fractions of s along x, a along y),
     and nothing at (1/2, 1/2). Steps:
 
@@ -419,7 +417,7 @@ def column_average(windows: np.ndarray, offset: tuple[float, float], lattice: Co
     position in that box exists. Returns (``columns`` structured array, ``maps`` of the
     shape of ``windows``; see :class:`TiltMaps`).
 
-    >>> lattice = ColumnLattice.nominal((13.0, 9.2), pixel_size=0.15)
+    >>> lattice = ColumnLattice.nominal((13.0, 9.2), pixel_size=0.15, lattice_constant=3.905)
     >>> rows, cols = np.mgrid[0:60, 0:80]
     >>> m, n = lattice.fractional(rows + 13.0, cols + 9.2)
     >>> parity = (np.round(m) + np.round(n)) % 2

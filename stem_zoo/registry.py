@@ -1,7 +1,10 @@
 """Declared, typed entries of the model zoo (one per pretrained model), read from the weights folders.
 
 Each ``stem_zoo/weights/<id>/config.json`` declares its model's entry (input spec, dataset,
-labels, metrics, training); :data:`MODELS` holds them all.
+labels, metrics, training); so does each ``<folder>/<id>/config.json`` of the folders listed
+in ``$STEM_ZOO_WEIGHTS_PATH`` (``os.pathsep``-separated: models that live outside this
+package; their ``builder`` module must be importable, e.g. on ``PYTHONPATH``).
+:data:`MODELS` holds them all, :data:`FOLDERS` where each was found.
 
 Example:
     >>> from stem_zoo.registry import list_models, get_entry
@@ -14,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -33,6 +37,7 @@ class InputSpec:
     crop_convention: str = ""
     feature: str = "image"  # the dataset feature the model reads
     margin: tuple[int, ...] = ()  # context pixels on each side of the crop that the normalization reads
+    lattice_constant: float | None = None  # A: the nominal lattice of the crops (its dataset's), for lattice-aware inputs
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,7 @@ class ModelEntry:
 
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
+ENV_VAR = "STEM_ZOO_WEIGHTS_PATH"
 
 
 def entry_from_config(config: dict) -> ModelEntry:
@@ -105,7 +111,22 @@ def discover(folder: str | Path = WEIGHTS_DIR) -> dict[str, ModelEntry]:
     return entries
 
 
-MODELS: dict[str, ModelEntry] = discover()
+def weights_folders() -> list[Path]:
+    """The folders of model folders: the packaged ``weights/``, then those in ``$STEM_ZOO_WEIGHTS_PATH``."""
+    return [WEIGHTS_DIR, *(Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p)]
+
+
+def _discover_all() -> tuple[dict[str, ModelEntry], dict[str, Path]]:
+    models: dict[str, ModelEntry] = {}
+    folders: dict[str, Path] = {}
+    for folder in weights_folders():
+        for model_id, entry in discover(folder).items():
+            if model_id not in models:  # the first folder of an id wins
+                models[model_id], folders[model_id] = entry, Path(folder) / model_id
+    return models, folders
+
+
+MODELS, FOLDERS = _discover_all()
 
 
 def list_models() -> list[str]:

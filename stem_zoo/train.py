@@ -179,6 +179,9 @@ def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
     from stem_zoo.benchmarking import task_metrics
 
     model = keras.saving.load_model(path, safe_mode=True)
+    scorer = getattr(entry.architecture(), "score_split", None)  # a task scored from whole examples (atom columns)
+    if scorer is not None:
+        return scorer(model, data.examples(builder, "validation", entry), entry, features=builder.info.features)[0]
     true, pred = _predict_split(data.eval_pipeline(builder, "validation", entry, batch_size), model.predict_on_batch)
     return task_metrics(entry, true, pred)
 

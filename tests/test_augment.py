@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from stem_datasets.abf_tilt import RECIPES
 from stem_datasets.augment import AugmentSpec, augment, augment_dataset, reference_crop, shifted_angles_tf
 from stem_datasets.glazer import shifted_angles
 
-SPEC = AugmentSpec(crop_shape=(52, 74))
+A = RECIPES["smoke"].lattice_constant  # what the stem_abf_tilt recipe declares (SrTiO3)
+SPEC = AugmentSpec(crop_shape=(52, 74), lattice_constant=A)
 
 
 def _image():
@@ -24,7 +26,7 @@ def test_same_seed_same_crop_different_seed_different_crop():
 
 
 def test_labels_follow_the_shift_and_noise_keeps_the_mean():
-    spec = AugmentSpec(crop_shape=(52, 74), rotation_deg=0, shear=0, scale=0, jitter_fraction=0, dose_range=(1e6, 1e6))
+    spec = AugmentSpec(crop_shape=(52, 74), lattice_constant=A, rotation_deg=0, shear=0, scale=0, jitter_fraction=0, dose_range=(1e6, 1e6))
     image = _image()
     seen = set()
     for seed in range(12):
@@ -58,7 +60,7 @@ def test_reference_crop_and_dataset_mapping_are_deterministic():
 
 
 def test_affine_distortion_keeps_the_reference_column_in_place():
-    spec = AugmentSpec(crop_shape=(52, 74), rotation_deg=5, shear=0.05, scale=0.05, jitter_fraction=0,
+    spec = AugmentSpec(crop_shape=(52, 74), lattice_constant=A, rotation_deg=5, shear=0.05, scale=0.05, jitter_fraction=0,
                        max_shift_columns=0, max_shift_cells=0, dose_range=(1e9, 1e9), line_jitter_A=0)
     x_ref, y_ref = spec.reference_px()
     y, x = np.mgrid[0:96, 0:104].astype(np.float32)
@@ -72,7 +74,7 @@ def test_affine_distortion_keeps_the_reference_column_in_place():
 
 MARGIN = (13, 18)
 # Everything off: only what a test switches on acts (shifts, distortions, imperfections, noise).
-STILL = dict(crop_shape=(52, 74), margin=MARGIN, rotation_deg=0, shear=0, scale=0, jitter_fraction=0,
+STILL = dict(crop_shape=(52, 74), lattice_constant=A, margin=MARGIN, rotation_deg=0, shear=0, scale=0, jitter_fraction=0,
              max_shift_columns=0, max_shift_cells=0, source_size_fwhm_A=(0.0, 0.0), line_jitter_A=0.0,
              drift_A_per_row=0.0, line_gain=0.0, dose_range=None)
 ARGS = (tf.constant([3.0, -2.0, 5.0]), tf.constant("a-b-c-"))
@@ -103,7 +105,7 @@ def _argmax(field):
 
 
 def test_field_shape_and_reference_crop_carry_the_margin():
-    spec = AugmentSpec(crop_shape=(52, 74), margin=MARGIN)
+    spec = AugmentSpec(crop_shape=(52, 74), lattice_constant=A, margin=MARGIN)
     assert spec.field_shape() == (78, 110) and SPEC.field_shape() == (52, 74)
     image = tf.random.stateless_uniform((128, 144, 1), seed=(3, 4))
     np.testing.assert_array_equal(reference_crop(image, spec).numpy(), image.numpy()[:78, :110])
@@ -189,7 +191,7 @@ def test_line_gain_scales_whole_rows():
 
 
 def test_all_imperfections_are_deterministic_in_the_seed():
-    spec = AugmentSpec(crop_shape=(52, 74), margin=MARGIN, line_jitter_A=0.3, drift_A_per_row=0.02, line_gain=0.05)
+    spec = AugmentSpec(crop_shape=(52, 74), lattice_constant=A, margin=MARGIN, line_jitter_A=0.3, drift_A_per_row=0.02, line_gain=0.05)
     image = tf.random.stateless_uniform((128, 144, 1), seed=(7, 8))
     first, labels = augment(image, *ARGS, tf.constant([11, 12]), spec)
     again, labels_again = augment(image, *ARGS, tf.constant([11, 12]), spec)
@@ -199,3 +201,11 @@ def test_all_imperfections_are_deterministic_in_the_seed():
     assert not np.array_equal(first.numpy(), other.numpy())
     graph = tf.function(lambda s: augment(image, *ARGS, s, spec)[0])
     np.testing.assert_array_equal(graph(tf.constant([11, 12])).numpy(), graph(tf.constant([11, 12])).numpy())
+
+
+def test_the_lattice_constant_comes_from_the_dataset():
+    from stem_datasets.abf_tilt import describe
+
+    assert AugmentSpec.from_metadata(describe(RECIPES["smoke"])) == AugmentSpec((52, 74), lattice_constant=A, margin=(13, 18))
+    with pytest.raises(ValueError, match="lattice constant of the dataset's material"):
+        AugmentSpec(crop_shape=(52, 74))

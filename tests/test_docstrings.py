@@ -1,16 +1,39 @@
-"""The runnable examples in the docstrings of the installed modules."""
+"""The runnable examples in the docstrings of every module of stem_datasets (builders included) and stem_zoo."""
 
 import doctest
 import importlib
+import importlib.util
+import pkgutil
 
 import pytest
 
-MODULES = [
-    "stem_datasets.glazer", "stem_datasets.structures", "stem_datasets.microscope", "stem_datasets.cache",
-    "stem_datasets.imaging", "stem_datasets.surrogate", "stem_datasets.simulate", "stem_datasets.augment",
-    "stem_datasets.abf_tilt", "stem_datasets.cbed_interface", "stem_datasets.augment_cbed",
-    "stem_zoo.cbed", "stem_zoo.benchmarking", "stem_zoo.models.cbed_cnn",
-]
+import stem_datasets
+import stem_zoo
+
+
+def _modules() -> list[str]:
+    """Every module of the packages whose source holds an example (found without importing the modules)."""
+    names = []
+    for package in (stem_datasets, stem_zoo):
+        names.append(package.__name__)
+        names += [m.name for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]
+    builders = importlib.util.find_spec("stem_datasets.builders")  # a source checkout maps it to builders/
+    names += [m.name for m in pkgutil.walk_packages(builders.submodule_search_locations, "stem_datasets.builders.")]
+    found = []
+    for name in dict.fromkeys(names):
+        spec = importlib.util.find_spec(name)
+        origin = spec.origin if spec else None
+        if origin and origin.endswith(".py") and ">>>" in open(origin, encoding="utf-8").read():
+            found.append(name)
+    return found
+
+
+MODULES = _modules()
+
+
+def test_every_package_is_walked():
+    assert {"stem_datasets.recipe", "stem_datasets.registration", "stem_zoo.registry", "stem_zoo.models.tilt_dcnn",
+            "stem_datasets.builders.stem_abf_tilt.stem_abf_tilt_dataset_builder"} <= set(MODULES)
 
 
 @pytest.mark.parametrize("name", MODULES)

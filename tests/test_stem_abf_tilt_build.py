@@ -21,7 +21,8 @@ def _count(purpose, layers):
     return sum(len(layers) for r in planned_runs(RECIPE) if r.purpose == purpose) * N_DETECTORS
 
 
-def test_split_sizes_match_the_recipe(smoke_data_dir):
+def test_split_sizes_match_the_recipe(smoke_build):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
     info = tfds.builder("stem_abf_tilt/smoke", data_dir=smoke_data_dir).info
     n_patterns, train_layers = len(RECIPE.patterns), RECIPE.train_layers()
     unseen = (*RECIPE.held_out_layers, *RECIPE.beyond_layers)
@@ -42,7 +43,8 @@ def test_split_sizes_match_the_recipe(smoke_data_dir):
         assert np.median(v["nmse_median"]) < 0.5 * np.median(v["nearest_design_nmse_median"])
 
 
-def test_splits_measure_generalization(smoke_data_dir):
+def test_splits_measure_generalization(smoke_build):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
     data = {split: _load(smoke_data_dir, split) for split in abf_tilt.SPLITS}
     for split, examples in data.items():
         for ex in examples:
@@ -75,7 +77,8 @@ def test_splits_measure_generalization(smoke_data_dir):
     assert sources["train"] == {0, 1} and sources["validation"] == sources["test"] == {1}
 
 
-def test_same_config_and_seed_rebuild_identically(smoke_data_dir, tmp_path):
+def test_same_config_and_seed_rebuild_identically(smoke_build, tmp_path):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
     tfds.builder("stem_abf_tilt/smoke", data_dir=tmp_path).download_and_prepare()
     key = lambda e: (float(e["thickness_nm"]), float(e["abf_inner_mrad"]), *e["angles"].tolist())  # noqa: E731
     for split in ("train", "test_imperfect"):
@@ -87,7 +90,8 @@ def test_same_config_and_seed_rebuild_identically(smoke_data_dir, tmp_path):
             np.testing.assert_array_equal(a["angles"], b["angles"])
 
 
-def test_interrupted_build_leaves_nothing_and_rerun_uses_the_cache(smoke_data_dir, tmp_path, monkeypatch):
+def test_interrupted_build_leaves_nothing_and_rerun_uses_the_cache(smoke_build, tmp_path, monkeypatch):
+    smoke_build("stem_abf_tilt")  # the smoke build fills the simulation cache this test reads
     real_generate = abf_tilt.generate_unit
 
     def interrupted(recipe, split, unit, cache, **kwargs):
@@ -112,7 +116,8 @@ def test_interrupted_build_leaves_nothing_and_rerun_uses_the_cache(smoke_data_di
     assert tfds.builder("stem_abf_tilt/smoke", data_dir=tmp_path).is_prepared()
 
 
-def test_gp_images_and_bad_input(smoke_data_dir):
+def test_gp_images_and_bad_input(smoke_build):
+    smoke_build("stem_abf_tilt")  # the smoke build fills the simulation cache this test reads
     thickness = RECIPE.thicknesses_nm[3]
     image = abf_tilt.surrogate_images(RECIPE, "a-b-c-", [[2.25, -3.5, 4.75]], thickness)
     assert image.shape == (1, *RECIPE.image_shape, 1) and np.all(np.isfinite(image))

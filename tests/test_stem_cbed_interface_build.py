@@ -11,7 +11,8 @@ def _examples(data_dir, split):
     return list(tfds.as_numpy(ds))
 
 
-def test_smoke_splits_labels_and_no_shared_runs(cbed_smoke_data_dir):
+def test_smoke_splits_labels_and_no_shared_runs(smoke_build):
+    cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     splits = {s: _examples(cbed_smoke_data_dir, s) for s in ("train", "validation", "test", "test_unseen_thickness")}
     stacks = {s: {e["cbed"].tobytes() for e in ex} for s, ex in splits.items()}
     assert not (stacks["train"] & stacks["validation"]) and not (stacks["train"] & stacks["test"])  # disjoint runs
@@ -43,8 +44,9 @@ def test_smoke_splits_labels_and_no_shared_runs(cbed_smoke_data_dir):
     np.testing.assert_allclose(np.mean([e["cbed"] for e in lines], axis=0), lines[0]["cbed_cell_average"], rtol=1e-5, atol=1e-8)
 
 
-def test_same_config_gives_the_same_dataset(cbed_smoke_data_dir, tmp_path):
+def test_same_config_gives_the_same_dataset(smoke_build, tmp_path):
     """A second build (from the shared multislice cache) is example-for-example identical."""
+    cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     again = tfds.builder("stem_cbed_interface/smoke", data_dir=tmp_path)
     again.download_and_prepare()
     first = sorted((e["simulation"], int(e["line_position"]), e["cbed"].tobytes())

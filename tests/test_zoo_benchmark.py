@@ -20,8 +20,9 @@ def test_metrics_of_known_errors():
         angle_metrics(true, pred[:, :2])
 
 
-def test_zero_predictor_scores_the_rms_of_the_labels(smoke_data_dir, tmp_path):
-    result = stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), config="smoke", data_dir=str(smoke_data_dir),
+def test_zero_predictor_scores_the_rms_of_the_labels(smoke_build, tmp_path):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
+    result = stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), task="tilt_dcnn", config="smoke", data_dir=str(smoke_data_dir),
                                 name="zeros", out_dir=tmp_path)
     labels = np.stack([e["angles"] for e in tfds.as_numpy(
         tfds.load("stem_abf_tilt/smoke", split="test", data_dir=smoke_data_dir))])
@@ -32,15 +33,17 @@ def test_zero_predictor_scores_the_rms_of_the_labels(smoke_data_dir, tmp_path):
     assert (tmp_path / "benchmark_zeros.json").is_file() and "| **zeros** (this run) |" in result["leaderboard"]
 
 
-def test_keras_model_reports_parameters_and_speed(smoke_data_dir):
+def test_keras_model_reports_parameters_and_speed(smoke_build):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
     model = build_tilt_dcnn(get_entry("tilt_dcnn").input)
-    result = stem_zoo.benchmark(model, config="smoke", data_dir=str(smoke_data_dir), splits=("test_multislice",))
+    result = stem_zoo.benchmark(model, dataset="stem_abf_tilt", config="smoke", data_dir=str(smoke_data_dir), splits=("test_multislice",))
     assert result["parameters"] == model.count_params()
     assert result["splits"]["test_multislice"]["images_per_s"] > 0
 
 
-def test_scores_by_thickness_partition_each_split(smoke_data_dir):
-    result = stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), config="smoke", data_dir=str(smoke_data_dir),
+def test_scores_by_thickness_partition_each_split(smoke_build):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
+    result = stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), task="tilt_dcnn", config="smoke", data_dir=str(smoke_data_dir),
                                 splits=("test_multislice", "test_unseen_thickness"), by="thickness_nm")
     grouped = result["by_feature"]
     assert grouped["feature"] == "thickness_nm"
@@ -52,5 +55,12 @@ def test_scores_by_thickness_partition_each_split(smoke_data_dir):
     assert not set(grouped["test_multislice"]) & set(grouped["test_unseen_thickness"])  # no training thickness there
     assert "rmse_deg by `thickness_nm`" in result["leaderboard"]
     with pytest.raises(ValueError, match="no feature"):
-        stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), config="smoke", data_dir=str(smoke_data_dir),
+        stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), task="tilt_dcnn", config="smoke", data_dir=str(smoke_data_dir),
                            splits=("test",), by="colour")
+
+
+def test_a_model_from_outside_the_zoo_needs_a_task_or_a_dataset():
+    with pytest.raises(ValueError, match="benchmark needs task=<zoo id> \\(.*tilt_dcnn.*\\) or dataset=<name> \\(.*stem_abf_tilt"):
+        stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), config="smoke")
+    with pytest.raises(ValueError, match="No zoo model is defined on 'stem_nothing'"):
+        stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), dataset="stem_nothing", config="smoke")

@@ -41,7 +41,8 @@ FIT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("model_id, n_classes", [("cbed_interface_cnn", 2), ("cbed_step_cnn", 9)])
-def test_short_mirrored_training_step(cbed_smoke_data_dir, tmp_path, model_id, n_classes):
+def test_short_mirrored_training_step(smoke_build, tmp_path, model_id, n_classes):
+    cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     done = subprocess.run([sys.executable, "-c", FIT, str(tmp_path), str(cbed_smoke_data_dir), model_id],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -56,7 +57,8 @@ def test_short_mirrored_training_step(cbed_smoke_data_dir, tmp_path, model_id, n
     assert validation["n"] == expected
 
 
-def test_labels_become_output_indices_and_other_classes_are_left_out(cbed_smoke_data_dir):
+def test_labels_become_output_indices_and_other_classes_are_left_out(smoke_build):
+    cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     from stem_zoo import data
 
     builder = data.load_builder("stem_cbed_interface", "smoke", str(cbed_smoke_data_dir))
@@ -65,7 +67,8 @@ def test_labels_become_output_indices_and_other_classes_are_left_out(cbed_smoke_
         assert set(labels.tolist()) == set(range(n_classes))  # step 1..9 -> 0..8; abrupt (index 2) dropped
 
 
-def test_benchmark_scores_a_callable_with_class_metrics(cbed_smoke_data_dir):
+def test_benchmark_scores_a_callable_with_class_metrics(smoke_build):
+    cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     always_rough = lambda x: np.tile([0.9, 0.1], (len(x), 1))  # noqa: E731
     result = stem_zoo.benchmark(always_rough, dataset="stem_cbed_interface", config="smoke",
                                 data_dir=str(cbed_smoke_data_dir), name="always_rough")

@@ -19,7 +19,7 @@ from stem_zoo.maps import ColumnLattice, column_average, predict_map, register_c
 from stem_zoo.models.tilt_dcnn import build_tilt_dcnn
 from stem_zoo.registry import get_entry
 
-A = 3.905  # SrTiO3, the model's nominal lattice
+A = get_entry("tilt_dcnn").input.lattice_constant  # SrTiO3, the nominal lattice of the model and its dataset
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ class _ParityModel:
 
 def _parity_micrograph(shape, origin, pixel_size=0.15):
     """Gaussian blobs on the B-column lattice, bright on even (m + n), dark on odd (anti-phase tilt signs)."""
-    lattice = ColumnLattice.nominal(origin, pixel_size)
+    lattice = ColumnLattice.nominal(origin, pixel_size, A)
     rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
     image = np.zeros(shape)
     for m in range(-2, int(shape[1] / lattice.column_step[1]) + 3):
@@ -94,7 +94,7 @@ def test_per_column_values_keep_the_magnitude_of_alternating_angles():
 
 
 def test_column_average_uses_only_windows_within_the_jitter_of_each_column():
-    lattice = ColumnLattice.nominal((13.0, 9.2), pixel_size=0.15)
+    lattice = ColumnLattice.nominal((13.0, 9.2), pixel_size=0.15, lattice_constant=A)
     offset = (13.0, 9.2)
     rows, cols = np.mgrid[0:90, 0:120]
     fm, fn = lattice.fractional(rows + offset[0], cols + offset[1])
@@ -128,7 +128,7 @@ def test_registration_finds_the_reference_b_column(abf_runs, defocus, layer):
     start = (1.23, 2.71)  # [A] position of pixel (0, 0) in the period image
     image = resample_periodic(sim.abf[layer], sim.period, 0.15, (150, 200), start)
     noisy = np.random.default_rng(layer).poisson(np.maximum(image, 0) * 1e5 * 0.15**2) / (1e5 * 0.15**2)
-    lattice = register_columns(noisy, 0.15)
+    lattice = register_columns(noisy, 0.15, A)
     spacing = np.array([period_y / 2, period_x / 2]) / 0.15  # the tilted crystal's, 1.4 % below nominal in x
     np.testing.assert_allclose([lattice.cell_step[0], lattice.column_step[1]], spacing, rtol=3e-3)
     reference = np.array([(period_y / 4 - start[1]) / 0.15, (period_x / 4 - start[0]) / 0.15])
@@ -190,3 +190,10 @@ def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys):
     assert (tmp_path / "maps" / "scan_tilt_maps.png").stat().st_size > 10_000
     assert zoo_cli(["map", str(tmp_path / "scan.npy"), "--model", str(folder)]) == 2
     assert "pixel size" in capsys.readouterr().err
+
+
+def test_the_model_declares_the_lattice_of_its_dataset():
+    from stem_datasets.abf_tilt import RECIPES
+
+    entry = get_entry("tilt_dcnn")
+    assert entry.input.lattice_constant == RECIPES[entry.dataset_config].lattice_constant == 3.905

@@ -1,13 +1,17 @@
-"""The zoo part of the main job: packaged model, benchmark and two-domain map on the smoke build; CBED classifiers."""
+"""The zoo part of the main job: packaged model, benchmark and two-domain map on the smoke build; CBED classifiers; the loop."""
 
 import json
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
 import stem_zoo
 from stem_datasets.abf_tilt import RECIPES, stitched_domains
-from stem_zoo.report import two_domain_check, write_cbed_report, write_zoo_report
+from stem_zoo import report
+from stem_zoo.models import cbed_cnn
+from stem_zoo.models.cbed_cnn import write_cbed_report
+from stem_zoo.models.tilt_dcnn import two_domain_check, write_zoo_report
 
 
 def test_packaged_reference_loads_offline_with_its_entry():
@@ -24,14 +28,16 @@ def test_every_zoo_model_ships_weights_that_load_with_its_entry():
         assert model.output_shape == (None, len(entry.outputs)) and set(entry.metrics) >= {"test"}
 
 
-def test_stitched_domains_are_two_periodic_images(smoke_data_dir):
+def test_stitched_domains_are_two_periodic_images(smoke_build):
+    smoke_build("stem_abf_tilt")  # the smoke build fills the simulation cache this test reads
     image, borders = stitched_domains(RECIPES["smoke"], "a-b-c-", ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0)), (96, 200), layers=6)
     assert borders[0] == 0 and borders[-1] == 200 and 80 < borders[1] < 120
     left, right = image[:, : borders[1]], image[:, borders[1]:]
     assert np.all(np.isfinite(image)) and not np.allclose(left.mean(), right.mean(), rtol=1e-6)
 
 
-def test_zoo_report_writes_benchmark_and_map(smoke_data_dir, tmp_path):
+def test_zoo_report_writes_benchmark_and_map(smoke_build, tmp_path):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
     path = write_zoo_report("smoke", tmp_path, data_dir=str(smoke_data_dir))
     text = path.read_text()
     assert "| **tilt_dcnn** (this run) |" in text and "test_multislice" in text
@@ -71,3 +77,13 @@ def test_cbed_report_classifies_fresh_simulations(tmp_path):
         assert len(p_rough) == 4 and all(0.0 <= p <= 1.0 for p in p_rough)
     assert (tmp_path / "cbed_classifiers.png").stat().st_size > 10_000
     assert "is not a measurement of the step depth" in path.read_text()  # the step model's failure is said, not hidden
+
+
+def test_each_model_module_reports_once_for_all_its_chosen_models(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(cbed_cnn, "report", lambda entries, out, config, data_dir: calls.append([e.id for e in entries]) or [])
+    assert report.write_reports("smoke", tmp_path, ["cbed_step_cnn", "cbed_interface_cnn"]) == []
+    assert calls == [["cbed_step_cnn", "cbed_interface_cnn"]]
+    assert [e.id for e in report.chosen_entries()] == stem_zoo.list_models()
+    with pytest.raises(ValueError, match="Unknown model 'nope'"):
+        report.write_reports("smoke", tmp_path, ["nope"])

@@ -24,7 +24,8 @@ def _fit(out, data_dir, epochs, interrupt_at=-1):
     return subprocess.run([sys.executable, "-c", SCRIPT, str(out), str(data_dir), str(epochs), str(interrupt_at)])
 
 
-def test_mirrored_fit_checkpoints_and_resumes_after_interruption(smoke_data_dir, tmp_path):
+def test_mirrored_fit_checkpoints_and_resumes_after_interruption(smoke_build, tmp_path):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
     assert _fit(tmp_path, smoke_data_dir, epochs=3, interrupt_at=2).returncode == 3
     assert (tmp_path / "checkpoints" / "epoch002.keras").is_file() and not (tmp_path / "model.keras").exists()
 

@@ -5,7 +5,8 @@ import tensorflow_datasets as tfds
 import stem_datasets  # noqa: F401
 
 
-def test_smoke_loads_as_supervised(smoke_data_dir):
+def test_smoke_loads_as_supervised(smoke_build):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
     ds = tfds.load("stem_abf_tilt/smoke", split="test_multislice", data_dir=smoke_data_dir, as_supervised=True)
     image, angles = next(iter(ds))
     assert image.shape == (128, 144, 1) and angles.shape == (3,)

@@ -9,26 +9,14 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow_datasets as tfds
-from etils import epath
 
 from stem_datasets import cbed_interface
-from stem_datasets.cache import SimulationCache
-from stem_datasets.offline import OfflineBuilder
+from stem_datasets.offline import RecipeBuilder, configs
 
 
-class StemCbedInterfaceConfig(tfds.core.BuilderConfig):
-    """A config is a named :class:`stem_datasets.cbed_interface.CbedInterfaceRecipe`."""
-
-    def __init__(self, recipe: cbed_interface.CbedInterfaceRecipe):
-        super().__init__(name=recipe.name, description=recipe.description)
-        self.recipe = recipe
-
-
-class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
+class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     """abTEM multislice 4D-STEM line scans across buried steps and intermixed interfaces."""
 
-    name = "stem_cbed_interface"
-    pkg_dir_path = epath.Path(__file__).parent  # README, CITATIONS.bib, TAGS.txt live here
     VERSION = tfds.core.Version("2.0.0")
     RELEASE_NOTES = {
         "1.0.0": "First release: rough (11 step positions) vs intermixed, four splits.",
@@ -39,7 +27,7 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
                  "structures absent from train. Labels: interface in {rough, intermixed, abrupt}; flat interfaces (the "
                  "former steps 0 and 10) are abrupt with step_position -1; steps at 1-9 tenths of the thickness.",
     }
-    BUILDER_CONFIGS = [StemCbedInterfaceConfig(r) for r in cbed_interface.RECIPES.values()]
+    BUILDER_CONFIGS = configs(cbed_interface.RECIPES)
 
     def _info(self) -> tfds.core.DatasetInfo:
         shape = self.builder_config.recipe.stack_shape
@@ -63,35 +51,13 @@ class Builder(OfflineBuilder, tfds.core.GeneratorBasedBuilder):
             "mistilt_mrad": tfds.features.Tensor(shape=(2,), dtype=np.float32, doc="Beam tilt off the zone axis (x, y) [mrad]."),
             "simulation": tfds.features.Text(doc="Id of the multislice run within its split (all its lines share the split)."),
         })
-        return self.dataset_info_from_configs(
-            features=features,
-            supervised_keys=("cbed", "interface"),
-            homepage="https://github.com/stem-zoo/stem-zoo",
-            metadata=tfds.core.MetadataDict(),
-            license="CC-BY-4.0",
-        )
+        return self.recipe_info(features, supervised_keys=("cbed", "interface"))
 
-    def _split_generators(self, dl_manager):
-        recipe = self.builder_config.recipe
-        meta = self.info.metadata
-        meta.update(cbed_interface.describe(recipe))
+    def _metadata(self) -> dict:
+        meta = super()._metadata()
         meta["label_convention"] = (
             "rough, step_position k (1-9): on the scan lines, atomic planes deeper than k/10 of the thickness (from the "
             "beam entrance) have the interface one unit cell further into the film; abrupt: flat, at the nominal plane "
             "or one cell out; intermixed: flat with Ti on the first AlO2 plane; step_position -1 when there is no step"
         )
-        meta["license"] = "CC-BY-4.0"
-        return {split: self._generate_examples(split) for split in cbed_interface.SPLITS}
-
-    def _generate_examples(self, split: str):
-        recipe = self.builder_config.recipe
-        cache_dir = str(SimulationCache().directory)
-        if recipe.use_beam:
-            beam = tfds.core.lazy_imports.apache_beam
-            return (
-                f"{split}_units" >> beam.Create(cbed_interface.units(recipe, split))
-                | f"{split}_generate" >> beam.FlatMap(
-                    lambda unit: cbed_interface.generate_unit(recipe, split, unit, SimulationCache(cache_dir))
-                )
-            )
-        return cbed_interface.generate_examples(recipe, split, SimulationCache(cache_dir))
+        return meta

@@ -5,7 +5,8 @@ import tensorflow_datasets as tfds
 import stem_datasets  # noqa: F401
 
 
-def test_smoke_loads_as_supervised(cbed_smoke_data_dir):
+def test_smoke_loads_as_supervised(smoke_build):
+    cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     ds = tfds.load("stem_cbed_interface/smoke", split="test_unseen_thickness", data_dir=cbed_smoke_data_dir, as_supervised=True)
     cbed, interface = next(iter(ds))
     assert cbed.shape == (8, 32, 32) and int(interface) in (0, 1, 2)

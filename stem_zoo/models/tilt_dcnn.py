@@ -10,6 +10,9 @@ per-window numbers exactly. Inputs are normalized outside the model, the same wa
 training, benchmarks and maps: :func:`stem_zoo.normalization.local_standardize` over the
 box around each pixel (the crop plus ``InputSpec.margin`` of context).
 
+Its part of ``stem-zoo report`` (:func:`report`): the benchmark on every split and by thickness,
+and the tilt map of a stitched two-domain micrograph with its check.
+
 Example:
     >>> from stem_zoo.registry import get_entry
     >>> model = build_tilt_dcnn(get_entry("tilt_dcnn").input)
@@ -19,7 +22,11 @@ Example:
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import keras
+import numpy as np
 from keras import layers
 
 # (filters, kernel) per convolution; "pool" = 2x2 average pooling, stride 2 (all "valid").
@@ -114,3 +121,91 @@ def eval_input(example: dict, entry):
 
     field = reference_crop(example[entry.input.feature], augment_spec(entry.input))
     return local_standardize_tf(field, normalization_window(entry.input))
+
+
+# --- stem-zoo report ------------------------------------------------------------------------------------------------
+
+
+def report(entries, out_dir: str | Path, config: str, data_dir: str | None = None) -> list[Path]:
+    """``stem-zoo report``'s part for the models of this module: one :func:`write_zoo_report` each."""
+    return [write_zoo_report(config, out_dir, entry.id, data_dir) for entry in entries]
+
+
+def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcnn", data_dir: str | None = None) -> Path:
+    """Benchmark ``model_id`` on ``stem_abf_tilt/<config>`` and map a stitched two-domain micrograph."""
+    from stem_datasets.abf_tilt import get_recipe, stitched_domains
+    from stem_zoo.benchmarking import benchmark
+    from stem_zoo.hub import load
+    from stem_zoo.maps import map_figure, predict_map, save_columns_csv
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model = load(model_id)
+    result = benchmark(model, config=config, data_dir=data_dir, out_dir=out, by="thickness_nm")
+
+    recipe = get_recipe(config)
+    pattern = recipe.patterns[0]
+    domains = ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0))
+    layers = recipe.train_layers()[len(recipe.train_layers()) // 2]
+    image, borders = stitched_domains(recipe, pattern, domains, shape=(200, 320), layers=layers)
+    maps = predict_map(image, model, pixel_size=recipe.pixel_size)
+    figure = out / f"{model_id}_{config}_two_domain_map.png"
+    map_figure(maps, figure, title=f"{model_id}: stitched {pattern} domains {domains[0]} | {domains[1]} deg")
+    np.save(out / f"{model_id}_{config}_two_domain_map.npy", maps.maps)
+    save_columns_csv(maps, out / f"{model_id}_{config}_two_domain_columns.csv")
+    check = two_domain_check(maps, borders[1] * recipe.pixel_size, domains)
+    (out / f"{model_id}_{config}_two_domain_check.json").write_text(json.dumps(check, indent=1))
+
+    lines = [
+        f"# {model_id} on stem_abf_tilt/{config}", "",
+        f"Model source: `{model.zoo.source}`; trained on `{model.zoo.entry.dataset}/{model.zoo.entry.dataset_config}`; "
+        f"{result['parameters']:,} parameters.", "",
+        result["leaderboard"], "",
+        "## Tilt map of a stitched two-domain micrograph", "",
+        f"Two multislice images of {pattern} SrTiO3 ({recipe.thickness_nm(layers)} nm) with tilts {domains[0]} (left) and "
+        f"{domains[1]} (right) deg, stitched at x = {borders[1]} px (a test pattern, not a simulated domain wall). "
+        "One value per B column (windows averaged around their own column only); signs alternate between "
+        "neighbouring B columns as the label convention says, magnitudes should not.", "",
+        "| domain | truth |angle| [deg] | mean per-column |angle| [deg] | columns |",
+        "| --- | --- | --- | --- |",
+        *(f"| {side} | {check[side]['truth']} | {check[side]['mean_abs']} | {check[side]['columns']} |"
+          for side in ("left", "right")),
+        "",
+        f"Largest magnitude error: {check['max_magnitude_error_deg']} deg. Border found at x = {check['border_found_A']} A "
+        f"(true {check['border_true_A']} A): off by {check['border_error_cells']} projected cells (a sqrt2 = "
+        f"{check['cell_A']} A).", "",
+        f"![map]({figure.name})", "",
+        "```json", json.dumps({k: v for k, v in result.items() if k != "leaderboard"}, indent=1), "```", "",
+    ]
+    path = out / f"{model_id}_{config}.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def two_domain_check(maps, border_A: float, domains, exclude_cells: float = 1.0) -> dict:
+    """Per-column magnitudes on each side of a vertical border, and where the magnitudes change.
+
+    Columns within ``exclude_cells`` projected cells (a sqrt2) of the border are left out of
+    the side means. The border is placed where labelling columns by their nearer domain
+    magnitude (|angles|, L2) makes the fewest errors.
+    """
+    cell = 2 * maps.lattice.column_step[1] * maps.pixel_size
+    x = maps.columns["x_A"]
+    values = np.abs(np.stack([maps.columns[n] for n in maps.output_names], axis=1)).astype(np.float64)
+    truths = np.abs(np.asarray(domains, dtype=float))
+    result: dict = {"cell_A": round(float(cell), 3), "border_true_A": round(float(border_A), 2)}
+    for side, keep, truth in (("left", x < border_A - exclude_cells * cell, truths[0]),
+                              ("right", x > border_A + exclude_cells * cell, truths[1])):
+        mean = values[keep].mean(axis=0) if keep.any() else np.full(len(truth), np.nan)
+        result[side] = {"truth": truth.round(2).tolist(), "mean_abs": mean.round(2).tolist(), "columns": int(keep.sum())}
+    result["max_magnitude_error_deg"] = round(float(max(np.abs(np.subtract(result[s]["mean_abs"], result[s]["truth"])).max()
+                                                        for s in ("left", "right"))), 2)
+    right_like = np.linalg.norm(values - truths[1], axis=1) < np.linalg.norm(values - truths[0], axis=1)
+    candidates = np.unique(x)
+    errors = [np.sum(right_like & (x < c)) + np.sum(~right_like & (x >= c)) for c in candidates]
+    best = candidates[int(np.argmin(errors))]
+    below = x[x < best]
+    found = 0.5 * (best + below.max()) if below.size else best
+    result["border_found_A"] = round(float(found), 2)
+    result["border_error_cells"] = round(float(abs(found - border_A) / cell), 2)
+    return result

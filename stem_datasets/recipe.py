@@ -1,0 +1,52 @@
+"""The interface every dataset recipe declares, so that one generic builder, CLI and report serve them all.
+
+A recipe is what fixes the content of one config of a dataset: its splits, its independent
+work units (one multislice run, one Glazer pattern, ...) and how a unit becomes examples.
+The TFDS side (:class:`stem_datasets.offline.RecipeBuilder`) iterates units with a progress
+bar, or hands them to Apache Beam when ``use_beam``; a builder folder then only declares its
+features, version and configs. A recipe module may also define
+``report_section(builder, out_dir) -> list[str]`` (markdown lines, figures written to
+``out_dir``) for ``stem-datasets report``; without it the report draws a generic preview.
+
+Example:
+    >>> from stem_datasets.cbed_interface import RECIPES
+    >>> recipe = RECIPES["smoke"]
+    >>> isinstance(recipe, DatasetRecipe), recipe.splits[0], len(recipe.units("train"))
+    (True, 'train', 58)
+    >>> check_recipe(recipe) is recipe
+    True
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Protocol, runtime_checkable
+
+
+@runtime_checkable
+class DatasetRecipe(Protocol):
+    """One config of a dataset: plain, picklable (Beam workers receive it), no TensorFlow needed."""
+
+    name: str  # the config name, e.g. "smoke"
+    description: str
+    splits: tuple[str, ...]
+    use_beam: bool  # generate the units on Apache Beam workers (paper-scale configs)
+
+    def units(self, split: str) -> list:
+        """The independent work units of a split (picklable values)."""
+
+    def generate_unit(self, split: str, unit: Any, cache) -> Iterator[tuple[str, dict]]:
+        """(key, example) pairs of one unit; ``cache`` is a :class:`stem_datasets.cache.SimulationCache`."""
+
+    def describe(self) -> dict:
+        """Plain-JSON metadata of the config (``DatasetInfo.metadata``, the card and the report)."""
+
+
+def check_recipe(recipe: Any) -> DatasetRecipe:
+    """``recipe`` if it declares every member of :class:`DatasetRecipe`, else a clear error (cheap: calls nothing)."""
+    missing = [name for name in ("name", "description", "splits", "use_beam", "units", "generate_unit", "describe")
+               if not hasattr(recipe, name)]
+    if missing:
+        raise TypeError(f"{type(recipe).__name__} is not a DatasetRecipe: it lacks {', '.join(missing)}.")
+    if not (isinstance(recipe.name, str) and recipe.name and isinstance(recipe.splits, tuple) and recipe.splits):
+        raise TypeError(f"{type(recipe).__name__}: name must be a non-empty str and splits a non-empty tuple of str.")
+    return recipe

@@ -1,0 +1,235 @@
+"""``atom_fcn``: a fully convolutional U-Net giving a per-pixel class map of atomic columns.
+
+After Ziatdinov et al., "Deep learning of atomically resolved scanning transmission electron
+microscopy images" (ACS Nano 11, 12742, 2017): a network trained on simulated images maps a
+micrograph to the probability, at every pixel, that it belongs to a column of each class
+(background, light, intermediate, heavy: :data:`CLASSES`, as in ``stem_atom_columns``).
+Columns are then found in the maps by :func:`stem_zoo.atoms.columns_from_probabilities`.
+
+Architecture: three down and three up levels (``FILTERS`` = 16, 32, 64 and 128 in the
+bottleneck), two 3 x 3 convolutions per level (batch normalization before ReLU, "same"
+padding), 2 x 2 max pooling down, 2 x 2 stride-2 transposed convolutions and skip
+concatenation up, a 1 x 1 softmax over the classes: 483,908 parameters, a receptive field
+of 100 px (20 A at 0.2 A/px; :data:`RECEPTIVE_FIELD_PX`). The input is (None, None, 1): any
+image whose height and width are multiples of 8 (:data:`MULTIPLE`), at least 32 px
+(:data:`MIN_SIDE_PX`); :func:`stem_zoo.atoms.locate_atoms` pads to a multiple. Inputs are
+standardized outside the model (zero mean, unit std per image: :func:`standardize`).
+
+Training (``stem-zoo train atom_fcn``): random crops of ``input.crop_shape`` with the same
+random rot90 and flip applied to the image and its mask; loss: class-weighted per-pixel
+cross-entropy plus a soft Dice term over the column classes, so that the column pixels
+(10-20 % of an image) count; metrics: pixel accuracy and mean IoU. Benchmarks score column
+detection (:func:`score_split`, :mod:`stem_zoo.atoms_metrics`), not pixels. The loss is a
+registered custom class: a run's compiled ``model.keras`` loads in a new process after
+``import stem_zoo.models.atom_fcn`` (or with ``compile=False``, as
+:func:`stem_zoo.atoms.load_atom_model` does); staged zoo folders hold uncompiled models.
+
+Example:
+    >>> model = build_atom_fcn(DEFAULT_INPUT)
+    >>> model.output_shape, model.count_params()
+    ((None, None, None, 4), 483908)
+    >>> model.predict_on_batch(np.zeros((1, 32, 40, 1), "float32")).shape
+    (1, 32, 40, 4)
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+from stem_zoo.atoms import CLASSES  # background, light, intermediate, heavy: stem_datasets.atom_columns.CLASSES
+from stem_zoo.registry import InputSpec
+
+FILTERS = (16, 32, 64, 128)  # per level, the last one the bottleneck at 1/8 of the input size
+MULTIPLE = 2 ** (len(FILTERS) - 1)  # input height and width must be multiples of this (8)
+MIN_SIDE_PX = 32  # smallest image side [model pixels]: the bottleneck then has 4 x 4 pixels
+STANDARDIZE_EPS = 1e-6
+# Input pixels that can influence one output pixel, along each axis: 92 to 100 depending on the pixel's
+# position modulo 8 (measured from the gradient of an output pixel, tests/test_zoo_atoms.py), i.e. 20 A at 0.2 A/px.
+RECEPTIVE_FIELD_PX = 100
+
+DEFAULT_INPUT = InputSpec(
+    crop_shape=(96, 96), pixel_size=0.2,
+    normalization="stem_zoo.models.atom_fcn.standardize: zero mean, unit std per crop (training) or per image "
+                  "(benchmarks, locate_atoms), outside the model",
+    crop_convention="random 96 x 96 px crops of the 128 x 128 px images at 0.2 A/px, random rot90 and flip; "
+                    "any size that is a multiple of 8 px at inference",
+    feature="image",
+)
+
+
+def build_atom_fcn(input_spec: InputSpec = DEFAULT_INPUT, filters: tuple[int, ...] = FILTERS) -> keras.Model:
+    """The untrained U-Net: (None, None, channels) -> per-pixel softmax over :data:`CLASSES`."""
+    inputs = keras.Input((None, None, input_spec.channels), name="image")
+    x, skips = inputs, []
+    for level, n in enumerate(filters[:-1], start=1):
+        x = _double_conv(x, n, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    x = _double_conv(x, filters[-1], "bottleneck")
+    for level in range(len(filters) - 1, 0, -1):
+        # A learned 2x upsampling (kernel = stride: no checkerboard overlap); a bilinear UpSampling2D cannot
+        # take inputs of unknown size once tf.function has relaxed the shapes (keras ops.image.resize).
+        x = layers.Conv2DTranspose(filters[level - 1], 2, strides=2, kernel_initializer="he_normal",
+                                   name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level - 1]])
+        x = _double_conv(x, filters[level - 1], f"dec{level}")
+    outputs = layers.Conv2D(len(CLASSES), 1, activation="softmax", dtype="float32", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name="atom_fcn")
+
+
+def _double_conv(x, filters: int, name: str):
+    for k in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_initializer="he_normal",
+                          name=f"{name}_conv{k}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{k}")(x)
+        x = layers.ReLU(name=f"{name}_relu{k}")(x)
+    return x
+
+
+# --- preprocessing --------------------------------------------------------------------------------------------------
+
+
+def standardize(image: np.ndarray) -> np.ndarray:
+    """Zero mean, unit std (numpy), as :func:`standardize_tf`: a constant image becomes zeros.
+
+    >>> standardize(np.array([[1.0, 3.0]])).tolist()
+    [[-1.0, 1.0]]
+    """
+    image = np.asarray(image, np.float64)
+    return ((image - image.mean()) / max(float(image.std()), STANDARDIZE_EPS)).astype(np.float32)
+
+
+def standardize_tf(image):
+    """Zero mean, unit std over the whole tensor (TensorFlow)."""
+    import tensorflow as tf
+
+    image = tf.cast(image, tf.float32)
+    mean, variance = tf.nn.moments(image, axes=list(range(image.shape.rank)))
+    return (image - mean) / tf.maximum(tf.sqrt(variance), STANDARDIZE_EPS)
+
+
+# --- stem_zoo.train hooks -------------------------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="stem_zoo")
+class WeightedCrossEntropyDice(keras.losses.Loss):
+    """Per-image class-weighted cross-entropy (mean over pixels) + ``dice_weight`` x (1 - soft Dice).
+
+    The Dice term is the mean over the column classes (all but the first) of
+    (2 sum(p y) + 1) / (sum p + sum y + 1) per image. Labels are class indices (b, h, w).
+    """
+
+    def __init__(self, class_weights=(1.0, 3.0, 3.0, 3.0), dice_weight: float = 1.0,
+                 name: str = "weighted_ce_dice", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.class_weights = tuple(float(w) for w in class_weights)
+        self.dice_weight = float(dice_weight)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        n = len(self.class_weights)
+        y_pred = ops.cast(y_pred, "float32")
+        labels = ops.cast(y_true, "int32")
+        if len(labels.shape) == len(y_pred.shape):  # (b, h, w, 1)
+            labels = ops.squeeze(labels, -1)
+        onehot = ops.one_hot(labels, n)
+        log_p = ops.log(ops.clip(y_pred, 1e-7, 1.0))
+        weights = ops.convert_to_tensor(self.class_weights, "float32")
+        ce = -ops.sum(onehot * log_p * weights, axis=-1)
+        ce = ops.mean(ops.reshape(ce, (ops.shape(ce)[0], -1)), axis=-1)
+        axes = tuple(range(1, len(y_pred.shape) - 1))
+        intersection = ops.sum(onehot * y_pred, axis=axes)[:, 1:]
+        total = ops.sum(onehot + y_pred, axis=axes)[:, 1:]
+        dice = ops.mean((2.0 * intersection + 1.0) / (total + 1.0), axis=-1)
+        return ce + self.dice_weight * (1.0 - dice)
+
+    def get_config(self):
+        return {**super().get_config(), "class_weights": list(self.class_weights), "dice_weight": self.dice_weight}
+
+
+def training_setup(settings) -> tuple:
+    """(loss, optimizer, metrics, callbacks) for ``stem_zoo.train``: Adam, weighted CE + Dice.
+
+    The learning rate halves when the validation loss has not improved for 3 epochs.
+    """
+    return (
+        WeightedCrossEntropyDice(),
+        keras.optimizers.Adam(settings.learning_rate),
+        [keras.metrics.SparseCategoricalAccuracy(name="pixel_accuracy"),
+         keras.metrics.MeanIoU(num_classes=len(CLASSES), sparse_y_pred=False, name="mean_iou")],
+        [keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=3, min_lr=1e-5)],
+    )
+
+
+def train_inputs(ds, entry, seed: int):
+    """(image crop (h, w, 1), mask crop (h, w)) for training, reproducible per seed.
+
+    A random crop of ``entry.input.crop_shape``, then one of the 8 rotations/flips (only
+    the 4 that keep the shape for a non-square crop), the same for image and mask; then
+    :func:`standardize_tf` of the crop.
+    """
+    import tensorflow as tf
+
+    h, w = (int(v) for v in entry.input.crop_shape)
+    feature, label = entry.input.feature, entry.label
+    shape = ds.element_spec[feature].shape
+    if shape.rank == 3 and shape[0] is not None and (shape[0] < h or shape[1] < w):
+        raise ValueError(f"the dataset's {feature!r} is {shape[0]} x {shape[1]} px, smaller than the crop {h} x {w}; "
+                         "lower input.crop_shape in the entry.")
+    quarter_turns = 4 if h == w else 2
+
+    def one(index, example):
+        seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), index]), num=3)
+        image = tf.cast(example[feature], tf.float32)
+        mask = tf.cast(example[label], tf.float32)[..., None]
+        both = tf.image.stateless_random_crop(tf.concat([image, mask], -1), (h, w, 2), seed=seeds[0])
+        k = tf.random.stateless_uniform([], seed=seeds[1], maxval=quarter_turns, dtype=tf.int32)
+        both = tf.image.rot90(both, k * (4 // quarter_turns))
+        both = tf.image.stateless_random_flip_left_right(both, seed=seeds[2])
+        both = tf.ensure_shape(both, (h, w, 2))
+        return standardize_tf(both[..., :1]), tf.cast(tf.round(both[..., 1]), tf.int32)
+
+    return ds.enumerate().map(one, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def eval_input(example: dict, entry):
+    """The whole image of one example, standardized (height and width must be multiples of 8)."""
+    image = example[entry.input.feature]
+    shape = tuple(image.shape)
+    if len(shape) == 3 and all(isinstance(s, int) for s in shape[:2]) and (shape[0] % MULTIPLE or shape[1] % MULTIPLE):
+        raise ValueError(f"atom_fcn evaluates whole images, which must be multiples of {MULTIPLE} px; "
+                         f"the dataset's are {shape[0]} x {shape[1]}.")
+    return standardize_tf(image)
+
+
+# --- stem_zoo.benchmarking hooks ------------------------------------------------------------------------------------
+
+
+def score_split(model, examples, entry, by: str | None = None, features=None) -> tuple[dict, dict | None]:
+    """Column-detection metrics of one split (see :func:`stem_zoo.atoms_metrics.score_split`)."""
+    from stem_zoo.atoms_metrics import score_split as _score
+
+    return _score(model, examples, entry, by=by, features=features)
+
+
+def leaderboard(rows, splits, dataset: str, config: str) -> str:
+    """Markdown: F1 / localization RMSE per split (see :func:`stem_zoo.atoms_metrics.leaderboard`)."""
+    from stem_zoo.atoms_metrics import leaderboard as _leaderboard
+
+    return _leaderboard(rows, splits, dataset, config)
+
+
+def grouped_table(record: dict) -> str:
+    """Markdown: F1 / RMSE per value of the ``by`` feature (see :func:`stem_zoo.atoms_metrics.grouped_table`)."""
+    from stem_zoo.atoms_metrics import grouped_table as _grouped
+
+    return _grouped(record)
+
+
+def report(entries, out_dir, config: str, data_dir: str | None = None) -> list:
+    """``stem-zoo report``'s part: benchmark against the LoG baseline and a hold-out field (:mod:`stem_zoo.atoms_report`)."""
+    from stem_zoo.atoms_report import report as _report
+
+    return _report(entries, out_dir, config, data_dir)

@@ -1,0 +1,97 @@
+"""stem_atom_columns: structures, labels on the simulated columns, draws and splits."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from scipy.ndimage import map_coordinates
+
+from stem_datasets import atom_columns as ac
+from stem_datasets import lattices
+from stem_datasets.prism import PrismSettings, Shot, prism_images
+
+
+def _peak(image: np.ndarray, x: float, y: float, sign: float) -> tuple[float, float]:
+    gy, gx = np.mgrid[-1:1.001:0.02, -1:1.001:0.02]
+    values = sign * map_coordinates(image, [y + gy, x + gx], order=3)
+    k = np.unravel_index(values.argmax(), values.shape)
+    return x + gx[k], y + gy[k]
+
+
+def test_labels_land_on_the_simulated_columns():
+    """A tiny real PRISM run (static SrTiO3, distorted, rotated scan): every labelled Sr column is a HAADF
+    maximum and every labelled column an ABF minimum, to a fraction of a pixel; the mask agrees."""
+    atoms = lattices.srtio3_001((3, 3), 2)
+    shot = ac.ShotDraw(rotation_deg=23.0, origin=(1.3, 0.7), drift=(0.4, -0.3), jitter_rms=0.03, jitter_seed=1,
+                       defocus=0.0, semiangle=25.0, source_size=0.0, dose_haadf=1e6, dose_abf=1e6)
+    positions = ac.scan_positions(shot, (56, 56), 0.2)
+    settings = PrismSettings(potential_sampling=0.1, haadf=(45.0, 80.0), abf=(12.0, 24.0), interpolation=1)
+    images = prism_images(atoms, [Shot(0.0, 25.0, positions)], settings, cache=None)
+    cols = lattices.projected_columns(atoms)
+    mask, xy, classes = ac.column_labels(cols, np.diag(atoms.cell)[:2], positions)
+    interior = np.all((xy > 3) & (xy < 52), axis=1)
+    heavy = interior & (classes == 3)
+    assert heavy.sum() >= 4 and interior.sum() >= 16
+    offsets = np.array([np.subtract(_peak(images.haadf[0], x, y, 1.0), (x, y)) for x, y in xy[heavy]])
+    assert np.abs(offsets).max() < 0.15, offsets
+    offsets = np.array([np.subtract(_peak(images.abf[0], x, y, -1.0), (x, y)) for x, y in xy[interior]])
+    assert np.abs(offsets).max() < 0.25, offsets
+    rows, cols_ = np.round(xy[interior][:, 1]).astype(int), np.round(xy[interior][:, 0]).astype(int)
+    assert np.array_equal(mask[rows, cols_], classes[interior])
+
+
+def test_projected_columns_and_classes():
+    cols = lattices.projected_columns(lattices.srtio3_110((2, 2), 1))
+    assert sorted(set(cols.species)) == ["O", "Sr+O", "Ti"] and np.bincount(cols.classes).tolist() == [0, 8, 8, 8]
+    si = lattices.projected_columns(lattices.si_110((2, 2), 1))
+    d = np.linalg.norm(si.xy[:, None] - si.xy[None], axis=-1) + np.eye(len(si)) * 99
+    assert np.isclose(d.min(), lattices.SILICON_A / 4, atol=0.01)  # dumbbells stay two columns
+    for p in [(25, 25), (-30, 20)]:  # BiFeO3's Fe stays in its column whatever the polarization
+        assert np.bincount(lattices.projected_columns(lattices.bifeo3_100((1, 1), 1, p)).classes).tolist() == [0, 8, 4, 4]
+
+
+def test_scan_inverse_is_exact():
+    shot = ac.ShotDraw(137.0, (3.0, -2.0), (0.6, -0.6), 0.08, 5, 0.0, 20.0, 0.2, 1e4, 1e4)
+    pos = ac.scan_positions(shot, (64, 48), 0.2)
+    picks = np.array([[3, 4], [60, 40], [31, 17]])
+    xy = ac.pixel_coordinates(pos, pos[picks[:, 0], picks[:, 1]])
+    assert np.allclose(xy, picks[:, ::-1], atol=1e-3)
+
+
+def test_draws_reproducible_and_splits_hold_other_structures():
+    recipe = ac.get_recipe("small")
+    assert ac.draw_structure(recipe, "test", ("Si [110]", 1)) == ac.draw_structure(recipe, "test", ("Si [110]", 1))
+    train = {(u[0], ac.draw_structure(recipe, "train", u).layers) for u in recipe.units("train")}
+    for split in ("validation", "test", "test_low_dose"):
+        for unit in recipe.units(split):
+            d = ac.draw_structure(recipe, split, unit)
+            assert d.zone in ac.ZONES and (d.zone, d.layers) not in train or ac.ZONES[d.zone].layer_range[0] == ac.ZONES[d.zone].layer_range[1]
+    assert {u[0] for u in recipe.units("test_unseen_lattice")} == set(ac.UNSEEN_ZONES)
+    assert not set(ac.UNSEEN_ZONES) & {u[0] for u in recipe.units("train")}
+    seeds = [ac.draw_structure(recipe, s, u).phonon_seed for s in recipe.splits for u in recipe.units(s)]
+    assert len(set(seeds)) == len(seeds)
+    low = [ac.draw_shot(recipe, "test_low_dose", u, 0) for u in recipe.units("test_low_dose")]
+    assert all(s.dose_haadf in recipe.low_doses and s.dose_abf in recipe.low_doses for s in low)
+
+
+def test_point_defects_and_noise():
+    layer = lattices.graphene_layer((8, 5))
+    g = lattices.point_defects(layer, np.random.default_rng(1), 0.05, 0.05, "C", "Si")
+    assert len(g) == len(layer) - g.info["vacancies"] and g.get_chemical_symbols().count("Si") == g.info["substitutions"] > 0
+    clean = np.full((64, 64), 0.5)
+    noisy = ac.recorded_image(clean, 0.0, 0.2, 1e3, np.random.default_rng(0))
+    assert abs(noisy.mean() - 0.5) < 0.02 and abs(noisy.std() - np.sqrt(0.5 / (1e3 * 0.04))) < 0.02
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(ValueError, match="Unknown stem_atom_columns config"):
+        ac.get_recipe("huge")
+    with pytest.raises(ValueError, match="Unknown split"):
+        ac.get_recipe("smoke").units("training")
+    with pytest.raises(ValueError, match="exceeds"):
+        prism_images(lattices.srtio3_001((1, 1), 1), [Shot(0.0, 20.0, np.zeros((2, 2, 2)))],
+                     dataclasses.replace(ac.BULK, potential_sampling=0.2), cache=None)
+    with pytest.raises(ValueError, match="No thermal displacement"):
+        from stem_datasets.prism import frozen_configuration
+        from ase import Atoms
+        frozen_configuration(Atoms("Xe", cell=[2, 2, 2]), 0)
