@@ -123,6 +123,13 @@ def _load_hub(repo: str, revision: str, cache_dir: str | None):
     return load_folder(folder, source=f"hf://{repo}@{revision}")
 
 
+def _task_type(entry: ModelEntry) -> str:
+    """The Hub task of an entry, from what its outputs are."""
+    if entry.output_units == "class probability per pixel":
+        return "image-segmentation"
+    return "image-classification" if entry.is_classifier else "image-regression"
+
+
 def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard":  # noqa: F821
     """The Hub model card: model-index results on every benchmark split, set-up, licence, citation."""
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
@@ -131,7 +138,7 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
                for split, metrics in entry.metrics.items()}
     results = [
         EvalResult(
-            task_type="image-classification" if entry.is_classifier else "image-regression",
+            task_type=_task_type(entry),
             dataset_type=entry.dataset, dataset_name=entry.dataset, dataset_config=entry.dataset_config,
             dataset_split=split, metric_type=metric, metric_value=value,
             metric_name=f"{metric} ({entry.output_units})" if metric.endswith("_deg") else metric,

@@ -71,7 +71,8 @@ def test_draws_reproducible_and_splits_hold_other_structures():
     seeds = [ac.draw_structure(recipe, s, u).phonon_seed for s in recipe.splits for u in recipe.units(s)]
     assert len(set(seeds)) == len(seeds)
     low = [ac.draw_shot(recipe, "test_low_dose", u, 0) for u in recipe.units("test_low_dose")]
-    assert all(s.dose_haadf in recipe.low_doses and s.dose_abf in recipe.low_doses for s in low)
+    assert all(s.dose_haadf in ac.ZONES[u[0]].low_doses and s.dose_abf in ac.ZONES[u[0]].low_doses
+               for s, u in zip(low, recipe.units("test_low_dose")))
 
 
 def test_point_defects_and_noise():
