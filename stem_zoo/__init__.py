@@ -5,7 +5,7 @@ needs them.
 
     >>> import stem_zoo
     >>> stem_zoo.list_models()
-    ['cbed_interface_cnn', 'cbed_step_cnn', 'tilt_dcnn']
+    ['atom_fcn', 'cbed_interface_cnn', 'cbed_step_cnn', 'tilt_dcnn']
 """
 
 from stem_zoo.registry import get_entry, list_models
