@@ -45,6 +45,7 @@ from stem_datasets.simulate import StemImages, simulate_stem
 from stem_datasets.structures import get_composition, nominal_thickness_nm, pseudocubic_abc, tilted_perovskite
 from stem_datasets.surrogate import TiltSurrogate
 from stem_datasets.abf_tilt_design import Run, canonical_box, label_split, planned_runs
+from stem_datasets.recipe import recipe_named
 
 SPLITS = (
     "train", "validation", "test", "test_multislice", "test_unseen_thickness", "test_unseen_material", "test_imperfect",
@@ -214,10 +215,7 @@ RECIPES: dict[str, AbfTiltRecipe] = {
 
 def get_recipe(name: str) -> AbfTiltRecipe:
     """The recipe of a named config, with a clear error for unknown names."""
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise ValueError(f"Unknown stem_abf_tilt config {name!r}; known: {', '.join(RECIPES)}.") from None
+    return recipe_named(RECIPES, "stem_abf_tilt", name)
 
 
 def describe(recipe: AbfTiltRecipe) -> dict:

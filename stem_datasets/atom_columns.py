@@ -35,6 +35,7 @@ from scipy.spatial import cKDTree
 from stem_datasets import lattices
 from stem_datasets.cache import SimulationCache, unit_interval
 from stem_datasets.prism import PrismSettings, Shot, frozen_configuration, prism_images
+from stem_datasets.recipe import recipe_named
 
 SPLITS = ("train", "validation", "test", "test_unseen_lattice", "test_low_dose")
 CLASSES = lattices.COLUMN_CLASSES
@@ -126,10 +127,8 @@ RECIPES: dict[str, AtomColumnsRecipe] = {r.name: r for r in (
 
 
 def get_recipe(name: str) -> AtomColumnsRecipe:
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise ValueError(f"Unknown stem_atom_columns config {name!r}; known: {', '.join(RECIPES)}.") from None
+    """The recipe of a named config, with a clear error for unknown names."""
+    return recipe_named(RECIPES, "stem_atom_columns", name)
 
 
 def _check_split(split: str) -> None:

@@ -32,6 +32,7 @@ import numpy as np
 from stem_datasets.cache import SimulationCache, unit_interval
 from stem_datasets.microscope import Microscope
 from stem_datasets.simulate import CbedDetector, InterfaceScan, simulate_4dstem
+from stem_datasets.recipe import recipe_named
 from stem_datasets.structures import (
     COMPOSITIONS,
     INTERFACE_WIDTH_CELLS,
@@ -165,11 +166,8 @@ RECIPES: dict[str, CbedInterfaceRecipe] = {
 
 
 def get_recipe(name: str) -> CbedInterfaceRecipe:
-    """The recipe of a config name, with a clear error for unknown names."""
-    try:
-        return RECIPES[name]
-    except KeyError:
-        raise ValueError(f"Unknown stem_cbed_interface config {name!r}; known: {', '.join(RECIPES)}.") from None
+    """The recipe of a named config, with a clear error for unknown names."""
+    return recipe_named(RECIPES, "stem_cbed_interface", name)
 
 
 def split_thicknesses(recipe: CbedInterfaceRecipe, split: str) -> tuple[float, ...]:

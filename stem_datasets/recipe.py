@@ -50,3 +50,17 @@ def check_recipe(recipe: Any) -> DatasetRecipe:
     if not (isinstance(recipe.name, str) and recipe.name and isinstance(recipe.splits, tuple) and recipe.splits):
         raise TypeError(f"{type(recipe).__name__}: name must be a non-empty str and splits a non-empty tuple of str.")
     return recipe
+
+
+def recipe_named(recipes: dict, dataset: str, name: str):
+    """``recipes[name]``, with a clear error naming the dataset and its configs for an unknown name.
+
+    >>> recipe_named({"smoke": 1}, "toy", "big")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown toy config 'big'; known: smoke.
+    """
+    try:
+        return recipes[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"Unknown {dataset} config {name!r}; known: {', '.join(recipes)}.") from None

@@ -430,11 +430,6 @@ def leaderboard(rows, splits, dataset: str, config: str) -> str:
 
 def grouped_table(record: dict) -> str:
     """Markdown: F1 / RMSE [pm] per value of the ``by`` feature (n images, or true columns for classes, in brackets)."""
-    grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
-    values = sorted({v for g in grouped.values() for v in g}, key=_sort_key)
-    lines = [f"F1 / RMSE [pm] by `{record['by_feature']['feature']}` (n in brackets)", "",
-             "| value | " + " | ".join(grouped) + " |", "| --- | " + " | ".join("---" for _ in grouped) + " |"]
-    for value in values:
-        cells = [f"{_cell(g[value])} ({g[value]['n']})" if value in g else "-" for g in grouped.values()]
-        lines.append(f"| {value} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    from stem_zoo.benchmarking import group_table
+
+    return group_table(record, "F1 / RMSE [pm]", _cell, key=_sort_key)

@@ -183,11 +183,18 @@ def grouped_table(record: dict) -> str:
         return own(record)
     grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
     metric = "rmse_deg" if any("rmse_deg" in m for g in grouped.values() for m in g.values()) else "accuracy"
-    values = sorted({v for g in grouped.values() for v in g}, key=lambda v: (float(v) if _is_number(v) else 0.0, v))
-    lines = [f"{metric} by `{record['by_feature']['feature']}` (n in brackets)", "",
+    return group_table(record, metric, lambda m: f"{m[metric]:.3g}",
+                       key=lambda v: (float(v) if _is_number(v) else 0.0, v))
+
+
+def group_table(record: dict, what: str, cell, key=None) -> str:
+    """Markdown: one row per value of the ``by`` feature, one column per split, ``cell(metrics)`` (n) in each."""
+    grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
+    values = sorted({v for g in grouped.values() for v in g}, key=key)
+    lines = [f"{what} by `{record['by_feature']['feature']}` (n in brackets)", "",
              "| value | " + " | ".join(grouped) + " |", "| --- | " + " | ".join("---" for _ in grouped) + " |"]
     for value in values:
-        cells = [f"{g[value][metric]:.3g} ({g[value]['n']})" if value in g else "-" for g in grouped.values()]
+        cells = [f"{cell(g[value])} ({g[value]['n']})" if value in g else "-" for g in grouped.values()]
         lines.append(f"| {value} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
