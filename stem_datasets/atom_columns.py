@@ -51,8 +51,7 @@ class Zone:
     layer_range: tuple[int, int]  # repeats of the zone's cell along the beam (1, 1 for a monolayer)
     optics: PrismSettings
     semiangle_range: tuple[float, float]
-    # 2-D layers: (host, dopant, vacancy max, substitution max) entries, applied in order
-    defects: tuple[tuple[str, str, float, float], ...] = ()
+    defects: tuple = ()  # (host, dopant, vacancy max, substitution max) for 2-D layers
     sm_doping_max: float = 0.0  # BiFeO3: fraction of Bi sites with Sm
     # e-/A^2, log-uniform; test_low_dose takes low_doses. A monolayer scatters ~100x less into the HAADF detector
     # than a 5 nm column, so its doses are those used for 2-D materials (a single C atom at 80 kV gives ~10 HAADF
@@ -70,13 +69,9 @@ ZONES: dict[str, Zone] = {z.name: z for z in (
     Zone("SrTiO3 [110]", (4, 11), BULK, (20.0, 25.0)),
     Zone("BiFeO3 [100]pc", (3, 8), BULK, (20.0, 25.0), sm_doping_max=0.1),  # the builder's cell is 2 x a_pc deep
     Zone("Si [110]", (3, 8), BULK, (20.0, 25.0)),
-    # Single heavy atoms in the training layers (Pt in graphene, Pd in hBN, as in single-atom catalysts): without
-    # them every heavy column in train was a bulk column, and a model called MoS2's single Mo atoms intermediate.
-    Zone("graphene [001]", (1, 1), LAYER, (25.0, 30.0), defects=(("C", "Si", 0.03, 0.02), ("C", "Pt", 0.0, 0.05)),
-         dose_range=(1e5, 1e8), low_doses=(1e5, 2e5)),
-    Zone("hBN [001]", (1, 1), LAYER, (25.0, 30.0), defects=(("B", "Si", 0.03, 0.03), ("B", "Pd", 0.0, 0.05)),
-         dose_range=(1e5, 1e8), low_doses=(1e5, 2e5)),
-    Zone("MoS2 [001]", (1, 1), LAYER, (25.0, 30.0), defects=(("S", "S", 0.04, 0.0),), dose_range=(1e5, 1e8),
+    Zone("graphene [001]", (1, 1), LAYER, (25.0, 30.0), defects=("C", "Si", 0.03, 0.02), dose_range=(1e5, 1e8),
+         low_doses=(1e5, 2e5)),
+    Zone("MoS2 [001]", (1, 1), LAYER, (25.0, 30.0), defects=("S", "S", 0.04, 0.0), dose_range=(1e5, 1e8),
          low_doses=(1e5, 2e5)),
 )}
 UNSEEN_ZONES = ("MoS2 [001]",)
@@ -154,7 +149,8 @@ class StructureDraw:
     repeats: tuple[int, int]
     phonon_seed: int
     defect_seed: int
-    defects: tuple[tuple[float, float], ...] = ()  # (vacancy, substitution) fractions of each of the zone's entries
+    vacancy: float = 0.0
+    substitution: float = 0.0
     polarization_pm: tuple[float, float] = (0.0, 0.0)
     sm_fraction: float = 0.0
 
@@ -169,7 +165,9 @@ def draw_structure(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int])
     options = [n for n in range(lo, hi + 1) if n % 2 == parity or lo == hi]
     size = lattices.cell_size(zone_name)
     repeats = tuple(int(np.ceil(recipe.field_min / s)) for s in size[:2])
-    defects = tuple((float(rng.uniform(0, v)), float(rng.uniform(0, s))) for _, _, v, s in zone.defects)
+    vacancy = substitution = 0.0
+    if zone.defects:
+        vacancy, substitution = rng.uniform(0, zone.defects[2]), rng.uniform(0, zone.defects[3])
     polarization = (0.0, 0.0)
     if zone_name.startswith("BiFeO3"):  # one of the four projected <111> directions, 25-35 pm
         angle = np.pi / 4 + np.pi / 2 * rng.integers(4)
@@ -178,7 +176,7 @@ def draw_structure(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int])
     return StructureDraw(
         zone=zone_name, layers=int(rng.choice(options)), repeats=repeats,
         phonon_seed=int(rng.integers(2**31)), defect_seed=int(rng.integers(2**31)),
-        defects=defects, polarization_pm=polarization,
+        vacancy=float(vacancy), substitution=float(substitution), polarization_pm=polarization,
         sm_fraction=float(rng.uniform(0, zone.sm_doping_max)),
     )
 
@@ -193,8 +191,9 @@ def structure_of(d: StructureDraw) -> Atoms:
     else:
         atoms = lattices.LATTICES[d.zone](d.repeats, d.layers)
     rng = np.random.default_rng(d.defect_seed)
-    for (host, dopant, _, _), (vacancy, substitution) in zip(zone.defects, d.defects):
-        atoms = lattices.point_defects(atoms, rng, vacancy, substitution, host, dopant)
+    if zone.defects:
+        host, dopant = zone.defects[:2]
+        atoms = lattices.point_defects(atoms, rng, d.vacancy, d.substitution, host, dopant)
     if d.sm_fraction:
         atoms = lattices.point_defects(atoms, rng, 0.0, d.sm_fraction, "Bi", "Sm")
     return atoms

@@ -37,7 +37,6 @@ COLUMN_TOLERANCE = 1.0  # A: atoms closer in projection form one column (tilted 
 
 SILICON_A = 5.431  # A, diamond Si at 295 K; Okada & Tokumaru, J. Appl. Phys. 56, 314 (1984)
 GRAPHENE_A = 2.46  # A; in-plane lattice constant of graphite, Trucano & Chen, Nature 258, 136 (1975)
-HBN_A = 2.504  # A; hexagonal BN, Pease, Acta Cryst. 5, 356 (1952)
 MOS2_A, MOS2_THICKNESS = 3.16, 3.17  # A; 2H-MoS2, Wildervanck & Jellinek, Z. Anorg. Allg. Chem. 328, 309 (1964)
 
 
@@ -182,13 +181,6 @@ def graphene_layer(repeats: tuple[int, int]) -> Atoms:
                    source="Trucano & Chen (1975)", column_spacing=GRAPHENE_A / np.sqrt(3))
 
 
-def hbn_layer(repeats: tuple[int, int]) -> Atoms:
-    """Monolayer hexagonal BN: a honeycomb of B and N columns, one atom each."""
-    layer = graphene("BN", a=HBN_A, size=(1, 1, 1), vacuum=2.0)
-    return _repeat(_hexagonal_to_rectangular(layer), repeats, 1, zone="hBN [001]", family="2d",
-                   source="Pease (1952)", column_spacing=HBN_A / np.sqrt(3))
-
-
 def mos2_layer(repeats: tuple[int, int]) -> Atoms:
     """Monolayer 2H-MoS2: Mo columns and S2 columns (two S above each other)."""
     layer = mx2("MoS2", kind="2H", a=MOS2_A, thickness=MOS2_THICKNESS, vacuum=2.0)
@@ -223,7 +215,7 @@ LATTICES = {
     "BiFeO3 [100]pc": bifeo3_100,
     "Si [110]": si_110,
 }
-LAYERS = {"graphene [001]": graphene_layer, "hBN [001]": hbn_layer, "MoS2 [001]": mos2_layer}
+LAYERS = {"graphene [001]": graphene_layer, "MoS2 [001]": mos2_layer}
 
 
 def cell_size(zone: str) -> tuple[float, float, float]:

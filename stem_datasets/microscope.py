@@ -33,10 +33,6 @@ THERMAL_SIGMAS_300K: dict[str, float] = {
     "Mo": 0.050,  # B ~ 0.2 A^2 (MoS2)
     "W": 0.050,
     "S": 0.062,  # B ~ 0.3 A^2
-    "B": 0.062,  # in-plane, hexagonal BN at 300 K (B ~ 0.3 A^2)
-    "N": 0.062,
-    "Pt": 0.064,  # B = 0.32 A^2 (fcc Pt at 295 K); a dopant in a 2-D layer
-    "Pd": 0.070,  # B = 0.39 A^2 (fcc Pd at 295 K)
 }
 
 

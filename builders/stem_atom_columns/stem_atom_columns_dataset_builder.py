@@ -17,10 +17,8 @@ from stem_datasets.offline import RecipeBuilder, configs
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     """PRISM (abTEM) HAADF and ABF images of several lattices, per-pixel column classes and column coordinates."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {
-        "1.1.0": "hBN [001] (Si and Pd on B sites) joins the training zones and graphene gains substitutional Pt: "
-                 "single heavy atoms in 2-D layers; graphene structures redrawn, other zones unchanged.",
         "1.0.0": "First release: SrTiO3 [001]/[110], BiFeO3 [100]pc, Si [110], graphene in training; MoS2 unseen; "
                  "distorted scans, defocus, probe size, source size and dose varied; five splits.",
     }
