@@ -64,7 +64,7 @@ class RecipeBuilder(OfflineBuilder):
 
     @property
     def recipe(self) -> DatasetRecipe:
-        return self.builder_config.recipe
+        return getattr(self, "_bound_recipe", None) or self.builder_config.recipe
 
     def recipe_info(self, features, supervised_keys: tuple[str, str] | None = None) -> tfds.core.DatasetInfo:
         """The DatasetInfo of every stem_datasets dataset: features, homepage, licence, metadata filled at build."""
@@ -76,6 +76,8 @@ class RecipeBuilder(OfflineBuilder):
         return {**self.recipe.describe(), "license": LICENSE}
 
     def _split_generators(self, dl_manager):
+        if hasattr(self.recipe, "with_manual_dir"):  # a config of files the user places (MANUAL_DOWNLOAD_INSTRUCTIONS)
+            self._bound_recipe = self.recipe.with_manual_dir(dl_manager.manual_dir)
         self.info.metadata.update(self._metadata())
         return {split: self._generate_examples(split) for split in self.recipe.splits}
 

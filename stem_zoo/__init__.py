@@ -5,13 +5,14 @@ needs them.
 
     >>> import stem_zoo
     >>> stem_zoo.list_models()
-    ['atom_fcn', 'cbed_interface_cnn', 'cbed_step_cnn', 'tilt_dcnn']
+    ['atom_fcn', 'cbed_interface_cnn', 'cbed_step_cnn', 'polarization_dcnn', 'polarization_dcnn_grid', 'tilt_dcnn']
 """
 
 from stem_zoo.registry import get_entry, list_models
 
 __version__ = "0.1.0"
-__all__ = ["benchmark", "classify_stacks", "get_entry", "list_models", "load", "locate_atoms", "predict_map", "publish"]
+__all__ = ["benchmark", "classify_stacks", "get_entry", "list_models", "load", "locate_atoms", "predict_map",
+           "predict_polarization", "publish"]
 
 
 def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
@@ -54,3 +55,10 @@ def locate_atoms(image, model="atom_fcn", **kwargs):
     from stem_zoo.atoms import locate_atoms as _locate_atoms
 
     return _locate_atoms(image, model=model, **kwargs)
+
+
+def predict_polarization(image, model="polarization_dcnn", **kwargs):
+    """Per-cell polarization (Px, Py) [pm] of a BiFeO3 HAADF micrograph (see stem_zoo.polarization)."""
+    from stem_zoo.polarization import predict_polarization as _predict_polarization
+
+    return _predict_polarization(image, model=model, **kwargs)

@@ -421,11 +421,10 @@ def _cell(metrics: dict) -> str:
 
 def leaderboard(rows, splits, dataset: str, config: str) -> str:
     """Markdown: detection F1 / localization RMSE [pm] per split, one row per model."""
-    lines = [f"Column detection F1 / RMSE [pm] (match radius {MATCH_RADIUS_A} A) on `{dataset}/{config}`", "",
-             "| model | " + " | ".join(splits) + " |", "| --- | " + " | ".join("---" for _ in splits) + " |"]
-    for label, metrics in rows:
-        lines.append(f"| {label} | " + " | ".join(_cell(metrics.get(s, {})) for s in splits) + " |")
-    return "\n".join(lines) + "\n"
+    from stem_zoo.benchmarking import split_table
+
+    return split_table(f"Column detection F1 / RMSE [pm] (match radius {MATCH_RADIUS_A} A) on `{dataset}/{config}`",
+                       rows, splits, _cell)
 
 
 def grouped_table(record: dict) -> str:

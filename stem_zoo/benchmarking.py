@@ -240,31 +240,26 @@ def leaderboard(record: dict, dataset: str, config: str) -> str:
         return own(rows, splits, dataset, config)
     if get_entry(task).is_classifier:
         return _class_leaderboard(rows, splits, dataset, config)
-    lines = [
-        f"RMSE [deg] / sign accuracy on `{dataset}/{config}`",
-        "",
-        "| model | " + " | ".join(splits) + " |",
-        "| --- | " + " | ".join("---" for _ in splits) + " |",
-    ]
-    for label, metrics in rows:
-        cells = []
-        for split in splits:
-            m = metrics.get(split, {})
-            cells.append(f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-")
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+
+    def cell(m: dict) -> str:
+        return f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-"
+
+    return split_table(f"RMSE [deg] / sign accuracy on `{dataset}/{config}`", rows, splits, cell)
 
 
 def _class_leaderboard(rows, splits, dataset: str, config: str) -> str:
     ordinal = any("within_one_accuracy" in m for _, metrics in rows for m in metrics.values())
-    lines = [
-        f"Accuracy{' / within-one-class accuracy' if ordinal else ''} on `{dataset}/{config}`",
-        "",
-        "| model | " + " | ".join(splits) + " |",
-        "| --- | " + " | ".join("---" for _ in splits) + " |",
-    ]
+
+    def cell(m: dict) -> str:
+        return (f"{m['accuracy']:.3f}" + (f" / {m['within_one_accuracy']:.3f}" if ordinal else "")) if "accuracy" in m else "-"
+
+    return split_table(f"Accuracy{' / within-one-class accuracy' if ordinal else ''} on `{dataset}/{config}`",
+                       rows, splits, cell)
+
+
+def split_table(title: str, rows, splits, cell) -> str:
+    """Markdown: ``title``, then one row per (label, {split: metrics}) with ``cell(metrics)`` per split ("-" if absent)."""
+    lines = [title, "", "| model | " + " | ".join(splits) + " |", "| --- | " + " | ".join("---" for _ in splits) + " |"]
     for label, metrics in rows:
-        cells = [f"{metrics[s]['accuracy']:.3f}" + (f" / {metrics[s]['within_one_accuracy']:.3f}" if ordinal else "")
-                 if "accuracy" in metrics.get(s, {}) else "-" for s in splits]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"| {label} | " + " | ".join(cell(metrics.get(s, {})) for s in splits) + " |")
     return "\n".join(lines) + "\n"

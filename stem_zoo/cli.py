@@ -1,4 +1,4 @@
-"""Command line: ``stem-zoo list | train | benchmark | publish | map | atoms``.
+"""Command line: ``stem-zoo list | train | benchmark | publish | map | atoms | polarization``.
 
 Example:
     $ stem-zoo map micrograph.dm4 --model tilt_dcnn --out maps/
@@ -65,6 +65,19 @@ def _parser() -> argparse.ArgumentParser:
     atoms.add_argument("--threshold", type=float, default=0.5, help="minimum column probability of a column's pixels")
     atoms.add_argument("--detector", choices=("auto", "haadf", "abf"), default="auto", help="for --model log only")
     atoms.add_argument("--column-width", type=float, default=0.8, help="for --model log only: column FWHM in angstrom")
+
+    polar = sub.add_parser("polarization", help="per-cell polarization vectors of a BiFeO3 HAADF micrograph "
+                                                "(tif, dm3/dm4, emd, h5, npy)")
+    polar.add_argument("file")
+    polar.add_argument("--model", default="polarization_dcnn", help="zoo id, model folder, hf://owner/name or a "
+                       "training run's .keras file")
+    polar.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
+    polar.add_argument("--sampling", choices=("centred", "grid"), default=None,
+                       help="windows on the Fe columns found by atom finding, or on a regular grid without it "
+                            "(default: those the model was trained on)")
+    polar.add_argument("--atom-model", default="atom_fcn", help="atom finder for --sampling centred")
+    polar.add_argument("--dataset", default=None, help="HDF5 dataset path")
+    polar.add_argument("--out", default="polarization")
     return parser
 
 
@@ -133,6 +146,8 @@ def _run(args) -> int:
         return 0
     if args.command == "atoms":
         return _atoms(args)
+    if args.command == "polarization":
+        return _polarization(args)
     raise AssertionError(args.command)
 
 
@@ -154,6 +169,26 @@ def _atoms(args) -> int:
                  title=f"{Path(args.file).name}: {result.method}, {len(result)} columns")
     counts = ", ".join(f"{n} {name}" for name, n in result.counts.items()) or "none"
     print(f"{len(result)} columns ({counts}) written to {out}/{stem}_atoms.csv, .h5, .png")
+    return 0
+
+
+def _polarization(args) -> int:
+    from stem_zoo.io import read_micrograph
+    from stem_zoo.polarization import predict_polarization
+
+    image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
+    result = predict_polarization(image, args.model, pixel_size=pixel_size, atom_model=args.atom_model,
+                                  sampling=args.sampling)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(args.file).stem
+    result.save_hdf5(out / f"{stem}_polarization.h5")
+    result.save_npy(out / f"{stem}_polarization.npy")
+    result.figures(out, stem)
+    dropped = ", ".join(f"{n} {why}" for why, n in result.dropped.items())
+    print(f"{len(result)} cells ({result.sampling} windows; dropped: {dropped}); mean |P| "
+          f"{result.magnitude_pm.mean():.1f} pm; written to {out}/{stem}_polarization.h5, .npy, "
+          "_polarization_quiver.png, _polarization_angle.png")
     return 0
 
 

@@ -1,0 +1,52 @@
+"""TFDS builder for ``stem_bfo_polarization``: BiFeO3 HAADF sub-images labelled with their cell's polarization.
+
+Example:
+    >>> import stem_datasets, tensorflow_datasets as tfds
+    >>> ds = tfds.load("stem_bfo_polarization/smoke", split="train", as_supervised=True)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from stem_datasets import bfo_experimental, bfo_polarization
+from stem_datasets.offline import RecipeBuilder, configs
+
+
+class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
+    """PRISM (abTEM) HAADF of BiFeO3 [100]pc fields with domains and Sm, cut into sub-images two ways."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release: 0 / 7 / 10% Sm fields with 71 and 109 deg walls and rotations; centred and grid "
+                 "sub-images; region, unseen-field, unseen-composition and mistilt splits.",
+    }
+    BUILDER_CONFIGS = configs(bfo_polarization.RECIPES)
+    MANUAL_DOWNLOAD_INSTRUCTIONS = bfo_experimental.MANUAL_DOWNLOAD_INSTRUCTIONS  # the experimental config only
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        w = self.builder_config.recipe.window_px
+        scalar = lambda doc: tfds.features.Scalar(dtype=np.float32, doc=doc)  # noqa: E731
+        features = tfds.features.FeaturesDict({
+            "image": tfds.features.Tensor(shape=(w, w, 1), dtype=np.float32,
+                                          doc="HAADF sub-image, detector signal as a fraction of the probe."),
+            "polarization_pm": tfds.features.Tensor(shape=(2,), dtype=np.float32,
+                                                    doc="delta_FeBi (x, y) [pm] of the window's cell, image frame "
+                                                        "(x along a row, y down the rows)."),
+            "sampling": tfds.features.ClassLabel(names=list(bfo_polarization.SAMPLINGS)),
+            "centre_xy": tfds.features.Tensor(shape=(2,), dtype=np.float32,
+                                              doc="Window centre (x, y) in the field's pixels."),
+            "label_distance_px": scalar("Centred: found minus true Fe column; grid: window centre to the nearest Fe [px]."),
+            "composition_sm": scalar("Fraction of Bi sites holding Sm."),
+            "pattern": tfds.features.Text(doc="Domain pattern: single, wall_71, wall_109 or rotation."),
+            "field": tfds.features.Text(doc="Id of the field (its structure and scan)."),
+            "noise_draw": tfds.features.Scalar(dtype=np.int32, doc="Index of the Poisson realization of the field."),
+            "dose": scalar("Electron dose [e-/A^2]."),
+            "thickness_nm": scalar("Thickness along the beam [nm]."),
+            "defocus_angstrom": scalar("Probe defocus [A] (abTEM C10 = -defocus)."),
+            "mistilt_mrad": scalar("Off-zone tilt of the crystal [mrad]."),
+            "scan_rotation_deg": scalar("Scan frame rotation against the lattice."),
+            "pixel_size": scalar("Scan step [A]."),
+        })
+        return self.recipe_info(features, supervised_keys=("image", "polarization_pm"))

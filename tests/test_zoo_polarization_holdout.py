@@ -1,0 +1,28 @@
+"""The shipped polarization_dcnn on a field outside every draw of its dataset (a real PRISM image).
+
+``stem_datasets.bfo_polarization.holdout_field``: 7.6 nm thick (the dataset's fields are 2.4-6.3 nm),
+4% Sm (no split holds it), a 109 deg wall with fixed variants, a rotated, drifting scan.
+"""
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from stem_datasets.bfo_polarization import holdout_field
+
+
+def test_shipped_polarization_dcnn_maps_a_two_domain_field(simulation_cache_dir):
+    from stem_datasets.cache import SimulationCache
+    from stem_zoo import predict_polarization
+
+    field = holdout_field(cache=SimulationCache(simulation_cache_dir))
+    result = predict_polarization(field["image"], pixel_size=field["pixel_size"])
+    distance, index = cKDTree(field["cells_xy"]).query(result.xy)
+    matched = distance < 0.5 / field["pixel_size"]
+    assert matched.sum() >= 16  # the Fe columns away from the border, found by atom_fcn
+    truth, predicted = field["polarization_pm"][index[matched]], result.P_pm[matched]
+    rmse = np.sqrt(np.mean((predicted - truth) ** 2, axis=0))
+    assert np.all(rmse < 8.0), rmse
+    # both domains, with the 90 deg turn between them: the mean vector of each side within 6 pm
+    left = field["cells_xy"][index[matched], 0] < np.median(field["cells_xy"][:, 0])
+    for side in (left, ~left):
+        assert np.linalg.norm(predicted[side].mean(0) - truth[side].mean(0)) < 6.0
