@@ -102,9 +102,9 @@ def _fields(region: int, each: int) -> dict:
 
 RECIPES: dict[str, BfoPolarizationRecipe] = {r.name: r for r in (
     BfoPolarizationRecipe(
-        "smoke", "A few minutes on 2 cores: 6 x 6 cell fields 1.5-3.1 nm thick, one per split, one noise draw.",
+        "smoke", "A few minutes on 2 cores: 8 x 8 cell fields 1.5-3.1 nm thick, one per split, one noise draw.",
         fields={"region": 1, "validation": 1, "test_unseen_field": 1, "test_unseen_composition": 1, "test_mistilt": 1},
-        cells=6, noise_draws=1, train_compositions=(0.0,), layer_range=(2, 4),
+        cells=8, noise_draws=1, train_compositions=(0.0,), layer_range=(2, 4),
     ),
     BfoPolarizationRecipe(
         "small", "Under an hour on 2 cores: 16 x 16 cell (6.1 nm) fields, two region fields per training "

@@ -37,7 +37,7 @@ def test_labels_are_the_cells_displacement_in_the_image_frame():
         shot = dataclasses.replace(d.shot, rotation_deg=rotation)
         positions = scan_positions(shot, bp.image_shape(recipe), recipe.pixel_size)
         xy, p = bp.cell_labels(atoms, positions, rotation)
-        assert len(xy) >= 16 and np.all((xy > -0.5) & (xy < bp.image_shape(recipe)[0] - 0.5))
+        assert len(xy) >= 36 and np.all((xy > -0.5) & (xy < bp.image_shape(recipe)[0] - 0.5))
         assert np.allclose(p, expected, atol=1e-3)
     drawn = bp.structure_of(recipe, d)  # a drawn field: every label is one cell's applied displacement
     positions = scan_positions(dataclasses.replace(d.shot, rotation_deg=0.0), bp.image_shape(recipe), recipe.pixel_size)
