@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from stem_zoo.maps import _check_image, resample_to
+from stem_zoo.maps import _check_image, resample_for_model
 from stem_zoo.registry import InputSpec
 
 CLASSES = ("background", "light", "intermediate", "heavy")  # = stem_datasets.atom_columns.CLASSES
@@ -150,13 +150,9 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     zoo = getattr(model, "zoo", None)
     spec: InputSpec = zoo.entry.input if zoo else DEFAULT_INPUT
     target = float(model_pixel_size) if (model_pixel_size is not None and not zoo) else spec.pixel_size
-    resampled = resample_to(raw, float(pixel_size), target)
-    if min(resampled.shape) < MIN_SIDE_PX:
-        raise ValueError(
-            f"the image is {raw.shape[0]} x {raw.shape[1]} px at {pixel_size} A/px, {resampled.shape[0]} x "
-            f"{resampled.shape[1]} px at the model's {target} A/px: each side needs at least {MIN_SIDE_PX} px "
-            f"({MIN_SIDE_PX * target:.1f} A), the smallest image the network's three poolings can take; "
-            "use a larger field of view (or check the pixel size: nm passed as A is a common slip).")
+    resampled = resample_for_model(raw, pixel_size, target, MIN_SIDE_PX,
+                                   f"each side needs at least {MIN_SIDE_PX} px ({MIN_SIDE_PX * target:.1f} A), the "
+                                   "smallest image the network's three poolings can take")
     probabilities = predict_probabilities(_probability_predictor(model), standardize(resampled), tile_px, batch_size)
     table = columns_from_probabilities(probabilities, threshold, min_separation_A / target)
     scale_y, scale_x = ((n_in - 1) / (n_out - 1) if n_out > 1 else 1.0

@@ -143,6 +143,18 @@ def resample_to(image: np.ndarray, pixel_size: float, target: float) -> np.ndarr
     return image if abs(factor - 1) < 1e-9 else zoom(image, factor, order=3, mode="reflect").astype(np.float32)
 
 
+def resample_for_model(image: np.ndarray, pixel_size: float, target: float, minimum_px: int,
+                       requirement: str) -> np.ndarray:
+    """``image`` resampled to the model's ``target`` A/px; a clear error if a side is under ``minimum_px``."""
+    resampled = resample_to(image, float(pixel_size), target)
+    if min(resampled.shape) < minimum_px:
+        raise ValueError(
+            f"the image is {image.shape[0]} x {image.shape[1]} px at {pixel_size} A/px, {resampled.shape[0]} x "
+            f"{resampled.shape[1]} px at the model's {target} A/px: {requirement}; use a larger field of view (or "
+            "check the pixel size: nm passed as A is a common slip).")
+    return resampled
+
+
 def standardize_micrograph(image: np.ndarray, input_spec: InputSpec) -> np.ndarray:
     """Reflect-pad by the normalization margin, then :func:`local_standardize`: same shape as ``image``."""
     my, mx = normalization_margin(input_spec)

@@ -156,7 +156,7 @@ def predict_polarization(image, model=MODEL_ID, pixel_size: float | None = None,
     See the module notes for the steps and what is dropped.
     """
     from stem_zoo.atoms import _check_pixel_size
-    from stem_zoo.maps import resample_to
+    from stem_zoo.maps import resample_for_model
 
     _check_pixel_size(pixel_size)
     raw = _check_input(image)
@@ -179,13 +179,8 @@ def predict_polarization(image, model=MODEL_ID, pixel_size: float | None = None,
 
     nan = ~np.isfinite(raw)
     filled = np.where(nan, np.median(raw[~nan]), raw).astype(np.float32) if nan.any() else raw
-    resampled = resample_to(filled, float(pixel_size), target)
-    if min(resampled.shape) < window:
-        raise ValueError(
-            f"the image is {raw.shape[0]} x {raw.shape[1]} px at {pixel_size} A/px, {resampled.shape[0]} x "
-            f"{resampled.shape[1]} px at the model's {target} A/px: smaller than one window of {window} px "
-            f"({window * target:.1f} A); use a larger field of view (or check the pixel size: nm passed as A is a "
-            "common slip).")
+    resampled = resample_for_model(filled, pixel_size, target, window,
+                                   f"smaller than one window of {window} px ({window * target:.1f} A)")
     scale = np.array([(n_out - 1) / (n_in - 1) if n_in > 1 else 1.0
                       for n_in, n_out in zip(raw.shape[::-1], resampled.shape[::-1])])  # (x, y): input -> resampled px
     work = np.where(_resampled_mask(nan, resampled.shape), np.nan, resampled) if nan.any() else resampled
