@@ -5,7 +5,7 @@ A *field* is one structure (:func:`stem_datasets.polarization.bfo_field`): ``cel
 pseudo-cubic cells with a drawn domain pattern (one domain, a 71 or 109 deg wall, or a smooth
 rotation), a thickness, Sm on random Bi sites (0, 7 or 10%) with the model of
 :mod:`stem_datasets.polarization`, one frozen-phonon configuration and, in ``test_mistilt``, an
-off-zone tilt. One PRISM run (:mod:`stem_datasets.prism`) images it with a drawn defocus,
+off-zone tilt (up to 1 mrad elsewhere, the residual of an alignment). One PRISM run (:mod:`stem_datasets.prism`) images it with a drawn defocus,
 convergence angle, source size and a slightly rotated, drifting scan; ``noise_draws`` Poisson
 realizations at their own doses follow. The label of a cell is delta_FeBi, the projected offset [pm]
 of its Fe column from the mean of its four Bi columns, taken from the static positions and rotated
@@ -18,15 +18,15 @@ Fe column's delta_FeBi (the seed's sub-images without atom finding).
 
 Splits: ``train`` / ``test`` are the first 2/3 and the last 1/3 (along x) of the same fields, no window
 crossing the cut; ``validation`` and ``test_unseen_field`` are whole new fields; ``test_unseen_composition``
-whole fields at 10% Sm (training holds 0 and 7%); ``test_mistilt`` whole fields tilted 0.5-2.5 mrad off
-the zone axis (training is on zone), which makes an apparent polarization.
+whole fields at 10% Sm (training holds 0 and 7%); ``test_mistilt`` whole fields tilted 1.0-2.5 mrad off
+the zone axis (training fields are within 1 mrad), which makes an apparent polarization.
 
 Example:
     >>> recipe = get_recipe("smoke")
     >>> [u[0] for u in recipe.units("test_unseen_composition")], recipe.units("train") == recipe.units("test")
     (['test_unseen_composition'], True)
     >>> d = draw_field(recipe, recipe.units("test_mistilt")[0])
-    >>> 0.5 <= float(np.hypot(*d.mistilt_mrad)) <= 2.5, d.sm_fraction in recipe.train_compositions
+    >>> 1.0 <= float(np.hypot(*d.mistilt_mrad)) <= 2.5, d.sm_fraction in recipe.train_compositions
     (True, True)
 """
 
@@ -74,7 +74,8 @@ class BfoPolarizationRecipe:
     rotation_max_deg: float = 3.0  # the scan is aligned with the lattice to within this
     drift_max: float = 0.5  # A over the frame, each axis
     jitter_max: float = 0.05  # A rms along the fast scan
-    mistilt_range_mrad: tuple[float, float] = (0.5, 2.5)  # test_mistilt only
+    mistilt_range_mrad: tuple[float, float] = (1.0, 2.5)  # test_mistilt: beyond every training tilt
+    alignment_max_mrad: float = 1.0  # every other field: on zone to within this, as after a usual alignment
     optics: PrismSettings = BULK
     seed: int = 2026
     use_beam: bool = False
@@ -143,14 +144,22 @@ class FieldDraw:
 
 
 def draw_field(recipe: BfoPolarizationRecipe, unit: tuple[str, float, int]) -> FieldDraw:
-    """The field of a unit (its domain pattern cycles through :data:`polarization.KINDS` from a drawn start)."""
+    """The field of a unit.
+
+    Domain patterns cycle through :data:`polarization.KINDS` over all fields of a kind (every
+    composition together, from a start drawn per kind), so two region fields per composition hold
+    all four patterns. Fields are off zone by a drawn tilt: up to ``alignment_max_mrad`` (the
+    residual of a usual alignment), and ``mistilt_range_mrad`` in ``test_mistilt``.
+    """
     kind, x, index = unit
     rng = _rng(recipe, *unit, "field")
-    pattern = polarization.KINDS[(int(rng.integers(len(polarization.KINDS))) + index) % len(polarization.KINDS)]
-    mistilt = (0.0, 0.0)
-    if kind == "test_mistilt":
-        size, direction = rng.uniform(*recipe.mistilt_range_mrad), rng.uniform(0, 2 * np.pi)
-        mistilt = (float(size * np.cos(direction)), float(size * np.sin(direction)))
+    compositions = (recipe.unseen_composition,) if kind == "test_unseen_composition" else recipe.train_compositions
+    position = compositions.index(x) * recipe.fields[kind] + index if x in compositions else index
+    start = int(_rng(recipe, kind, "patterns").integers(len(polarization.KINDS)))
+    pattern = polarization.KINDS[(start + position) % len(polarization.KINDS)]
+    tilt_range = recipe.mistilt_range_mrad if kind == "test_mistilt" else (0.0, recipe.alignment_max_mrad)
+    size, direction = rng.uniform(*tilt_range), rng.uniform(0, 2 * np.pi)
+    mistilt = (float(size * np.cos(direction)), float(size * np.sin(direction)))
     a = pc_lattice_constant()
     shot = ShotDraw(
         rotation_deg=float(rng.uniform(-recipe.rotation_max_deg, recipe.rotation_max_deg)),
