@@ -4,8 +4,11 @@ Everything here is plain NumPy so that it can be tested and reused without TFDS;
 :class:`AbfTiltRecipe` is a :class:`stem_datasets.recipe.DatasetRecipe`, so the builder in
 ``builders/stem_abf_tilt`` only declares features (and the GP validation metadata), and
 :func:`report_section` is its part of ``stem-datasets report``. Each pattern is an
-independent unit (its GP covers every thickness and ABF range at once), so the paper-scale
-config can be spread over Apache Beam workers. Which multislice runs are made is in :mod:`stem_datasets.abf_tilt_design`.
+independent unit (its GP covers every thickness and ABF range at once). On Apache Beam (the
+paper-scale config) every multislice run is its own work item, then each pattern's GP is fitted
+once, validated and stored in the shared simulation cache, where every split reads it
+(:class:`stem_datasets.recipe.PreparedRecipe`). Which multislice runs are made is in
+:mod:`stem_datasets.abf_tilt_design`.
 
 Image geometry (the label convention): images are ``image_shape`` pixels of
 ``pixel_size`` A, rows along [001] and columns along [110], cut from the periodic
@@ -41,11 +44,12 @@ from stem_datasets.cache import SimulationCache, cache_key, unit_interval
 from stem_datasets.glazer import canonical_angles
 from stem_datasets.imaging import resample_periodic
 from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import StemImages, simulate_stem
+from stem_datasets.simulate import CACHE_FORMAT as SIMULATION_FORMAT
+from stem_datasets.simulate import POTENTIAL, StemImages, _abtem_version, settings_description, simulate_stem
 from stem_datasets.structures import get_composition, nominal_thickness_nm, pseudocubic_abc, tilted_perovskite
 from stem_datasets.surrogate import TiltSurrogate
 from stem_datasets.abf_tilt_design import Run, canonical_box, label_split, planned_runs
-from stem_datasets.recipe import recipe_named
+from stem_datasets.recipe import count, recipe_named
 
 SPLITS = (
     "train", "validation", "test", "test_multislice", "test_unseen_thickness", "test_unseen_material", "test_imperfect",
@@ -114,6 +118,7 @@ class AbfTiltRecipe:
     description: str = ""
     use_beam: bool = False
     splits: ClassVar[tuple[str, ...]] = SPLITS
+    summary_name: ClassVar[str] = "gp_validation"  # DatasetInfo.metadata key of summarize()
 
     @property
     def lattice_constant(self) -> float:
@@ -143,13 +148,34 @@ class AbfTiltRecipe:
         """One unit per pattern, whatever the split."""
         return units(self)
 
-    def generate_unit(self, split: str, unit: str, cache: SimulationCache) -> Iterator[tuple[str, dict]]:
-        """(key, example) pairs of one split and pattern."""
-        return generate_unit(self, split, unit, cache)
+    def generate_unit(self, split: str, unit: str, cache: SimulationCache, prepared: bool = False) -> Iterator[tuple[str, dict]]:
+        """(key, example) pairs of one split and pattern (``prepared``: the GP is in ``cache``, never refit)."""
+        return generate_unit(self, split, unit, cache, prepared=prepared)
 
     def describe(self) -> dict:
         """Plain-JSON metadata (:func:`describe`)."""
         return describe(self)
+
+    # stem_datasets.recipe.PreparedRecipe: on Apache Beam, every run is its own work item, then one GP per pattern.
+    def simulations(self) -> list[Run]:
+        """Every planned multislice run."""
+        return planned_runs(self)
+
+    def simulate(self, item: Run, cache: SimulationCache) -> None:
+        """Simulate one run into ``cache``."""
+        simulate_run(item, cache)
+
+    def prepared_keys(self) -> list[str]:
+        """One GP per pattern."""
+        return list(self.patterns)
+
+    def prepare(self, key: str, cache: SimulationCache) -> None:
+        """Fit the GP of pattern ``key`` from the cached design runs and store it in ``cache``."""
+        fitted_surrogate(self, key, cache)
+
+    def summarize(self, key: str, cache: SimulationCache) -> dict:
+        """The GP validation of pattern ``key`` (:func:`validate_pattern`)."""
+        return validate_pattern(self, key, cache)
 
 
 _SMOKE_MICROSCOPE = Microscope(potential_sampling=0.1, scan_step=0.35, frozen_phonons=0)
@@ -247,10 +273,14 @@ def describe(recipe: AbfTiltRecipe) -> dict:
 
 
 def simulate_run(run: Run, cache: SimulationCache | None = None) -> StemImages:
-    """Multislice of one planned run at every one of its exit planes (cached)."""
+    """Multislice of one planned run at every one of its exit planes (cached; a run made counts ``multislice_runs``)."""
     structure = tilted_perovskite(run.angles, run.pattern, run.composition)
     a0 = get_composition(run.composition).lattice_constant
-    return simulate_stem(structure, [nominal_thickness_nm(n, a0) for n in run.layers], run.microscope, cache)
+    misses = cache.misses if cache is not None else 0
+    images = simulate_stem(structure, [nominal_thickness_nm(n, a0) for n in run.layers], run.microscope, cache)
+    if cache is None or cache.misses > misses:
+        count("multislice_runs")
+    return images
 
 
 def margin_px(recipe: AbfTiltRecipe) -> tuple[int, int]:
@@ -297,18 +327,48 @@ def _design_stack(recipe: AbfTiltRecipe, run: Run, cache) -> np.ndarray:
 
 
 _FITTED_SURROGATES: dict[str, TiltSurrogate] = {}
+GP_FORMAT = 1  # cache entries of fitted GPs (TiltSurrogate.to_arrays)
 
 
-def fitted_surrogate(recipe: AbfTiltRecipe, pattern: str, cache: SimulationCache) -> TiltSurrogate:
-    """The GP of one pattern over every training thickness and nominal detector, fitted once per process."""
-    key = cache_key({"recipe": dataclasses.asdict(recipe), "pattern": pattern})
+def surrogate_key(recipe: AbfTiltRecipe, pattern: str) -> str:
+    """Cache key of one pattern's fitted GP: every recipe field but its text and runner, and the code behind it.
+
+    >>> smoke = get_recipe("smoke")
+    >>> surrogate_key(smoke, "a-b-c-") == surrogate_key(dataclasses.replace(smoke, use_beam=True), "a-b-c-")
+    True
+    """
+    from importlib.metadata import version
+
+    fields = {k: v for k, v in dataclasses.asdict(recipe).items() if k not in ("description", "use_beam")}
+    return cache_key({"gp": GP_FORMAT, "recipe": fields, "pattern": pattern, "scikit-learn": version("scikit-learn"),
+                      "abtem": _abtem_version(), "simulation_format": SIMULATION_FORMAT, **settings_description(**POTENTIAL)})
+
+
+def fitted_surrogate(recipe: AbfTiltRecipe, pattern: str, cache: SimulationCache | None, fit: bool = True) -> TiltSurrogate:
+    """The GP of one pattern over every training thickness and nominal detector: from this process, else from
+    ``cache``, else fitted (counts ``gp_fits``) and stored there. ``fit=False``: a missing GP is an error."""
+    key = surrogate_key(recipe, pattern)
     if key not in _FITTED_SURROGATES:
+        stored = cache.get(key) if cache is not None else None
+        if stored is not None:
+            _FITTED_SURROGATES[key] = TiltSurrogate.from_arrays(stored)
+            return _FITTED_SURROGATES[key]
+        if not fit:
+            raise RuntimeError(
+                f"the GP of {pattern} (stem_abf_tilt/{recipe.name}) is not in the simulation cache "
+                f"{getattr(cache, 'url', cache)}: it is fitted in an earlier pipeline stage, so every worker must share "
+                f"that cache ($STEM_ZOO_CACHE: a file:// folder for the DirectRunner, gs:// or s3:// on a cluster)."
+            )
         design = runs_of(recipe, "design", pattern)
         images = np.stack([_design_stack(recipe, r, cache) for r in design])
         angles = np.array([r.angles for r in design])
-        _FITTED_SURROGATES[key] = TiltSurrogate(
+        surrogate = TiltSurrogate(
             pattern, n_restarts=recipe.gp_restarts, margin_deg=recipe.label_step_deg, seed=recipe.seed
         ).fit(angles, images)
+        count("gp_fits")
+        if cache is not None:
+            cache.put(key, surrogate.to_arrays())
+        _FITTED_SURROGATES[key] = surrogate
     return _FITTED_SURROGATES[key]
 
 
@@ -406,9 +466,9 @@ RUN_SPLITS = {  # split -> the purposes of the runs whose images it holds
 
 
 def generate_unit(
-    recipe: AbfTiltRecipe, split: str, pattern: str, cache: SimulationCache, batch: int = 64
+    recipe: AbfTiltRecipe, split: str, pattern: str, cache: SimulationCache, batch: int = 64, prepared: bool = False
 ) -> Iterator[tuple[str, dict]]:
-    """Yield (key, example) for one split and one pattern."""
+    """Yield (key, example) for one split and one pattern (``prepared``: read the GP from ``cache``, never fit it)."""
     if split not in SPLITS:
         raise ValueError(f"Unknown split {split!r}; known: {', '.join(SPLITS)}.")
     for purpose in RUN_SPLITS.get(split, ()):
@@ -424,7 +484,7 @@ def generate_unit(
                            _example(recipe, image, run.angles, pattern, n, run.composition, run.microscope, detector, "multislice"))
     if split not in ("train", "validation", "test"):
         return
-    surrogate = fitted_surrogate(recipe, pattern, cache)
+    surrogate = fitted_surrogate(recipe, pattern, cache, fit=not prepared)
     labels = gp_labels(recipe, pattern, split)
     detectors = nominal_detectors(recipe)
     layers = recipe.train_layers()
@@ -445,45 +505,47 @@ def generate_unit(
 
 
 def validate_surrogate(recipe: AbfTiltRecipe, cache: SimulationCache) -> dict:
-    """Normalized MSE of GP images against held-out multislice (the test runs) per pattern and thickness.
+    """:func:`validate_pattern` of every pattern: ``{pattern: numbers}`` (the ``gp_validation`` metadata)."""
+    return {pattern: validate_pattern(recipe, pattern, cache) for pattern in recipe.patterns}
+
+
+def validate_pattern(recipe: AbfTiltRecipe, pattern: str, cache: SimulationCache) -> dict:
+    """Normalized MSE of one pattern's GP images against held-out multislice (the test runs) per thickness.
 
     NMSE = mean((gp - ms)^2) / var(ms) on the final resampled images, nominal ABF range;
     beside it the same for the nearest design-point multislice image, the baseline the GP
     has to beat. Same simulation settings (and phonon count) as the GP's own design.
     """
-    report: dict = {}
     detector = recipe.microscope.abf_detector
     d_index = nominal_detectors(recipe).index(tuple(float(v) for v in detector))
-    for pattern in recipe.patterns:
-        surrogate = fitted_surrogate(recipe, pattern, cache)
-        design = runs_of(recipe, "design", pattern)
-        design_angles = np.array([r.angles for r in design])
-        tests = runs_of(recipe, "test", pattern)
-        means, _ = surrogate.predict(np.array([r.angles for r in tests]))
-        per_layer: dict[int, dict[str, list]] = {}
-        for run, mean in zip(tests, means):
-            truth_stack = simulate_run(run, cache).abf_image(*detector)
-            near = design[int(np.argmin(((design_angles - np.array(run.angles)) ** 2).sum(axis=1)))]
-            near_stack = _design_stack(recipe, near, cache)[d_index]
-            period = projected_period(run.angles, pattern, recipe.composition)
-            near_period = projected_period(near.angles, pattern, recipe.composition)
-            for t, n in enumerate(recipe.train_layers()):
-                truth = to_dataset_image(recipe, truth_stack[run.layers.index(n)], period)
-                guess = to_dataset_image(recipe, mean[d_index, t], period)
-                nearest = to_dataset_image(recipe, near_stack[t], near_period)
-                entry = per_layer.setdefault(n, {"gp": [], "nearest": []})
-                entry["gp"].append(float(np.mean((guess - truth) ** 2) / np.var(truth)))
-                entry["nearest"].append(float(np.mean((nearest - truth) ** 2) / np.var(truth)))
-        report[pattern] = {
-            "kernel": surrogate.kernel_,
-            "n_design": len(design),
-            "n_held_out": len(tests),
-            "thickness_nm": [recipe.thickness_nm(n) for n in per_layer],
-            "nmse_median": [float(np.median(v["gp"])) for v in per_layer.values()],
-            "nmse_max": [float(np.max(v["gp"])) for v in per_layer.values()],
-            "nearest_design_nmse_median": [float(np.median(v["nearest"])) for v in per_layer.values()],
-        }
-    return report
+    surrogate = fitted_surrogate(recipe, pattern, cache)
+    design = runs_of(recipe, "design", pattern)
+    design_angles = np.array([r.angles for r in design])
+    tests = runs_of(recipe, "test", pattern)
+    means, _ = surrogate.predict(np.array([r.angles for r in tests]))
+    per_layer: dict[int, dict[str, list]] = {}
+    for run, mean in zip(tests, means):
+        truth_stack = simulate_run(run, cache).abf_image(*detector)
+        near = design[int(np.argmin(((design_angles - np.array(run.angles)) ** 2).sum(axis=1)))]
+        near_stack = _design_stack(recipe, near, cache)[d_index]
+        period = projected_period(run.angles, pattern, recipe.composition)
+        near_period = projected_period(near.angles, pattern, recipe.composition)
+        for t, n in enumerate(recipe.train_layers()):
+            truth = to_dataset_image(recipe, truth_stack[run.layers.index(n)], period)
+            guess = to_dataset_image(recipe, mean[d_index, t], period)
+            nearest = to_dataset_image(recipe, near_stack[t], near_period)
+            entry = per_layer.setdefault(n, {"gp": [], "nearest": []})
+            entry["gp"].append(float(np.mean((guess - truth) ** 2) / np.var(truth)))
+            entry["nearest"].append(float(np.mean((nearest - truth) ** 2) / np.var(truth)))
+    return {
+        "kernel": surrogate.kernel_,
+        "n_design": len(design),
+        "n_held_out": len(tests),
+        "thickness_nm": [recipe.thickness_nm(n) for n in per_layer],
+        "nmse_median": [float(np.median(v["gp"])) for v in per_layer.values()],
+        "nmse_max": [float(np.max(v["gp"])) for v in per_layer.values()],
+        "nearest_design_nmse_median": [float(np.median(v["nearest"])) for v in per_layer.values()],
+    }
 
 
 def stitched_domains(

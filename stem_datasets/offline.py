@@ -4,7 +4,11 @@ A builder folder declares its features (``_info``), ``VERSION``/``RELEASE_NOTES`
 :class:`RecipeBuilder` does the rest from ``self.builder_config.recipe`` (a
 :class:`stem_datasets.recipe.DatasetRecipe`): metadata from ``recipe.describe()``, one split
 per ``recipe.splits``, the units of a split generated one after the other with a progress
-bar, or on Apache Beam workers when ``recipe.use_beam``. ``README.md``, ``CITATIONS.bib``
+bar, or on Apache Beam workers when ``recipe.use_beam`` (:mod:`stem_datasets.pipeline`; the
+simulation cache, ``$STEM_ZOO_CACHE``, must then be a location every worker reaches, e.g. a
+``gs://`` URL, and ``$STEM_ZOO_BEAM_THREADS`` sets each worker's compute threads, default 1).
+A :class:`stem_datasets.recipe.PreparedRecipe`'s summaries (``stem_abf_tilt``'s GP validation)
+join the metadata on either path. ``README.md``, ``CITATIONS.bib``
 and ``TAGS.txt`` are read from the builder's own folder. Use as::
 
     class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
@@ -18,14 +22,16 @@ and ``TAGS.txt`` are read from the builder's own folder. Use as::
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+import uuid
 from pathlib import Path
 
 import tensorflow_datasets as tfds
 from etils import epath
 
 from stem_datasets.cache import SimulationCache
-from stem_datasets.recipe import DatasetRecipe, check_recipe
+from stem_datasets.recipe import DatasetRecipe, PreparedRecipe, check_recipe
 
 HOMEPAGE = "https://github.com/stem-zoo/stem-zoo"
 LICENSE = "CC-BY-4.0"
@@ -79,18 +85,44 @@ class RecipeBuilder(OfflineBuilder):
         if hasattr(self.recipe, "with_manual_dir"):  # a config of files the user places (MANUAL_DOWNLOAD_INSTRUCTIONS)
             self._bound_recipe = self.recipe.with_manual_dir(dl_manager.manual_dir)
         self.info.metadata.update(self._metadata())
-        return {split: self._generate_examples(split) for split in self.recipe.splits}
+        recipe, self._cache_url = self.recipe, SimulationCache().url  # a URL: Beam workers open their own cache there
+        if recipe.use_beam:
+            from stem_datasets.pipeline import RecipeStages
+
+            threads = int(os.environ.get("STEM_ZOO_BEAM_THREADS", "1"))
+            self._stages = RecipeStages(recipe, self._cache_url, run_id=uuid.uuid4().hex, threads=threads)
+        elif isinstance(recipe, PreparedRecipe):  # on Beam a stage computes them (read in _process_pipeline_result)
+            cache = SimulationCache(self._cache_url)
+            _simulate_all(recipe, cache, f"{self.name}/{recipe.name} simulations")  # else minutes before any bar
+            self.info.metadata[recipe.summary_name] = {key: recipe.summarize(key, cache) for key in recipe.prepared_keys()}
+        return {split: self._generate_examples(split) for split in recipe.splits}
 
     def _generate_examples(self, split: str):
         recipe = self.recipe
-        cache_dir = str(SimulationCache().directory)  # a string: Beam workers open their own cache there
         if recipe.use_beam:
-            beam = tfds.core.lazy_imports.apache_beam
-            return (
-                f"{split}_units" >> beam.Create(recipe.units(split))
-                | f"{split}_generate" >> beam.FlatMap(lambda unit: recipe.generate_unit(split, unit, SimulationCache(cache_dir)))
-            )
-        return _examples(recipe, split, SimulationCache(cache_dir), f"{self.name}/{recipe.name} {split}")
+            from stem_datasets.pipeline import GenerateSplit
+
+            return GenerateSplit(self._stages, split)
+        return _examples(recipe, split, SimulationCache(self._cache_url), f"{self.name}/{recipe.name} {split}")
+
+    def _process_pipeline_result(self, pipeline_result) -> None:
+        """After a Beam build: the prepared keys' summaries into the metadata, the Beam counters into ``beam_counters``."""
+        from apache_beam.metrics.metric import MetricsFilter
+
+        counters = pipeline_result.metrics().query(MetricsFilter().with_namespace("stem_datasets"))["counters"]
+        self.beam_counters = {c.key.metric.name: c.committed if c.committed is not None else c.attempted for c in counters}
+        if self._stages.prepared:
+            from stem_datasets.pipeline import read_summaries
+
+            self.info.metadata[self.recipe.summary_name] = read_summaries(self.recipe, self._cache_url, self._stages.run_id)
+
+
+def _simulate_all(recipe: PreparedRecipe, cache: SimulationCache, description: str) -> None:
+    """Every simulation the splits of a prepared recipe share, into ``cache``, one progress step each."""
+    from tqdm.auto import tqdm
+
+    for item in tqdm(recipe.simulations(), desc=description, unit="run"):
+        recipe.simulate(item, cache)
 
 
 def _examples(recipe: DatasetRecipe, split: str, cache: SimulationCache, description: str):

@@ -32,7 +32,7 @@ from ase import Atoms
 
 from stem_datasets.cache import SimulationCache, atoms_description, cache_key
 from stem_datasets.microscope import THERMAL_SIGMAS_300K, Microscope
-from stem_datasets.simulate import _abtem_version, _is_smooth, _smooth_gpts
+from stem_datasets.simulate import POTENTIAL, _abtem_version, _is_smooth, _smooth_gpts, settings_description
 
 CACHE_FORMAT = 2  # 2: grid points a multiple of the interpolation factor
 
@@ -141,6 +141,7 @@ def prism_images(atoms: Atoms, shots: Sequence[Shot], settings: PrismSettings, c
     """
     _check_shots(shots, settings)
     key = cache_key({"format": CACHE_FORMAT, "method": "prism", "abtem": _abtem_version(), **atoms_description(atoms),
+                     **settings_description(**POTENTIAL),
                      "settings": settings.to_dict(), "shots": _shots_description(shots)})
     stored = cache.get(key) if cache is not None else None
     if stored is None:
@@ -169,7 +170,7 @@ def _potential(atoms: Atoms, settings: PrismSettings):
     gpts = [n + (-n) % f for n in _smooth_gpts(cell[:2], settings.potential_sampling)]
     gpts = [n if _is_smooth(n) else min(m for m in range(n, 2 * n, f) if _is_smooth(m)) for n in gpts]
     return abtem.Potential(atoms, gpts=tuple(gpts),
-                           slice_thickness=cell[2] / n_slices, projection="infinite", parametrization="lobato")
+                           slice_thickness=cell[2] / n_slices, **POTENTIAL)
 
 
 def _run(atoms: Atoms, shots: Sequence[Shot], settings: PrismSettings, prism: bool):

@@ -8,6 +8,10 @@ features, version and configs. A recipe module may also define
 ``report_section(builder, out_dir) -> list[str]`` (markdown lines, figures written to
 ``out_dir``) for ``stem-datasets report``; without it the report draws a generic preview.
 
+A recipe whose splits share work (``stem_abf_tilt``: one GP per pattern for train, validation and
+test) also declares :class:`PreparedRecipe`; on Apache Beam its simulations, then its prepared
+keys, each become one pipeline stage before the splits, so nothing is computed twice.
+
 Example:
     >>> from stem_datasets.cbed_interface import RECIPES
     >>> recipe = RECIPES["smoke"]
@@ -19,7 +23,11 @@ Example:
 
 from __future__ import annotations
 
+import sys
+from collections import Counter
 from typing import Any, Iterator, Protocol, runtime_checkable
+
+COUNTS: Counter = Counter()  # this process's tally of :func:`count` events
 
 
 @runtime_checkable
@@ -39,6 +47,42 @@ class DatasetRecipe(Protocol):
 
     def describe(self) -> dict:
         """Plain-JSON metadata of the config (``DatasetInfo.metadata``, the card and the report)."""
+
+
+@runtime_checkable
+class PreparedRecipe(Protocol):
+    """A recipe whose splits share work, done once per key and kept in the simulation cache.
+
+    ``simulations()`` lists independent simulations (picklable) and ``simulate(item, cache)``
+    stores one; ``prepared_keys()`` are the keys of the shared work (e.g. the patterns) and
+    ``prepare(key, cache)`` does it from the cached simulations and stores it; ``summarize(key,
+    cache)`` returns plain-JSON numbers about it, collected into ``DatasetInfo.metadata[
+    summary_name]``. ``generate_unit(split, unit, cache, prepared=True)`` then only reads what
+    is prepared (an error if it is not in ``cache``) instead of computing it.
+    """
+
+    summary_name: str
+
+    def simulations(self) -> list: ...
+
+    def simulate(self, item: Any, cache) -> None: ...
+
+    def prepared_keys(self) -> list: ...
+
+    def prepare(self, key: Any, cache) -> None: ...
+
+    def summarize(self, key: Any, cache) -> dict: ...
+
+
+def count(name: str, n: int = 1) -> None:
+    """Add ``n`` to this process's ``COUNTS[name]`` and, on an Apache Beam worker, to the counter ``stem_datasets:name``.
+
+    >>> count("doc_example"); COUNTS["doc_example"]
+    1
+    """
+    COUNTS[name] += n
+    if "apache_beam" in sys.modules:  # only on Beam workers (or where Beam is in use): never imported here
+        sys.modules["apache_beam"].metrics.Metrics.counter("stem_datasets", name).inc(n)
 
 
 def check_recipe(recipe: Any) -> DatasetRecipe:

@@ -18,6 +18,7 @@ Example (a tiny, coarse run of a few seconds):
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -32,6 +33,21 @@ from stem_datasets.structures import layers_for_thickness, nominal_thickness_nm,
 CACHE_FORMAT = 2  # 2: radial bright-field bins instead of one ABF image
 RADIAL_BIN_MRAD = 1.0
 SLICES_PER_LAYER = 4  # atomic planes along [1-10] are a_pc / (2 sqrt 2) apart
+POTENTIAL = {"parametrization": "lobato", "projection": "infinite"}  # abTEM potential of every simulation here
+# Settings named in the cache keys only since after the format-2 entries were made: a key names one only
+# where it differs from the value those entries were made with, so they stay valid and a change still counts.
+_KEYED_LATER = {"parametrization": "lobato", "projection": "infinite", "slices_per_layer": 4}
+
+
+def settings_description(**settings) -> dict:
+    """The settings a cache key names: ``settings`` less those at the value every older entry was made with.
+
+    >>> settings_description(**POTENTIAL, slices_per_layer=SLICES_PER_LAYER)
+    {}
+    >>> settings_description(parametrization="kirkland", projection="infinite")
+    {'parametrization': 'kirkland'}
+    """
+    return {name: value for name, value in settings.items() if _KEYED_LATER.get(name, None) != value}
 
 
 @dataclass(frozen=True)
@@ -116,6 +132,7 @@ def simulate_stem(
     key = cache_key({
         "format": CACHE_FORMAT,
         "abtem": _abtem_version(),
+        **settings_description(**POTENTIAL, slices_per_layer=SLICES_PER_LAYER),
         "radial_bins": [RADIAL_BIN_MRAD, bins],
         **atoms_description(slab),
         "layers": layers,
@@ -148,6 +165,7 @@ def _bright_field_bins(microscope: Microscope) -> int:
     return int(np.ceil(max(microscope.semiangle, microscope.abf_detector[1]) / RADIAL_BIN_MRAD))
 
 
+@functools.lru_cache(maxsize=None)
 def _abtem_version() -> str:
     from importlib.metadata import version
 
@@ -168,8 +186,7 @@ def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope,
         gpts=_smooth_gpts(slab.cell.diagonal()[:2], microscope.potential_sampling),
         slice_thickness=slice_thickness,
         exit_planes=exit_planes,
-        projection="infinite",
-        parametrization="lobato",
+        **POTENTIAL,
     )
     probe = abtem.Probe(
         energy=microscope.energy,
@@ -348,6 +365,8 @@ def simulate_4dstem(
     lines_y = np.arange(scan.lines) * a / scan.lines + float(offset[1])
     key = cache_key({
         "format": CBED_CACHE_FORMAT,
+        "abtem": _abtem_version(),
+        **settings_description(**POTENTIAL),
         **atoms_description(structure),
         "exit_slices": exit_slices,
         "microscope": microscope.to_dict(),
@@ -380,7 +399,7 @@ def _run_4dstem(structure: Atoms, exit_slices, xs, ys, microscope: Microscope, d
     gpts = _smooth_gpts(structure.cell.diagonal()[:2], microscope.potential_sampling)
     potential = abtem.Potential(
         atoms, gpts=gpts, slice_thickness=dz, exit_planes=tuple(n - 1 for n in exit_slices),
-        projection="infinite", parametrization="lobato",
+        **POTENTIAL,
     )
     probe = abtem.Probe(energy=microscope.energy, semiangle_cutoff=microscope.semiangle,
                         tilt=tuple(microscope.mistilt), aberrations=microscope.aberrations())

@@ -71,16 +71,56 @@ class TiltSurrogate:
         coefficients = (y - self.mean_) @ self.basis_.T
         self.pixel_norm_ = np.sqrt(np.sum(self.basis_**2, axis=0))
         self.scale_ = float(np.std(coefficients)) or 1.0
-        kernel = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
-            length_scale=np.full(len(self.axes), 10.0), length_scale_bounds=(0.5, 200.0), nu=1.5
-        ) + WhiteKernel(1e-4, (1e-10, 1e-1))
-        self.gp = GaussianProcessRegressor(
-            kernel, normalize_y=False, n_restarts_optimizer=self.n_restarts, random_state=self.seed
-        )
+        self.gp = self._regressor(self._kernel())
         self.gp.fit(x, coefficients / self.scale_)
         self.low_ = x.min(axis=0) - self.margin_deg
         self.high_ = x.max(axis=0) + self.margin_deg
         return self
+
+    def _kernel(self):
+        return ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
+            length_scale=np.full(len(self.axes), 10.0), length_scale_bounds=(0.5, 200.0), nu=1.5
+        ) + WhiteKernel(1e-4, (1e-10, 1e-1))
+
+    def _regressor(self, kernel) -> GaussianProcessRegressor:
+        return GaussianProcessRegressor(kernel, normalize_y=False, n_restarts_optimizer=self.n_restarts, random_state=self.seed)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted state as plain arrays (a cache entry: no pickle); :meth:`from_arrays` restores it."""
+        if self.gp is None:
+            raise RuntimeError("TiltSurrogate.to_arrays called before fit.")
+        gp = self.gp
+        return {
+            "pattern": np.array(self.pattern.symbol), "n_restarts": np.array(self.n_restarts),
+            "margin_deg": np.array(self.margin_deg), "seed": np.array(self.seed), "shape": np.array(self.shape),
+            "mean": self.mean_, "basis": self.basis_, "pixel_norm": self.pixel_norm_, "scale": np.array(self.scale_),
+            "low": self.low_, "high": self.high_, "theta": gp.kernel_.theta, "x_train": gp.X_train_,
+            "y_train": gp.y_train_, "alpha": gp.alpha_, "cholesky": gp.L_, "y_mean": gp._y_train_mean,
+            "y_std": gp._y_train_std, "log_marginal_likelihood": np.array(gp.log_marginal_likelihood_value_),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> "TiltSurrogate":
+        """The surrogate :meth:`to_arrays` wrote, predicting exactly as the fitted one (no refit).
+
+        >>> grid = np.array([[a, 0.0, c] for a in (-10, 0, 10) for c in (-10, 0, 10)])
+        >>> gp = TiltSurrogate("a-b0c-", n_restarts=1).fit(grid, np.random.default_rng(0).random((9, 2, 2)))
+        >>> again = TiltSurrogate.from_arrays(gp.to_arrays())
+        >>> bool(np.array_equal(again.predict(grid[:2])[0], gp.predict(grid[:2])[0]))
+        True
+        """
+        out = cls(str(arrays["pattern"]), int(arrays["n_restarts"]), float(arrays["margin_deg"]), int(arrays["seed"]))
+        out.shape = tuple(int(n) for n in arrays["shape"])
+        out.mean_, out.basis_, out.pixel_norm_ = arrays["mean"], arrays["basis"], arrays["pixel_norm"]
+        out.scale_, out.low_, out.high_ = float(arrays["scale"]), arrays["low"], arrays["high"]
+        kernel = out._kernel().clone_with_theta(arrays["theta"])
+        gp = out._regressor(out._kernel())
+        gp.kernel_, gp.X_train_, gp.y_train_ = kernel, arrays["x_train"], arrays["y_train"]
+        gp.alpha_, gp.L_, gp._y_train_mean, gp._y_train_std = arrays["alpha"], arrays["cholesky"], arrays["y_mean"], arrays["y_std"]
+        gp.log_marginal_likelihood_value_ = float(arrays["log_marginal_likelihood"])
+        gp.n_features_in_ = gp.X_train_.shape[1]
+        out.gp = gp
+        return out
 
     def check_range(self, angles: np.ndarray) -> np.ndarray:
         """Tilted-axis inputs of ``angles``, or ValueError if any lies outside the fit."""

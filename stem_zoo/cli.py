@@ -11,9 +11,12 @@ import json
 import sys
 from pathlib import Path
 
+from stem_datasets.cli import import_tensorflow, quiet_tensorflow
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stem-zoo", description="stem_zoo models: train, benchmark, publish, map.")
+    parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ and Python log lines")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the zoo's models")
 
@@ -27,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--decay-every", type=int, default=2, help="halve the learning rate every this many epochs")
     train.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
     train.add_argument("--data-dir", default=None)
+    train.add_argument("--workers", action="store_true",
+                       help="one of several machines (MultiWorkerMirroredStrategy): the cluster and this machine's "
+                            "task from TF_CONFIG; run the same command on each; only the chief writes --out")
 
     bench = sub.add_parser("benchmark", help="score a model on every split of a dataset config")
     bench.add_argument("model", help="zoo id, model folder or hf://owner/name[@revision]")
@@ -83,7 +89,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    quiet_tensorflow(args.verbose)
     try:
+        if args.command not in ("list", "map", "atoms", "polarization"):  # those import it once the file is read
+            import_tensorflow(args.verbose)
         return _run(args)
     except (ValueError, FileNotFoundError, NotImplementedError) as error:
         print(f"stem-zoo: error: {error}", file=sys.stderr)
@@ -102,7 +111,8 @@ def _run(args) -> int:
 
         settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
                                  learning_rate=args.learning_rate, decay_every_epochs=args.decay_every)
-        record = train(args.model, args.out, config=args.config, settings=settings, data_dir=args.data_dir)
+        record = train(args.model, args.out, config=args.config, settings=settings, data_dir=args.data_dir,
+                       multi_worker=args.workers)
         print(json.dumps(record, indent=1))
         return 0
 
@@ -134,6 +144,7 @@ def _run(args) -> int:
         from stem_zoo.maps import map_figure, predict_map, save_columns_csv, save_maps_hdf5
 
         image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
+        import_tensorflow(args.verbose)
         maps = predict_map(image, load(args.model), pixel_size=pixel_size)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -156,6 +167,8 @@ def _atoms(args) -> int:
     from stem_zoo.io import read_micrograph
 
     image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
+    if args.model != "log":
+        import_tensorflow(args.verbose)
     if args.model == "log":
         result = LoGBaseline(column_width_A=args.column_width, detector=args.detector).locate(image, pixel_size)
     else:
@@ -177,6 +190,7 @@ def _polarization(args) -> int:
     from stem_zoo.polarization import predict_polarization
 
     image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
+    import_tensorflow(args.verbose)
     result = predict_polarization(image, args.model, pixel_size=pixel_size, atom_model=args.atom_model,
                                   sampling=args.sampling)
     out = Path(args.out)

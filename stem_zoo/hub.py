@@ -2,7 +2,9 @@
 
 A model folder holds ``model.keras``, an explicit ``config.json`` (architecture, input
 spec, preprocessing, outputs, the SHA-256 of the weights) and a model card ``README.md``.
-Weights are checked against that SHA-256 before Keras opens them (in safe mode).
+Weights are checked against that SHA-256 before Keras opens them (in safe mode). ``publish``
+uploads a staged folder in one commit and tags that commit with the entry's ``hub_revision``
+(never moving an existing tag); ``load`` records the commit it loaded in ``model.zoo.source``.
 
 Example:
     >>> from stem_zoo.hub import parse_hub_uri
@@ -14,8 +16,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,20 +89,30 @@ def load_folder(folder: str | os.PathLike, source: str | None = None):
 def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
     """A zoo id, a local model folder, or ``hf://owner/name[@revision]`` -> Keras model.
 
-    Zoo ids load the weights in their model folder (shipped with the package, or in
-    ``$STEM_ZOO_WEIGHTS_PATH``) when present, else the entry's Hub repo at its pinned revision.
-    Offline (``HF_HUB_OFFLINE=1``) the Hub cache is used.
+    Zoo ids: the model folder (shipped with the package, or in ``$STEM_ZOO_WEIGHTS_PATH``) holds
+    the entry's pinned revision (``hub_revision``), so ``revision=None`` or that revision load it
+    without the network; any other revision (``load("tilt_dcnn", revision="v0.2.0")``), or a folder
+    without weights, loads the entry's Hub repo at that revision. Hub URIs pin a revision (a tag,
+    branch or commit) with ``@revision`` or ``revision=``; without one the moving ``main`` branch is
+    loaded and a ``UserWarning`` says how to pin it. Offline (``HF_HUB_OFFLINE=1``) the Hub cache is
+    used. A model from the Hub records the commit it came from: ``model.zoo.source`` is
+    ``hf://owner/name@<commit sha>``.
     """
     if name_or_path in MODELS:
         entry = get_entry(name_or_path)
         folder = FOLDERS[entry.id]  # packaged, or from $STEM_ZOO_WEIGHTS_PATH
-        if (folder / MODEL_FILE).is_file():
+        if revision in (None, entry.hub_revision) and (folder / MODEL_FILE).is_file():
             return load_folder(folder, source=f"packaged:{entry.id}" if folder.parent == WEIGHTS_DIR else str(folder))
         return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
     if name_or_path.startswith("hf://"):
         repo, uri_revision = parse_hub_uri(name_or_path)
-        return _load_hub(repo, revision or uri_revision or "main", cache_dir)
+        if revision and uri_revision and revision != uri_revision:
+            raise ValueError(f"{name_or_path!r} pins @{uri_revision} but revision={revision!r} was passed; give one of them.")
+        return _load_hub(repo, revision or uri_revision, cache_dir)
     if Path(name_or_path).exists():
+        if revision is not None:
+            raise ValueError(f"{name_or_path} is a local folder, which has no revisions; drop revision={revision!r} "
+                             "or load hf://owner/name@revision.")
         return load_folder(name_or_path)
     raise ValueError(
         f"{name_or_path!r} is neither a zoo model ({', '.join(MODELS)}), an existing folder, "
@@ -106,21 +120,31 @@ def load(name_or_path: str, revision: str | None = None, cache_dir: str | None =
     )
 
 
-def _load_hub(repo: str, revision: str, cache_dir: str | None):
+def _load_hub(repo: str, revision: str | None, cache_dir: str | None):
+    """Load ``repo`` at ``revision`` (None: the moving ``main``, with a warning) from the Hub or its cache."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
+    ref = revision or "main"
     try:
-        folder = snapshot_download(repo, revision=revision, cache_dir=cache_dir,
+        folder = snapshot_download(repo, revision=ref, cache_dir=cache_dir,
                                    allow_patterns=[MODEL_FILE, CONFIG_FILE, CARD_FILE])
     except LocalEntryNotFoundError:
         raise FileNotFoundError(
-            f"hf://{repo}@{revision} is not in the Hugging Face cache"
+            f"hf://{repo}@{ref} is not in the Hugging Face cache"
             f"{' (' + str(cache_dir) + ')' if cache_dir else ''} and the Hub cannot be reached "
             f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). Download it once with network: "
-            f"`huggingface-cli download {repo} --revision {revision}`, or load a local folder."
+            f"`huggingface-cli download {repo} --revision {ref}`, or load a local folder."
         ) from None
-    return load_folder(folder, source=f"hf://{repo}@{revision}")
+    commit = Path(folder).name  # the cache keeps every download in snapshots/<commit sha>/
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        commit = ref
+    if revision is None:
+        warnings.warn(
+            f"hf://{repo} names no revision, so the moving branch 'main' was loaded (now commit {commit}); a later "
+            f"upload changes what it loads. Pin it: stem_zoo.load('hf://{repo}@{commit}'), or a tag "
+            f"('hf://{repo}@v1.0'), or pass revision=.", UserWarning, stacklevel=3)
+    return load_folder(folder, source=f"hf://{repo}@{commit}")
 
 
 def _task_type(entry: ModelEntry) -> str:
@@ -207,7 +231,12 @@ def stage(model, entry: ModelEntry, folder: str | os.PathLike, repo_id: str) -> 
 
 def publish(model, repo_id: str, entry: ModelEntry | None = None, dry_run: bool = True,
             out_dir: str | os.PathLike | None = None, token: str | None = None) -> Path:
-    """Stage the Hub folder and, unless ``dry_run``, upload it (an existing card is kept)."""
+    """Stage the Hub folder and, unless ``dry_run``, upload it and tag the commit ``entry.hub_revision``.
+
+    The tag is the revision ``load`` pins for this entry, so an existing tag (or branch) of that
+    name is refused with a ValueError before anything is uploaded: raise ``hub_revision`` in the
+    entry instead of moving a published revision. An existing model card on the Hub is kept.
+    """
     entry = entry or getattr(getattr(model, "zoo", None), "entry", None)
     if entry is None:
         raise ValueError("publish needs the model's ModelEntry: pass entry=... or a model from stem_zoo.load.")
@@ -216,11 +245,14 @@ def publish(model, repo_id: str, entry: ModelEntry | None = None, dry_run: bool 
         return folder
     from huggingface_hub import HfApi
 
+    from stem_datasets.publish import upload_tagged
+
     api = HfApi(token=token)
     api.create_repo(repo_id, exist_ok=True)
     keep_card = api.file_exists(repo_id, CARD_FILE)
-    api.upload_folder(repo_id=repo_id, folder_path=str(folder), ignore_patterns=[CARD_FILE] if keep_card else None,
-                      commit_message=f"stem_zoo publish {entry.id}")
+    upload_tagged(api, repo_id, folder, tag=entry.hub_revision, repo_type="model",
+                  commit_message=f"stem_zoo publish {entry.id} {entry.hub_revision}",
+                  ignore_patterns=[CARD_FILE] if keep_card else None)
     return folder
 
 

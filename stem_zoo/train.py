@@ -1,4 +1,5 @@
-"""Training with ``tf.distribute.MirroredStrategy``: checkpoints, resume, TensorBoard.
+"""Training with ``tf.distribute.MirroredStrategy`` (or ``MultiWorkerMirroredStrategy`` over
+several machines): checkpoints, resume, TensorBoard.
 
 Fit-time validation (``val_loss``, ``val_<metric>``, what ReduceLROnPlateau, checkpoints and
 TensorBoard read) is computed by :func:`single_device_validation` on the whole validation
@@ -11,14 +12,27 @@ n / (n + batch) (keras-team/keras#23084). Monitoring with ``drop_remainder=True`
 out the last short batch. The training set is given its known number of batches so that
 training never takes the phantom step either (it also advanced the optimizer's step count).
 
+With ``multi_worker=True`` (``stem-zoo train --workers``) the cluster and this machine's task
+come from ``TF_CONFIG`` (:func:`read_tf_config`). Every worker runs the same command; the
+batch size stays global (split over all replicas of all workers), and every worker reads the
+whole pipeline and keeps its share of each batch (``AutoShardPolicy.DATA``: file sharding would
+give the workers different numbers of batches). Only the chief writes the run folder; the
+others write their checkpoints and backup to a folder of their own under the system's
+temporary folder (the same on a restart, so their backup resumes too) and delete it at the end.
+
 Example (CLI):
     $ stem-zoo train tilt_dcnn --config small --epochs 12 --out runs/tilt_dcnn
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,10 +52,73 @@ class TrainSettings:
     seed: int = 0
 
 
-def make_strategy(devices: list[str] | None = None):
-    """MirroredStrategy over ``devices``, else all visible GPUs, else the CPU."""
+TF_CONFIG_EXAMPLE = ('{"cluster": {"chief": ["host1:12345"], "worker": ["host2:12345"]}, '
+                     '"task": {"type": "chief", "index": 0}}')
+_TF_CONFIG_HELP = ("TF_CONFIG must be JSON with 'cluster' (job name 'chief' and/or 'worker' -> list of "
+                   "'host:port', the same on every machine) and 'task' (this machine's 'type' and 'index' in "
+                   f"that list), e.g. TF_CONFIG='{TF_CONFIG_EXAMPLE}' on host1 and the same with "
+                   '"task": {"type": "worker", "index": 0} on host2')
+
+
+def read_tf_config(environ: Mapping[str, str] | None = None) -> dict:
+    """The cluster and task of a multi-worker run, from ``TF_CONFIG`` in ``environ`` (default: ``os.environ``).
+
+    Raises ValueError saying what it must hold when it is missing or malformed (TensorFlow
+    itself would quietly train on this machine alone).
+    """
+    text = (os.environ if environ is None else environ).get("TF_CONFIG", "").strip()
+    if not text:
+        raise ValueError(f"--workers reads the cluster from the TF_CONFIG environment variable, which is not set. "
+                         f"{_TF_CONFIG_HELP}.")
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({error}). {_TF_CONFIG_HELP}.") from None
+    cluster = config.get("cluster") if isinstance(config, dict) else None
+    task = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise ValueError(f"TF_CONFIG has no 'cluster' or no 'task' object. {_TF_CONFIG_HELP}.")
+    if not cluster or set(cluster) - {"chief", "worker"}:
+        raise ValueError(f"TF_CONFIG's cluster has jobs {sorted(cluster)}; MultiWorkerMirroredStrategy runs 'chief' "
+                         f"and 'worker' jobs only. {_TF_CONFIG_HELP}.")
+    for job, addresses in cluster.items():
+        if (not isinstance(addresses, list) or not addresses
+                or not all(isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses)):
+            raise ValueError(f"TF_CONFIG's cluster job {job!r} must be a non-empty list of 'host:port' strings, "
+                             f"not {addresses!r}. {_TF_CONFIG_HELP}.")
+    if len(cluster.get("chief", [])) > 1:
+        raise ValueError(f"TF_CONFIG's cluster has {len(cluster['chief'])} chiefs; at most one. {_TF_CONFIG_HELP}.")
+    kind, index = task.get("type"), task.get("index")
+    if kind not in cluster or type(index) is not int or not 0 <= index < len(cluster[kind]):
+        raise ValueError(f"TF_CONFIG's task {task!r} is not in its cluster {cluster!r}: 'type' must name one of its "
+                         f"jobs and 'index' a position in that job's list. {_TF_CONFIG_HELP}.")
+    return config
+
+
+def is_chief(tf_config: dict) -> bool:
+    """Whether this task writes the run folder: the 'chief', else worker 0 of a cluster without one."""
+    task = tf_config["task"]
+    if "chief" in tf_config["cluster"]:
+        return task["type"] == "chief"
+    return task["type"] == "worker" and task["index"] == 0
+
+
+def make_strategy(devices: list[str] | None = None, multi_worker: bool = False):
+    """MirroredStrategy over ``devices``, else all visible GPUs, else the CPU.
+
+    ``multi_worker``: MultiWorkerMirroredStrategy over the cluster in ``TF_CONFIG`` (each worker's
+    GPUs, else its CPU; ring all-reduce between CPUs). It must come before any other TensorFlow op.
+    """
     import tensorflow as tf
 
+    if multi_worker:
+        if devices is not None:
+            raise ValueError("devices are for one machine; with multi_worker each worker uses its own GPUs or CPU.")
+        read_tf_config()
+        implementation = tf.distribute.experimental.CommunicationImplementation
+        options = tf.distribute.experimental.CommunicationOptions(
+            implementation=implementation.AUTO if tf.config.list_physical_devices("GPU") else implementation.RING)
+        return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
     if devices is None:
         gpus = tf.config.list_logical_devices("GPU")
         devices = [d.name for d in gpus] or ["/cpu:0"]
@@ -57,25 +134,30 @@ def train(
     devices: list[str] | None = None,
     verbose: int = 1,
     callbacks: list | None = None,
+    multi_worker: bool = False,
 ) -> dict:
     """Train a zoo model on its dataset; resumes from ``out_dir`` after an interruption.
 
     Writes ``model.keras`` (final), ``checkpoints/`` (every epoch), ``backup/`` (resume
     state), ``logs/`` (TensorBoard) and ``training.json`` (settings, timings, validation).
+    ``multi_worker``: one of the workers in ``TF_CONFIG`` (see the module notes); only the
+    chief writes ``out_dir``, and only its record has ``validation``.
     """
+    tf_config = read_tf_config() if multi_worker else None  # a clear error before TensorFlow starts
     import keras
     import tensorflow as tf
 
     from stem_zoo import data
 
+    strategy = make_strategy(devices, multi_worker)  # first: MultiWorkerMirroredStrategy precedes every other op
+    chief = tf_config is None or is_chief(tf_config)
     entry = get_entry(model_id)
-    out = Path(out_dir)
+    out = Path(out_dir) if chief else _worker_dir(Path(out_dir), tf_config["task"])
     out.mkdir(parents=True, exist_ok=True)
     config = config or entry.dataset_config
     keras.utils.set_random_seed(settings.seed)
     builder = data.load_builder(entry.dataset, config, data_dir)
 
-    strategy = make_strategy(devices)
     with strategy.scope():
         model = _build(entry)
         loss, optimizer, metrics, schedule = entry.architecture().training_setup(settings)
@@ -85,6 +167,13 @@ def train(
         train_ds = train_ds.repeat()
     else:  # a known length: Keras then takes no phantom step past the end (see the module notes)
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(_full_batches(builder, entry, settings.batch_size)))
+    if multi_worker:  # each worker keeps its share of every global batch (the module notes)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        train_ds = train_ds.with_options(options)
+        if sum(len(job) for job in tf_config["cluster"].values()) > 1:
+            with strategy.scope():
+                _fit_across_workers(model, train_ds.element_spec)
     val_ds = data.eval_pipeline(builder, "validation", entry, settings.batch_size)
     callbacks = [
         single_device_validation(val_ds, model.loss, metrics),  # first: the callbacks below read its val_* logs
@@ -99,8 +188,6 @@ def train(
     history = model.fit(train_ds, epochs=settings.epochs,
                         steps_per_epoch=settings.steps_per_epoch, callbacks=callbacks, verbose=verbose)
     seconds = time.perf_counter() - start
-    model.save(out / "model.keras")
-    validation = _evaluate_saved(out / "model.keras", builder, entry, settings.batch_size)
     record = {
         "model": model_id,
         "dataset": f"{entry.dataset}/{config}:{builder.info.version}",
@@ -110,10 +197,40 @@ def train(
         "hardware": _hardware(tf),
         "train_seconds": round(seconds, 1),
         "epochs_run": len(history.history.get("loss", [])),
-        "validation": validation,
     }
+    if tf_config is not None:
+        record["cluster"] = tf_config["cluster"]
+    if not chief:  # its copy of the run is the chief's: nothing of it is kept
+        shutil.rmtree(out, ignore_errors=True)
+        return record
+    model.save(out / "model.keras")
+    record["validation"] = _evaluate_saved(out / "model.keras", builder, entry, settings.batch_size)
     (out / "training.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def _fit_across_workers(model, element_spec) -> None:
+    """Let Keras 3.15's ``fit`` run under MultiWorkerMirroredStrategy (call it in the strategy's scope).
+
+    Across workers its TensorFlow trainer reduces values the strategy cannot reduce
+    (keras-team/keras#20585): the first batch, averaged as one nested value to build the model
+    ("Attempt to convert a value (PerReplica...) to a Tensor"), and each step's scalar logs,
+    averaged along an axis 0 they lack. So the model, loss, metrics and optimizer are built here
+    from the batch's shapes, ``fit`` skips building them, and each step returns its logs as
+    1-element vectors, whose mean over all replicas is the scalar that one machine would log.
+    """
+    import tensorflow as tf
+
+    model._symbolic_build(data_batch=element_spec)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+    train_step = model.train_step
+    model.train_step = lambda data: {name: tf.reshape(value, [1]) for name, value in train_step(data).items()}
+
+
+def _worker_dir(out: Path, task: dict) -> Path:
+    """A non-chief worker's folder for ``out``: under the temporary folder, the same for the same run and task."""
+    key = hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"stem-zoo-{task['type']}{task['index']}-{key}"
 
 
 def single_device_validation(dataset, loss, metrics):

@@ -59,57 +59,142 @@ def test_corrupt_weights_are_refused_before_loading(staged, tmp_path):
         stem_zoo.load(str(tmp_path))
 
 
-def _hub_cache(folder, cache, repo="someone/tilt_dcnn_test", commit="a" * 40):
-    snapshot = cache / f"models--{repo.replace('/', '--')}" / "snapshots" / commit
-    snapshot.mkdir(parents=True)
+def _hub_cache(folder, cache, repo="someone/tilt_dcnn_test", commit="a" * 40, refs=("v1",)):
+    repo_dir = cache / f"models--{repo.replace('/', '--')}"
+    (repo_dir / "snapshots" / commit).mkdir(parents=True)
     for name in ("model.keras", "config.json", "README.md"):
-        (snapshot / name).write_bytes((folder / name).read_bytes())
-    refs = cache / f"models--{repo.replace('/', '--')}" / "refs"
-    refs.mkdir()
-    (refs / "v1").write_text(commit)
+        (repo_dir / "snapshots" / commit / name).write_bytes((folder / name).read_bytes())
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    for ref in refs:
+        (repo_dir / "refs" / ref).write_text(commit)
 
 
-OFFLINE_LOAD = "import sys, stem_zoo; m = stem_zoo.load(sys.argv[1], cache_dir=sys.argv[2]); print(m.zoo.source)"
+OFFLINE_LOAD = """
+import json, sys, warnings, stem_zoo
+done = []
+for name, revision in json.loads(sys.argv[1]):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            source = stem_zoo.load(name, revision=revision, cache_dir=sys.argv[2]).zoo.source
+        except FileNotFoundError as error:
+            source = f"FileNotFoundError: {error}"
+    done.append({"source": source, "warnings": [str(w.message) for w in caught
+                                                if w.category is UserWarning and "revision" in str(w.message)]})
+print(json.dumps(done))
+"""
 
 
-def test_hub_model_loads_offline_from_the_cache(staged, tmp_path):
+def test_hub_model_loads_offline_from_the_cache_and_records_its_commit(staged, tmp_path):
     _, folder = staged
-    _hub_cache(folder, tmp_path)
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", OFFLINE_LOAD, "hf://someone/tilt_dcnn_test@v1", str(tmp_path)],
-                          env=env, capture_output=True, text=True)
+    main, tagged, other = "b" * 40, "a" * 40, "c" * 40
+    _hub_cache(folder, tmp_path, commit=tagged, refs=("v1",))
+    _hub_cache(folder, tmp_path, commit=main, refs=("main",))
+    _hub_cache(folder, tmp_path, repo=ENTRY.hub_repo, commit=other, refs=("v9.9.9",))
+    loads = [("hf://someone/tilt_dcnn_test@v1", None), ("hf://someone/tilt_dcnn_test", None),
+             ("hf://someone/tilt_dcnn_test", "v1"), ("tilt_dcnn", "v9.9.9"), ("tilt_dcnn", ENTRY.hub_revision),
+             ("hf://someone/other@v1", None)]
+    done = subprocess.run([sys.executable, "-c", OFFLINE_LOAD, json.dumps(loads), str(tmp_path)],
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().endswith("hf://someone/tilt_dcnn_test@v1")
+    pinned, unpinned, by_argument, zoo_other, zoo_packaged, missing = json.loads(done.stdout.strip().splitlines()[-1])
+    # A pinned revision loads its commit quietly; the source names that commit, not the tag (tags can be moved).
+    assert pinned == by_argument == {"source": f"hf://someone/tilt_dcnn_test@{tagged}", "warnings": []}
+    # No revision: the moving main branch, with one warning that names it and how to pin the commit it resolved to.
+    assert unpinned["source"] == f"hf://someone/tilt_dcnn_test@{main}"
+    assert len(unpinned["warnings"]) == 1 and "'main'" in unpinned["warnings"][0]
+    assert f"hf://someone/tilt_dcnn_test@{main}" in unpinned["warnings"][0]
+    # A zoo id at another revision than its packaged weights goes to its Hub repo; at its own revision it stays packaged.
+    assert zoo_other == {"source": f"hf://{ENTRY.hub_repo}@{other}", "warnings": []}
+    assert zoo_packaged["source"] == "packaged:tilt_dcnn"
+    assert "is not in the Hugging Face cache" in missing["source"] and "huggingface-cli download" in missing["source"]
 
-    missing = subprocess.run([sys.executable, "-c", OFFLINE_LOAD, "hf://someone/other@v1", str(tmp_path)],
-                             env=env, capture_output=True, text=True)
-    assert missing.returncode != 0
-    assert "is not in the Hugging Face cache" in missing.stderr and "huggingface-cli download" in missing.stderr
+
+def test_conflicting_or_meaningless_revisions_are_refused(staged):
+    _, folder = staged
+    with pytest.raises(ValueError, match="pins @v1 but revision='v2'"):
+        stem_zoo.load("hf://someone/tilt_dcnn_test@v1", revision="v2")
+    with pytest.raises(ValueError, match="has no revisions"):
+        stem_zoo.load(str(folder), revision="v1")
 
 
-def test_publish_uploads_but_keeps_an_existing_card(staged, tmp_path, monkeypatch):
+class FakeApi:
+    """A stand-in for huggingface_hub.HfApi: records every call, holds the repo's refs, never touches the network."""
+
+    calls: list = []
+    tags: tuple = ()
+    files: tuple = ()
+
+    def __init__(self, token=None):
+        pass
+
+    def create_repo(self, repo_id, exist_ok=False, repo_type=None):
+        self.calls.append(("create_repo", repo_id, {"exist_ok": exist_ok, "repo_type": repo_type}))
+
+    def file_exists(self, repo_id, filename, repo_type=None):
+        return filename in self.files
+
+    def list_repo_refs(self, repo_id, repo_type=None):
+        from huggingface_hub import GitRefInfo, GitRefs
+
+        self.calls.append(("list_repo_refs", repo_id, {"repo_type": repo_type}))
+        refs = [GitRefInfo(name=t, ref=f"refs/tags/{t}", target_commit="0" * 40) for t in self.tags]
+        return GitRefs(branches=[GitRefInfo(name="main", ref="refs/heads/main", target_commit="0" * 40)],
+                       converts=[], tags=refs)
+
+    def upload_folder(self, **kwargs):
+        from huggingface_hub import CommitInfo
+
+        self.calls.append(("upload_folder", kwargs["repo_id"], kwargs))
+        return CommitInfo(commit_url=f"https://huggingface.co/{kwargs['repo_id']}/commit/{'c' * 40}",
+                          commit_message=kwargs.get("commit_message"), commit_description="", oid="c" * 40)
+
+    def create_tag(self, repo_id, *, tag, revision=None, repo_type=None, tag_message=None):
+        self.calls.append(("create_tag", repo_id, {"tag": tag, "revision": revision, "repo_type": repo_type}))
+
+
+@pytest.fixture
+def fake_api(monkeypatch):
+    """A fresh FakeApi class in place of huggingface_hub.HfApi (set its tags and files before use)."""
     import huggingface_hub
 
+    api = type("RecordingApi", (FakeApi,), {"calls": [], "tags": (), "files": ()})
+    monkeypatch.setattr(huggingface_hub, "HfApi", api)
+    return api
+
+
+def test_publish_uploads_but_keeps_an_existing_card(staged, tmp_path, fake_api):
     model, _ = staged
-    calls = {}
-
-    class FakeApi:
-        def __init__(self, token=None):
-            pass
-
-        def create_repo(self, repo_id, exist_ok):
-            calls["create"] = (repo_id, exist_ok)
-
-        def file_exists(self, repo_id, filename):
-            return filename == "README.md"
-
-        def upload_folder(self, **kwargs):
-            calls["upload"] = kwargs
-
-    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    fake_api.files = ("README.md",)
     hub.publish(model, "someone/tilt_dcnn_test", entry=ENTRY, dry_run=False, out_dir=tmp_path)
-    assert calls["create"] == ("someone/tilt_dcnn_test", True)
-    assert calls["upload"]["ignore_patterns"] == ["README.md"] and calls["upload"]["folder_path"] == str(tmp_path)
+    calls = {name: (repo, kwargs) for name, repo, kwargs in fake_api.calls}
+    assert calls["create_repo"] == ("someone/tilt_dcnn_test", {"exist_ok": True, "repo_type": None})
+    upload = calls["upload_folder"][1]
+    assert upload["ignore_patterns"] == ["README.md"] and upload["folder_path"] == str(tmp_path)
+
+
+def test_publish_tags_the_uploaded_commit_with_the_entry_revision(staged, tmp_path, fake_api):
+    model, _ = staged
+    hub.publish(model, "someone/tilt_dcnn_test", entry=ENTRY, dry_run=False, out_dir=tmp_path)
+    names = [name for name, _, _ in fake_api.calls]
+    assert names.index("list_repo_refs") < names.index("upload_folder") < names.index("create_tag")
+    assert fake_api.calls[-1] == ("create_tag", "someone/tilt_dcnn_test",
+                                  {"tag": ENTRY.hub_revision, "revision": "c" * 40, "repo_type": "model"})
+    assert [kwargs["ignore_patterns"] for name, _, kwargs in fake_api.calls if name == "upload_folder"] == [None]
+
+
+def test_publish_refuses_an_existing_tag_and_uploads_nothing(staged, tmp_path, fake_api):
+    model, _ = staged
+    fake_api.tags = ("v0.0.1", ENTRY.hub_revision)
+    with pytest.raises(ValueError, match=f"already has a revision '{ENTRY.hub_revision}'; nothing was uploaded"):
+        hub.publish(model, "someone/tilt_dcnn_test", entry=ENTRY, dry_run=False, out_dir=tmp_path)
+    assert not [name for name, _, _ in fake_api.calls if name in ("upload_folder", "create_tag")]
+
+
+def test_dry_run_contacts_nothing(staged, tmp_path, fake_api):
+    model, _ = staged
+    hub.publish(model, "someone/tilt_dcnn_test", entry=ENTRY, dry_run=True, out_dir=tmp_path)
+    assert fake_api.calls == [] and (tmp_path / "model.keras").is_file()
 
 
 @pytest.mark.parametrize("bad, error", [("nonexistent_model", ValueError), ("hf://no-slash", ValueError)])
