@@ -95,6 +95,20 @@ def test_point_defects_and_noise():
     assert abs(noisy.mean() - 0.5) < 0.02 and abs(noisy.std() - np.sqrt(0.5 / (1e3 * 0.04))) < 0.02
 
 
+@pytest.mark.parametrize("dose", [1e3, 1e5, 1e7])
+def test_noise_follows_the_seed_not_the_last_bits_of_the_image(dose):
+    """Two builds' clean images differ by ~4e-6 (FFT plans): the noisy images must stay the same draw."""
+    clean = np.random.default_rng(3).uniform(0.01, 0.2, (96, 96))
+    nudged = clean * (1 + 4.3e-6 * np.random.default_rng(4).uniform(-1, 1, clean.shape))
+    a, b = (ac.recorded_image(c, 0.3, 0.2, dose, np.random.default_rng(7)) for c in (clean, nudged))
+    electrons = dose * 0.2**2
+    assert np.abs(a - b).max() * electrons <= 1 + 4.3e-6 * 0.2 * electrons  # at most one count beyond the shift
+    assert np.mean(a != b) < (0.01 if dose <= 1e5 else 1.0)
+    rate = clean.mean() * electrons  # and still Poisson: variance equals the mean count
+    flat = ac.recorded_image(np.full((128, 128), clean.mean()), 0.0, 0.2, dose, np.random.default_rng(8)) * electrons
+    assert abs(flat.mean() / rate - 1) < 0.02 and abs(flat.var() / rate - 1) < 0.1
+
+
 def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="Unknown stem_atom_columns config"):
         ac.get_recipe("huge")

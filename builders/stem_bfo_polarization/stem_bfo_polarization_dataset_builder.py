@@ -21,7 +21,8 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {
         "1.1.0": "Domain patterns cycle over the fields of every composition together (1.0.0's training fields held "
                  "no 109 deg wall); every field is off zone by up to 1 mrad (alignment residual); test_mistilt "
-                 "tilts are 1.0-2.5 mrad, beyond every training tilt.",
+                 "tilts are 1.0-2.5 mrad, beyond every training tilt; Poisson noise drawn by inverse CDF (one uniform per "
+                 "pixel, so a rebuild repeats it).",
         "1.0.0": "First release: 0 / 7 / 10% Sm fields with 71 and 109 deg walls and rotations; centred and grid "
                  "sub-images; region, unseen-field, unseen-composition and mistilt splits.",
     }
