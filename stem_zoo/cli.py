@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument("model", help="zoo id or model folder")
     publish.add_argument("repo_id")
     publish.add_argument("--out", default=None, help="staging folder")
-    publish.add_argument("--dry-run", action="store_true", help="stage only, upload nothing")
+    publish.add_argument("--upload", action="store_true",
+                         help="upload and tag the entry's hub_revision; without it only stage (a dry run)")
 
     report = sub.add_parser("report", help="main job: each zoo model's report (its module's hook, else its benchmark)")
     report.add_argument("--config", default="smoke")
@@ -134,8 +135,9 @@ def _run(args) -> int:
     if args.command == "publish":
         from stem_zoo.hub import publish
 
-        folder = publish(load(args.model), args.repo_id, dry_run=args.dry_run, out_dir=args.out)
-        print(f"{'staged' if args.dry_run else 'published'}: {folder}")
+        folder = publish(load(args.model), args.repo_id, dry_run=not args.upload, out_dir=args.out)
+        print(f"published: {folder}" if args.upload else f"dry run, nothing uploaded: staged in {folder}; --upload "
+              f"uploads it to https://huggingface.co/{args.repo_id}")
         return 0
     if args.command == "map":
         import numpy as np

@@ -217,3 +217,13 @@ def test_a_model_folder_declares_its_own_entry(staged, tmp_path):
     with pytest.raises(ValueError, match="must be named after it"):
         discover(tmp_path / "misnamed")
     assert set(discover()) == {p.parent.name for p in (Path(stem_zoo.__file__).parent / "weights").glob("*/config.json")}
+
+
+def test_cli_publish_is_a_dry_run_unless_upload(tmp_path, fake_api, capsys):
+    from stem_zoo.cli import main
+
+    assert main(["publish", "tilt_dcnn", "someone/tilt_dcnn_test", "--out", str(tmp_path / "dry")]) == 0
+    assert fake_api.calls == [] and (tmp_path / "dry" / "model.keras").is_file()
+    assert "dry run, nothing uploaded" in capsys.readouterr().out
+    assert main(["publish", "tilt_dcnn", "someone/tilt_dcnn_test", "--out", str(tmp_path / "up"), "--upload"]) == 0
+    assert [name for name, _, _ in fake_api.calls][-2:] == ["upload_folder", "create_tag"]
