@@ -30,6 +30,7 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 from etils import epath
 
+from stem_datasets import registration
 from stem_datasets.cache import SimulationCache
 from stem_datasets.recipe import DatasetRecipe, PreparedRecipe, check_recipe
 
@@ -130,3 +131,6 @@ def _examples(recipe: DatasetRecipe, split: str, cache: SimulationCache, descrip
 
     for unit in tqdm(recipe.units(split), desc=description, unit="unit"):
         yield from recipe.generate_unit(split, unit, cache)
+
+
+registration.register_deferred()  # TFDS may have been imported first by this module (see registration.register)

@@ -35,12 +35,32 @@ def builders_dir() -> Path:
     return installed if installed.is_dir() else _PACKAGE.parent / "builders"
 
 
+_deferred = False  # TFDS finished importing while stem_datasets.offline, which the builders need, was half-imported
+
+
 def register() -> None:
-    """Import every builder (registers it with TFDS); a failing one warns instead of breaking TFDS's import."""
+    """Import every builder (registers it with TFDS); a failing one warns instead of breaking TFDS's import.
+
+    When TFDS is first imported by ``stem_datasets.offline`` itself (``import stem_datasets.offline`` before
+    anything else), the builders cannot import that half-initialized module yet: registration waits for
+    :func:`register_deferred`, which ``offline`` calls as its last line.
+    """
+    global _deferred
+    offline = sys.modules.get("stem_datasets.offline")
+    if not _deferred and offline is not None and getattr(offline.__spec__, "_initializing", False):
+        _deferred = True
+        return
+    _deferred = False
     try:
         importlib.import_module(BUILDERS)
     except Exception as error:  # noqa: BLE001  (reported, and raised again by `from stem_datasets import builders`)
         warnings.warn(f"stem_datasets: the dataset builders did not register with TFDS: {error!r}", stacklevel=2)
+
+
+def register_deferred() -> None:
+    """Register now if :func:`register` had to wait for ``stem_datasets.offline`` (whose names all exist by then)."""
+    if _deferred:
+        register()
 
 
 class _RegisteringLoader(importlib.abc.Loader):

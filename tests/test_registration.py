@@ -44,7 +44,8 @@ def test_physics_modules_import_without_tensorflow():
 
 
 @pytest.mark.parametrize("imports", ["import stem_datasets, tensorflow_datasets as tfds",
-                                     "import tensorflow_datasets as tfds, stem_datasets"])
+                                     "import tensorflow_datasets as tfds, stem_datasets",
+                                     "import stem_datasets.offline, tensorflow_datasets as tfds"])
 def test_builders_register_whatever_the_import_order(imports, tmp_path):
     _python(f"""
         {imports}
