@@ -72,10 +72,6 @@ ZONES: dict[str, Zone] = {z.name: z for z in (
     Zone("Si [110]", (3, 8), BULK, (20.0, 25.0)),
     Zone("graphene [001]", (1, 1), LAYER, (25.0, 30.0), defects=("C", "Si", 0.03, 0.02), dose_range=(1e5, 1e8),
          low_doses=(1e5, 2e5)),
-    # A heavy-atom layer of another family (tetradymite): without one, every heavy column in training was a bulk
-    # column, and ABF of a heavy monolayer at large defocus (rings around the columns) was never seen.
-    Zone("Bi2Se3 [001]", (1, 1), LAYER, (25.0, 30.0), defects=("Se", "Se", 0.04, 0.0), dose_range=(1e5, 1e8),
-         low_doses=(1e5, 2e5)),
     Zone("MoS2 [001]", (1, 1), LAYER, (25.0, 30.0), defects=("S", "S", 0.04, 0.0), dose_range=(1e5, 1e8),
          low_doses=(1e5, 2e5)),
 )}

@@ -38,9 +38,6 @@ COLUMN_TOLERANCE = 1.0  # A: atoms closer in projection form one column (tilted 
 SILICON_A = 5.431  # A, diamond Si at 295 K; Okada & Tokumaru, J. Appl. Phys. 56, 314 (1984)
 GRAPHENE_A = 2.46  # A; in-plane lattice constant of graphite, Trucano & Chen, Nature 258, 136 (1975)
 MOS2_A, MOS2_THICKNESS = 3.16, 3.17  # A; 2H-MoS2, Wildervanck & Jellinek, Z. Anorg. Allg. Chem. 328, 309 (1964)
-# Bi2Se3 (R-3m, hexagonal setting): a, c [A], Bi and Se1 at 6c (0, 0, z), Se2 at 3a; Nakajima,
-# J. Phys. Chem. Solids 24, 479 (1963)
-BI2SE3_A, BI2SE3_C, BI2SE3_Z_BI, BI2SE3_Z_SE1 = 4.143, 28.636, 0.4008, 0.2117
 
 
 def column_class(symbols) -> int:
@@ -191,25 +188,6 @@ def mos2_layer(repeats: tuple[int, int]) -> Atoms:
                    source="Wildervanck & Jellinek (1964)", column_spacing=MOS2_A / np.sqrt(3))
 
 
-def bi2se3_quintuple_layer(repeats: tuple[int, int]) -> Atoms:
-    """One quintuple layer of Bi2Se3 (Se-Bi-Se-Bi-Se, 0.7 nm), the beam along c.
-
-    In projection the three close-packed sites hold Bi+Se, Se+Bi and a single Se: a triangular
-    lattice of heavy and intermediate columns 2.39 A apart, a family (tetradymite) other than the
-    transition-metal dichalcogenides.
-
-    >>> sorted(set(projected_columns(bi2se3_quintuple_layer((1, 1))).species))
-    ['Bi+Se', 'Se']
-    """
-    bulk = crystal(["Bi", "Se", "Se"], [(0, 0, BI2SE3_Z_BI), (0, 0, BI2SE3_Z_SE1), (0, 0, 0)], spacegroup=166,
-                   cellpar=[BI2SE3_A, BI2SE3_A, BI2SE3_C, 90, 90, 120])
-    layer = bulk[np.abs(bulk.positions[:, 2] - BI2SE3_C / 3) < 4.0]  # the QL around the Se2 at z = c/3
-    layer.positions[:, 2] -= layer.positions[:, 2].min() - 2.0
-    layer.set_cell([layer.cell[0], layer.cell[1], [0, 0, np.ptp(layer.positions[:, 2]) + 4.0]])
-    return _repeat(_hexagonal_to_rectangular(layer), repeats, 1, zone="Bi2Se3 [001]", family="2d",
-                   source="Nakajima (1963)", column_spacing=BI2SE3_A / np.sqrt(3))
-
-
 def point_defects(atoms: Atoms, rng: np.random.Generator, vacancy: float, substitution: float,
                   host: str, dopant: str) -> Atoms:
     """Random vacancies (any atom of ``host``) and substitutions (``host`` -> ``dopant``), as fractions of host atoms.
@@ -237,7 +215,7 @@ LATTICES = {
     "BiFeO3 [100]pc": bifeo3_100,
     "Si [110]": si_110,
 }
-LAYERS = {"graphene [001]": graphene_layer, "Bi2Se3 [001]": bi2se3_quintuple_layer, "MoS2 [001]": mos2_layer}
+LAYERS = {"graphene [001]": graphene_layer, "MoS2 [001]": mos2_layer}
 
 
 def cell_size(zone: str) -> tuple[float, float, float]:

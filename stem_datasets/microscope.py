@@ -33,7 +33,6 @@ THERMAL_SIGMAS_300K: dict[str, float] = {
     "Mo": 0.050,  # B ~ 0.2 A^2 (MoS2)
     "W": 0.050,
     "S": 0.062,  # B ~ 0.3 A^2
-    "Se": 0.100,  # B ~ 0.8 A^2 (Bi2Se3; its Bi takes the BiFeO3 value above)
 }
 
 

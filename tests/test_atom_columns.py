@@ -75,17 +75,6 @@ def test_draws_reproducible_and_splits_hold_other_structures():
                for s, u in zip(low, recipe.units("test_low_dose")))
 
 
-def test_training_layers_hold_every_class():
-    """Heavy columns occur in a 2-D training layer (Bi2Se3), so "heavy" is not learnt as "a thick column"."""
-    recipe = ac.get_recipe("small")
-    layer_units = [u for u in recipe.units("train") if ac.ZONES[u[0]].layer_range == (1, 1)]
-    classes = set()
-    for unit in layer_units:
-        classes |= set(lattices.projected_columns(ac.structure_of(ac.draw_structure(recipe, "train", unit))).classes)
-    assert classes == {1, 2, 3}
-    assert "MoS2 [001]" not in {u[0] for s in ("train", "validation", "test", "test_low_dose") for u in recipe.units(s)}
-
-
 def test_point_defects_and_noise():
     layer = lattices.graphene_layer((8, 5))
     g = lattices.point_defects(layer, np.random.default_rng(1), 0.05, 0.05, "C", "Si")

@@ -19,9 +19,9 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
-        "1.2.0": "A Bi2Se3 quintuple layer joins the training zones (heavy columns in a 2-D layer at 80 kV); the "
-                 "other zones' structures and clean images are unchanged; Poisson noise drawn by inverse CDF (one "
-                 "uniform per pixel, so a rebuild repeats it). (1.1.0, hBN with Pd and Pt, was withdrawn.)",
+        "1.2.0": "Poisson noise drawn by inverse CDF (one uniform per pixel, so a rebuild from scratch repeats it); "
+                 "structures and clean images as in 1.0.0. (1.1.0, hBN with Pd and Pt, was withdrawn, and so was a "
+                 "Bi2Se3 training layer: neither helped the unseen lattice.)",
         "1.0.0": "First release: SrTiO3 [001]/[110], BiFeO3 [100]pc, Si [110], graphene in training; MoS2 unseen; "
                  "distorted scans, defocus, probe size, source size and dose varied; five splits.",
     }
