@@ -64,7 +64,8 @@ class BfoPolarizationRecipe:
     pixel_size: float = 0.25  # A, the scan step
     window_px: int = 24  # sub-image side (6 A, about 1.5 cells at 0.25 A)
     noise_draws: int = 3  # Poisson realizations per field, each at its own dose
-    layer_range: tuple[int, int] = (3, 8)  # units of 2 a_pc along the beam (2.4-6.3 nm)
+    layer_range: tuple[int, int] = (3, 8)  # units of 2 a_pc along the beam (2.4-6.3 nm): every non-region field
+    region_layer_range: tuple[int, int] = (3, 12)  # region fields (train and test), stratified over them (2.4-9.5 nm)
     train_compositions: tuple[float, ...] = (0.0, 0.07)
     unseen_composition: float = 0.10
     dose_range: tuple[float, float] = (2e4, 2e6)  # e-/A^2, log-uniform
@@ -105,16 +106,17 @@ RECIPES: dict[str, BfoPolarizationRecipe] = {r.name: r for r in (
     BfoPolarizationRecipe(
         "smoke", "A few minutes on 2 cores: 8 x 8 cell fields 1.5-3.1 nm thick, one per split, one noise draw.",
         fields={"region": 1, "validation": 1, "test_unseen_field": 1, "test_unseen_composition": 1, "test_mistilt": 1},
-        cells=8, noise_draws=1, train_compositions=(0.0,), layer_range=(2, 4),
+        cells=8, noise_draws=1, train_compositions=(0.0,), layer_range=(2, 4), region_layer_range=(2, 4),
     ),
     BfoPolarizationRecipe(
         "small", "Under an hour on 2 cores: 16 x 16 cell (6.1 nm) fields, two region fields per training "
-                 "composition, three noise draws.",
+                 "composition (2.4-9.5 nm thick, one per quarter of that range), the other fields 2.4-6.3 nm "
+                 "(PRISM's cost grows with thickness), three noise draws.",
         fields={**_fields(2, 1), "test_unseen_composition": 2},
     ),
     BfoPolarizationRecipe(
         "full", "Cluster scale (Apache Beam): 32 x 32 cell fields, 40 region fields per training composition.",
-        fields=_fields(40, 8), cells=32, noise_draws=4, use_beam=True,
+        fields=_fields(40, 8), cells=32, noise_draws=4, layer_range=(3, 12), use_beam=True,
     ),
 )}
 
@@ -149,7 +151,10 @@ def draw_field(recipe: BfoPolarizationRecipe, unit: tuple[str, float, int]) -> F
     Domain patterns cycle through :data:`polarization.KINDS` over all fields of a kind (every
     composition together, from a start drawn per kind), so two region fields per composition hold
     all four patterns. Fields are off zone by a drawn tilt: up to ``alignment_max_mrad`` (the
-    residual of a usual alignment), and ``mistilt_range_mrad`` in ``test_mistilt``.
+    residual of a usual alignment), and ``mistilt_range_mrad`` in ``test_mistilt``. Region fields
+    (train and test) take one thickness per stratum of ``region_layer_range``, the compositions
+    interleaved (in ``small``: pure BFO the 1st and 3rd quarter, 7% Sm the 2nd and 4th), so that few
+    fields still span the range; other fields draw theirs uniformly from ``layer_range``.
     """
     kind, x, index = unit
     rng = _rng(recipe, *unit, "field")
@@ -171,7 +176,13 @@ def draw_field(recipe: BfoPolarizationRecipe, unit: tuple[str, float, int]) -> F
         source_size=float(rng.uniform(*recipe.source_size_range)), dose_haadf=0.0, dose_abf=0.0,
     )
     doses = tuple(float(d) for d in np.exp(rng.uniform(*np.log(recipe.dose_range), size=recipe.noise_draws)))
-    return FieldDraw(unit=tuple(unit), pattern=pattern, layers=int(rng.integers(recipe.layer_range[0], recipe.layer_range[1] + 1)),
+    if kind == "region":
+        lo, hi = recipe.region_layer_range
+        stratum, strata = index * len(compositions) + compositions.index(x), recipe.fields[kind] * len(compositions)
+        layers = lo + int((stratum + rng.uniform()) * (hi - lo + 1) / strata)
+    else:
+        layers = int(rng.integers(recipe.layer_range[0], recipe.layer_range[1] + 1))
+    return FieldDraw(unit=tuple(unit), pattern=pattern, layers=layers,
                      sm_fraction=float(x), field_seed=int(rng.integers(2**31)), phonon_seed=int(rng.integers(2**31)),
                      mistilt_mrad=mistilt, shot=shot, doses=doses)
 

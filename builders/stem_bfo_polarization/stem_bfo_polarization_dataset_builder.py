@@ -17,8 +17,11 @@ from stem_datasets.offline import RecipeBuilder, configs
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     """PRISM (abTEM) HAADF of BiFeO3 [100]pc fields with domains and Sm, cut into sub-images two ways."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
+        "1.2.0": "Region fields (train and test) are 2.4-9.5 nm thick, one per stratum of that range with the "
+                 "compositions interleaved (1.1.0: 2.4-6.3 nm, drawn uniformly); every other field is as in 1.1.0. "
+                 "full draws every field from 2.4-9.5 nm.",
         "1.1.0": "Domain patterns cycle over the fields of every composition together (1.0.0's training fields held "
                  "no 109 deg wall); every field is off zone by up to 1 mrad (alignment residual); test_mistilt "
                  "tilts are 1.0-2.5 mrad, beyond every training tilt; Poisson noise drawn by inverse CDF (one uniform per "
