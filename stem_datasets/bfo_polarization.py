@@ -64,8 +64,8 @@ class BfoPolarizationRecipe:
     pixel_size: float = 0.25  # A, the scan step
     window_px: int = 24  # sub-image side (6 A, about 1.5 cells at 0.25 A)
     noise_draws: int = 3  # Poisson realizations per field, each at its own dose
-    layer_range: tuple[int, int] = (3, 8)  # units of 2 a_pc along the beam (2.4-6.3 nm): every non-region field
-    region_layer_range: tuple[int, int] = (3, 12)  # region fields (train and test), stratified over them (2.4-9.5 nm)
+    layer_range: tuple[int, int] = (3, 8)  # units of 2 a_pc along the beam (2.3-6.1 nm): every non-region field
+    region_layer_range: tuple[int, int] = (3, 12)  # region fields (train and test), stratified over them (2.3-9.2 nm)
     train_compositions: tuple[float, ...] = (0.0, 0.07)
     unseen_composition: float = 0.10
     dose_range: tuple[float, float] = (2e4, 2e6)  # e-/A^2, log-uniform
@@ -110,7 +110,7 @@ RECIPES: dict[str, BfoPolarizationRecipe] = {r.name: r for r in (
     ),
     BfoPolarizationRecipe(
         "small", "Under an hour on 2 cores: 16 x 16 cell (6.1 nm) fields, two region fields per training "
-                 "composition (2.4-9.5 nm thick, one per quarter of that range), the other fields 2.4-6.3 nm "
+                 "composition (2.3-9.2 nm thick, one per quarter of that range), the other fields 2.3-6.1 nm "
                  "(PRISM's cost grows with thickness), three noise draws.",
         fields={**_fields(2, 1), "test_unseen_composition": 2},
     ),
@@ -309,9 +309,10 @@ HOLDOUT_SHOT = ShotDraw(rotation_deg=1.5, origin=(1.3, 2.1), drift=(0.3, -0.4), 
 
 
 def holdout_field(cells: int = 8, layers: int = 10, cache: SimulationCache | None = None) -> dict:
-    """A two-domain field outside every draw of the dataset: 7.6 nm thick (10 units, beyond the 2.4-6.3 nm
-    of every split), 4% Sm (no split holds it), a 109 deg wall with fixed variants and 30 pm in pure-BFO
-    terms, imaged as a typical shot (defocus -20 A, 22 mrad, source sigma 0.25 A, 5e5 e-/A^2).
+    """A two-domain field outside every draw of the dataset: by default 7.6 nm thick (10 units: no field of
+    ``small`` has it; its training fields have 3, 6, 9 and 12), 4% Sm (no split holds it), a 109 deg wall with
+    fixed variants and 30 pm in pure-BFO terms, exactly on zone, imaged as a typical shot (defocus -20 A,
+    22 mrad, source sigma 0.25 A, 5e5 e-/A^2).
 
     Returns ``image`` (H, W), ``pixel_size``, ``cells_xy`` (N, 2) [px] and ``polarization_pm`` (N, 2), image frame.
     """

@@ -19,9 +19,9 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
-        "1.2.0": "Region fields (train and test) are 2.4-9.5 nm thick, one per stratum of that range with the "
-                 "compositions interleaved (1.1.0: 2.4-6.3 nm, drawn uniformly); every other field is as in 1.1.0. "
-                 "full draws every field from 2.4-9.5 nm.",
+        "1.2.0": "Region fields (train and test) are 2.3-9.2 nm thick, one per stratum of that range with the "
+                 "compositions interleaved (1.1.0: 2.3-6.1 nm, drawn uniformly); every other field is as in 1.1.0. "
+                 "full draws every field from 2.3-9.2 nm.",
         "1.1.0": "Domain patterns cycle over the fields of every composition together (1.0.0's training fields held "
                  "no 109 deg wall); every field is off zone by up to 1 mrad (alignment residual); test_mistilt "
                  "tilts are 1.0-2.5 mrad, beyond every training tilt; Poisson noise drawn by inverse CDF (one uniform per "

@@ -494,7 +494,7 @@ def holdout_section(model, out: Path, stem: str) -> list[str]:
     comparison = comparison_figure(result.xy[matched], truth, pred, out / f"{stem}_comparison.png",
                                    shape=field["image"].shape, title=f"{stem}: truth / prediction / difference")
     return ["## A two-domain field outside the dataset's draws", "",
-            "BiFeO3 [100]pc, 8 x 8 cells, 7.6 nm thick (the dataset: 2.4-6.3 nm), 4% Sm (no split holds it), "
+            "BiFeO3 [100]pc, 8 x 8 cells, 7.6 nm thick (no field of the dataset has it), 4% Sm (no split holds it), "
             "a 109 deg wall through the middle (a 90 deg turn in projection), defocus -20 A, 5e5 e-/A^2, a rotated "
             f"and drifting scan. {int(matched.sum())} of {len(result.xy)} {result.sampling} windows lie on a true "
             f"Fe column: RMSE Px / Py {metrics['rmse_px_pm']:.1f} / {metrics['rmse_py_pm']:.1f} pm, magnitude "
