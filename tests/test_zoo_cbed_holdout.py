@@ -59,7 +59,7 @@ def test_shipped_interface_model_tells_rough_from_intermixed(rough, intermixed):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 10 open on the step goal: cbed_step_cnn on 2.0.0 is 0.33-0.44 exact on unseen structures and reads this "
+    "issue 10 (closed as blocked) on the step goal: cbed_step_cnn on 2.0.0 is 0.33-0.44 exact on unseen structures and reads this "
     "0.5 t step as 0.9 t; a step one tenth deeper changes the stack by 6%, less than small's phonon noise (10%) and "
     "imaging nuisances (bench/cbed_signal_vs_nuisance.py). strict: the suite fails once weights pass, and the mark goes."))
 def test_shipped_step_model_finds_the_step_within_one_tenth(rough):

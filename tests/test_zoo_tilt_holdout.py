@@ -35,7 +35,7 @@ def test_holdout_case_is_in_no_split():
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 9 open: the shipped weights (trained on stem_abf_tilt 1.0.0) read this 21.5 nm, defocused image as "
+    "issue 9 (closed as blocked): the shipped weights (trained on stem_abf_tilt 1.0.0) read this 21.5 nm, defocused image as "
     "(7.5, 6.2, 6.3) deg against (5.4, 3.6, 2.9); a 2.0.0 retraining on 2 CPU cores learned only beta - alpha "
     "(see the issue notes). strict: this test fails the suite as soon as the weights pass it, so the mark goes then."))
 def test_shipped_tilt_dcnn_keeps_magnitudes_on_an_unseen_multislice_image():
