@@ -109,7 +109,7 @@ RECIPES: dict[str, BfoPolarizationRecipe] = {r.name: r for r in (
         cells=8, noise_draws=1, train_compositions=(0.0,), layer_range=(2, 4), region_layer_range=(2, 4),
     ),
     BfoPolarizationRecipe(
-        "small", "Under an hour on 2 cores: 16 x 16 cell (6.1 nm) fields, two region fields per training "
+        "small", "About 70 min on 2 cores: 16 x 16 cell (6.1 nm) fields, two region fields per training "
                  "composition (2.3-9.2 nm thick, one per quarter of that range), the other fields 2.3-6.1 nm "
                  "(PRISM's cost grows with thickness), three noise draws.",
         fields={**_fields(2, 1), "test_unseen_composition": 2},
@@ -178,7 +178,8 @@ def draw_field(recipe: BfoPolarizationRecipe, unit: tuple[str, float, int]) -> F
     doses = tuple(float(d) for d in np.exp(rng.uniform(*np.log(recipe.dose_range), size=recipe.noise_draws)))
     if kind == "region":
         lo, hi = recipe.region_layer_range
-        stratum, strata = index * len(compositions) + compositions.index(x), recipe.fields[kind] * len(compositions)
+        strata = recipe.fields[kind] * len(compositions)
+        stratum = index * len(compositions) + compositions.index(x)  # compositions interleaved over the strata
         layers = lo + int((stratum + rng.uniform()) * (hi - lo + 1) / strata)
     else:
         layers = int(rng.integers(recipe.layer_range[0], recipe.layer_range[1] + 1))
