@@ -128,3 +128,19 @@ def test_experimental_config_with_a_broken_frame_fails_clearly_and_writes_nothin
     with pytest.raises(FileNotFoundError, match="BFO_0Sm_a_UCParameterization.h5"):
         builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=str(manual)))
     assert not tfds.builder("stem_bfo_polarization/experimental", data_dir=tmp_path / "data").is_prepared()
+
+
+@pytest.mark.parametrize("name", ["small", "full"])
+def test_region_fields_span_their_thickness_range_one_per_stratum(name):
+    recipe = bp.get_recipe(name)
+    lo, hi = recipe.region_layer_range
+    units = recipe.units("train")
+    layers = sorted(bp.draw_field(recipe, u).layers for u in units)
+    width = (hi - lo + 1) / len(units)
+    for k, n in enumerate(layers):  # the k-th thinnest field lies in the k-th stratum
+        assert lo + int(k * width) <= n <= lo + int((k + 1) * width - 1e-9), (k, n, layers)
+    for x in recipe.train_compositions:  # interleaved: every composition has thin and thick fields
+        own = [bp.draw_field(recipe, u).layers for u in units if u[1] == x]
+        assert min(own) < (lo + hi) / 2 < max(own), (x, own)
+    others = [bp.draw_field(recipe, u).layers for s in recipe.splits if s not in ("train", "test") for u in recipe.units(s)]
+    assert all(recipe.layer_range[0] <= n <= recipe.layer_range[1] for n in others)
