@@ -28,7 +28,7 @@ def main() -> None:
 
     entry = get_entry("tilt_dcnn")
     builder = data.load_builder(entry.dataset, args.config)
-    pipeline = data.train_pipeline(builder, entry, args.batch_size).repeat()
+    pipeline = data.train_pipeline(builder, entry, args.batch_size, repeat=True)
 
     iterator = iter(pipeline)
     next(iterator)

@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--steps-per-epoch", type=int, default=None)
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--decay-every", type=int, default=2, help="halve the learning rate every this many epochs")
+    train.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and augmentation")
+    train.add_argument("--ensemble", type=int, default=1,
+                       help="train this many members (seeds --seed, --seed + 1, ...) and save their average")
     train.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
     train.add_argument("--data-dir", default=None)
     train.add_argument("--workers", action="store_true",
@@ -111,7 +114,8 @@ def _run(args) -> int:
         from stem_zoo.train import TrainSettings, train
 
         settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
-                                 learning_rate=args.learning_rate, decay_every_epochs=args.decay_every)
+                                 learning_rate=args.learning_rate, decay_every_epochs=args.decay_every,
+                                 seed=args.seed, ensemble=args.ensemble)
         record = train(args.model, args.out, config=args.config, settings=settings, data_dir=args.data_dir,
                        multi_worker=args.workers)
         print(json.dumps(record, indent=1))

@@ -56,12 +56,27 @@ def examples(builder, split: str, entry: ModelEntry):
     return ds
 
 
-def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, shuffle_buffer: int = 8192):
-    """Shuffled, augmented (input, label) batches, reshuffled each epoch deterministically."""
+def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, shuffle_buffer: int = 8192,
+                   repeat: bool = False):
+    """Shuffled, augmented (input, label) batches, reshuffled each epoch deterministically.
+
+    ``repeat``: an endless stream (for a fixed number of steps per epoch). The passes are
+    repeated before the model's ``train_inputs``, so every sample of the stream gets its own
+    augmentation draw (``train_inputs`` seeds it with the sample's position in the stream);
+    repeating after it would cycle through one pass's draws.
+    A model module may also have ``train_examples(ds, entry)``, run once on the split before
+    shuffling (e.g. ``atom_fcn`` pairs each scan's HAADF and ABF examples).
+    """
     import tensorflow as tf
 
-    ds = examples(builder, "train", entry).shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = entry.architecture().train_inputs(ds, entry, seed)  # the model module says how it reads its dataset
+    module = entry.architecture()  # the model module says how it reads its dataset
+    ds = examples(builder, "train", entry)
+    if hasattr(module, "train_examples"):
+        ds = module.train_examples(ds, entry)
+    ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = module.train_inputs(ds, entry, seed)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 

@@ -50,6 +50,7 @@ class TrainSettings:
     huber_delta: float = 25.0
     steps_per_epoch: int | None = None
     seed: int = 0
+    ensemble: int = 1  # members trained with seeds seed, seed + 1, ...; the saved model averages their outputs
 
 
 TF_CONFIG_EXAMPLE = ('{"cluster": {"chief": ["host1:12345"], "worker": ["host2:12345"]}, '
@@ -143,6 +144,12 @@ def train(
     ``multi_worker``: one of the workers in ``TF_CONFIG`` (see the module notes); only the
     chief writes ``out_dir``, and only its record has ``validation``.
     """
+    if settings.ensemble > 1:
+        if multi_worker:
+            raise ValueError("--ensemble trains its members one after another on one machine; drop --workers.")
+        return _train_ensemble(model_id, Path(out_dir), config, settings, data_dir, devices, verbose, callbacks)
+    if settings.ensemble < 1:
+        raise ValueError(f"ensemble must be 1 or more members, not {settings.ensemble}.")
     tf_config = read_tf_config() if multi_worker else None  # a clear error before TensorFlow starts
     import keras
     import tensorflow as tf
@@ -162,10 +169,9 @@ def train(
         model = _build(entry)
         loss, optimizer, metrics, schedule = entry.architecture().training_setup(settings)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
-    train_ds = data.train_pipeline(builder, entry, settings.batch_size, settings.seed)
-    if settings.steps_per_epoch:
-        train_ds = train_ds.repeat()
-    else:  # a known length: Keras then takes no phantom step past the end (see the module notes)
+    train_ds = data.train_pipeline(builder, entry, settings.batch_size, settings.seed,
+                                   repeat=bool(settings.steps_per_epoch))
+    if not settings.steps_per_epoch:  # a known length: Keras then takes no phantom step past the end (see the module notes)
         train_ds = train_ds.apply(tf.data.experimental.assert_cardinality(_full_batches(builder, entry, settings.batch_size)))
     if multi_worker:  # each worker keeps its share of every global batch (the module notes)
         options = tf.data.Options()
@@ -207,6 +213,55 @@ def train(
     record["validation"] = _evaluate_saved(out / "model.keras", builder, entry, settings.batch_size)
     (out / "training.json").write_text(json.dumps(record, indent=1))
     return record
+
+
+def _train_ensemble(model_id: str, out: Path, config, settings: TrainSettings, data_dir, devices, verbose,
+                    callbacks) -> dict:
+    """Train ``settings.ensemble`` members into ``out/member<i>`` (seeds ``seed + i``; a finished member is
+    kept on a restart), then save ``out/model.keras``: one model whose output is the mean of theirs."""
+    from dataclasses import replace
+
+    members = []
+    for i in range(settings.ensemble):
+        folder = out / f"member{i}"
+        if (folder / "training.json").exists() and (folder / "model.keras").exists():
+            members.append(json.loads((folder / "training.json").read_text()))
+            continue
+        members.append(train(model_id, folder, config, replace(settings, ensemble=1, seed=settings.seed + i),
+                             data_dir, devices, verbose, callbacks))
+    import keras
+
+    from stem_zoo import data
+
+    entry = get_entry(model_id)
+    model = average_models([keras.saving.load_model(out / f"member{i}" / "model.keras", compile=False)
+                            for i in range(settings.ensemble)], name=model_id)
+    model.save(out / "model.keras")
+    builder = data.load_builder(entry.dataset, config or entry.dataset_config, data_dir)
+    record = {**{k: members[0][k] for k in ("model", "dataset", "replicas", "devices", "hardware")},
+              "settings": settings.__dict__, "train_seconds": round(sum(m["train_seconds"] for m in members), 1),
+              "members": members}
+    record["validation"] = _evaluate_saved(out / "model.keras", builder, entry, settings.batch_size)
+    (out / "training.json").write_text(json.dumps(record, indent=1))
+    return record
+
+
+def average_models(members: list, name: str = "ensemble"):
+    """One Keras model whose output is the mean of ``members``' outputs (same input; e.g. class probabilities).
+
+    >>> import keras, numpy as np
+    >>> def member(w):
+    ...     x = keras.Input((2,))
+    ...     return keras.Model(x, keras.layers.Dense(1, kernel_initializer=keras.initializers.Constant(w))(x))
+    >>> float(average_models([member(1.0), member(3.0)])(np.ones((1, 2)))[0, 0])
+    4.0
+    """
+    import keras
+
+    inputs = keras.Input(members[0].input_shape[1:], name=members[0].inputs[0].name)
+    renamed = [keras.Model(m.input, m.output, name=f"member{i}") for i, m in enumerate(members)]
+    outputs = keras.layers.Average(name="mean", dtype="float32")([m(inputs) for m in renamed])
+    return keras.Model(inputs, outputs, name=name)
 
 
 def _fit_across_workers(model, element_spec) -> None:
