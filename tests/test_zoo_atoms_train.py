@@ -95,3 +95,105 @@ def test_generic_trainer_fits_and_scores_detection(monkeypatch, tmp_path):
     assert json.loads((tmp_path / "training.json").read_text())["validation"]["n"] == 4
     logs = [p for p in (tmp_path / "logs").rglob("*tfevents*")]
     assert logs  # val_loss, val_pixel_accuracy and val_mean_iou went to TensorBoard
+
+
+def _scans(n, seed):
+    """``n`` scans, each as a HAADF example and an ABF example (the inverted image plus a gradient) that share the
+    scan features; the last example has no partner."""
+    out = []
+    for i, e in enumerate(_examples(n, seed)):
+        scan = {"structure": f"s{i}".encode(), "defocus_angstrom": np.float32(i), "semiangle_mrad": np.float32(30),
+                "source_size_angstrom": np.float32(0.3)}
+        ramp = np.linspace(0, 1, SHAPE[1], dtype=np.float32)[None, :, None]
+        out.append({**e, **scan, "detector": np.int64(0)})
+        out.append({**e, **scan, "detector": np.int64(1), "image": (1.5 - e["image"] + 0.3 * ramp).astype(np.float32)})
+    out.append({**out[0], "structure": b"alone"})
+    return out
+
+
+def _scan_builder(splits):
+    builder = _builder(splits)
+    signature = {k: tf.TensorSpec.from_tensor(tf.constant(v)) for k, v in splits["train"][0].items()}
+    signature["columns_xy"] = tf.TensorSpec((None, 2), tf.float32)
+    signature["columns_class"] = tf.TensorSpec((None,), tf.int32)
+    builder.as_dataset = lambda split, shuffle_files=False: tf.data.Dataset.from_generator(
+        lambda: iter(splits[split]), output_signature=signature)
+    return builder
+
+
+def test_detector_mixing_blends_the_scans_two_detectors():
+    entry = _entry(crop=SHAPE)  # the whole image: only a rotation / flip between the mixed image and the crop
+    scans = _scans(3, seed=4)
+    paired = list(atom_fcn.train_examples(_scan_builder({"train": scans}).as_dataset("train"), entry))
+    assert [bool(e["paired"]) for e in paired] == [True] * 6 + [False]
+    standardized = [atom_fcn.standardize(e["image"]) for e in scans]
+    for k in (0, 1):  # the HAADF and the ABF example of scan 0 carry the same pair, the right way round
+        assert np.allclose(paired[k]["haadf"], standardized[0]) and np.allclose(paired[k]["abf"], standardized[1])
+
+    ds = tf.data.Dataset.from_tensor_slices({k: np.stack([np.asarray(e[k]) for e in paired]) for k in paired[0]})
+    ds = ds.repeat(6)
+    angles = []
+    for image, example in _outputs(ds, entry, mix_fraction=1.0):
+        residual, (ch, ca) = _best_fit(image, [example["haadf"], example["abf"]])
+        assert residual < 1e-3  # a blend of the scan's two detectors (the unpaired one: of its own image twice)
+        if example["paired"]:
+            angles.append(np.arctan2(ca, ch))
+    assert len(angles) == 36 and np.ptp(angles) > 3.0  # blends all round the circle, not one fixed detector
+    for image, example in _outputs(ds, entry, mix_fraction=0.0):
+        assert _best_fit(image, [atom_fcn.standardize(example["image"])])[0] < 1e-3
+
+
+def _outputs(ds, entry, mix_fraction):
+    return zip((x for x, _ in atom_fcn.train_inputs(ds, entry, seed=3, mix_fraction=mix_fraction).as_numpy_iterator()),
+               ds.as_numpy_iterator())
+
+
+def _best_fit(image, images):
+    """(relative residual, coefficients) of ``image`` as a linear combination of one rot90/flip of ``images``."""
+    fits = []
+    for flip in (False, True):
+        for turns in range(4):
+            a = np.stack([np.rot90(np.fliplr(b) if flip else b, turns).ravel() for b in images], 1)
+            c, *_ = np.linalg.lstsq(a, image.ravel(), rcond=None)
+            fits.append((np.linalg.norm(a @ c - image.ravel()) / np.linalg.norm(image), c))
+    return min(fits, key=lambda f: f[0])
+
+
+def test_repeated_pipeline_draws_fresh_augmentation_each_pass():
+    from stem_zoo import data
+
+    builder = _builder({"train": _examples(1, seed=5)})
+    entry = _entry(crop=(40, 40))
+    crops = {x.tobytes() for x, _ in data.train_pipeline(builder, entry, 1, seed=0, repeat=True).take(8)
+             .as_numpy_iterator()}
+    cycled = {x.tobytes() for x, _ in data.train_pipeline(builder, entry, 1, seed=0).repeat().take(8)
+              .as_numpy_iterator()}
+    assert len(crops) >= 6  # one example: each pass a new crop / rotation ...
+    assert len(cycled) == 1  # ... where repeating the finished pipeline gives the first pass's again
+
+
+def test_ensemble_trains_its_members_and_averages_them(monkeypatch, tmp_path):
+    from stem_zoo import data, train
+
+    entry = _entry()
+    builder = _builder({"train": _examples(8, seed=1), "validation": _examples(4, seed=2)})
+    monkeypatch.setattr(train, "get_entry", lambda model_id: entry)
+    monkeypatch.setattr(data, "load_builder", lambda dataset, config, data_dir=None: builder)
+    settings = train.TrainSettings(epochs=1, batch_size=4, seed=5, ensemble=2)
+    record = train.train(entry.id, tmp_path, settings=settings, devices=["/cpu:0"], verbose=0)
+    assert [m["settings"]["seed"] for m in record["members"]] == [5, 6]
+    assert record["validation"]["n"] == 4
+    import keras
+
+    members = [keras.saving.load_model(tmp_path / f"member{i}" / "model.keras", compile=False) for i in (0, 1)]
+    model = keras.saving.load_model(tmp_path / "model.keras", compile=False)
+    x = np.random.default_rng(0).normal(size=(1, 48, 48, 1)).astype(np.float32)
+    outputs = [np.asarray(m(x)) for m in members]
+    assert not np.allclose(outputs[0], outputs[1], atol=1e-3)
+    assert np.allclose(np.asarray(model(x)), (outputs[0] + outputs[1]) / 2, atol=1e-5)
+    # A restart keeps finished members.
+    stamp = (tmp_path / "member0" / "model.keras").stat().st_mtime_ns
+    train.train(entry.id, tmp_path, settings=settings, devices=["/cpu:0"], verbose=0)
+    assert (tmp_path / "member0" / "model.keras").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="--workers"):
+        train.train(entry.id, tmp_path, settings=settings, multi_worker=True)

@@ -168,6 +168,7 @@ def training_setup(settings) -> tuple:
 # that the network meets columns of every contrast polarity. It raised unseen-lattice (MoS2) F1 by 3-4 points and
 # validation F1 by 1.5 in seed-matched runs (issue 11).
 DETECTOR_MIX_FRACTION = 0.5
+SCAN_FEATURES = ("structure", "defocus_angstrom", "semiangle_mrad", "source_size_angstrom", "detector", "columns_xy")
 
 
 def scan_pairs(examples: list[dict]) -> np.ndarray:
@@ -202,13 +203,16 @@ def train_examples(ds, entry):
     """``stem_zoo.data.train_pipeline``'s hook: the training split, each example with its scan's standardized
     HAADF and ABF images (``haadf``, ``abf``; both its own image where the scan has no partner, ``paired`` False).
 
-    The split is read into memory once (``small``: 90 images of 128 x 128 px).
+    The split is read into memory once (``small``: 90 images of 128 x 128 px). A dataset without the
+    scan features (:data:`SCAN_FEATURES`) is passed through: its samples are not mixed.
     """
     import tensorflow as tf
 
     from stem_datasets.atom_columns import DETECTORS
 
     feature, label = entry.input.feature, entry.label
+    if not set(SCAN_FEATURES) <= set(ds.element_spec):
+        return ds
     rows = list(ds.as_numpy_iterator())
     if not rows:
         raise ValueError(f"{entry.dataset}'s train split has no examples for {entry.id}.")
