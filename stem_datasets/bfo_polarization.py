@@ -82,6 +82,12 @@ class BfoPolarizationRecipe:
     use_beam: bool = False
     splits: tuple[str, ...] = SPLITS
 
+    def __post_init__(self):
+        for name in ("layer_range", "region_layer_range"):
+            lo, hi = getattr(self, name)
+            if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
+                raise ValueError(f"{name} must be (lo, hi) whole units of 2 a_pc with 1 <= lo <= hi, not {(lo, hi)}.")
+
     def units(self, split: str) -> list[tuple[str, float, int]]:
         """(field kind, Sm fraction, index) of every field a split reads; train and test share the region fields."""
         if split not in SPLITS:

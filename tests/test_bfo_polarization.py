@@ -63,6 +63,11 @@ def test_bad_input_is_refused():
         bp.get_recipe("huge")
     with pytest.raises(ValueError, match="Unknown split"):
         bp.get_recipe("smoke").units("training")
+    for bad in ((8, 3), (0, 4), (3.0, 6)):
+        with pytest.raises(ValueError, match="region_layer_range must be"):
+            dataclasses.replace(bp.get_recipe("small"), region_layer_range=bad)
+    with pytest.raises(ValueError, match="layer_range must be"):
+        dataclasses.replace(bp.get_recipe("small"), layer_range=(4, 2))
 
 
 def _write_experimental_frame(folder, name, spacing_px=20.0, cells=12, nan_rows=()):
