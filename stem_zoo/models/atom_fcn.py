@@ -15,14 +15,18 @@ image whose height and width are multiples of 8 (:data:`MULTIPLE`), at least 32 
 (:data:`MIN_SIDE_PX`); :func:`stem_zoo.atoms.locate_atoms` pads to a multiple. Inputs are
 standardized outside the model (zero mean, unit std per image: :func:`standardize`).
 
-Training (``stem-zoo train atom_fcn``): random crops of ``input.crop_shape`` with the same
-random rot90 and flip applied to the image and its mask; loss: class-weighted per-pixel
+Training (``stem-zoo train atom_fcn``): detector mixing (half of the samples whose scan was
+recorded by both detectors become a blend of its HAADF and ABF images: :func:`train_inputs`),
+then random crops of ``input.crop_shape`` with the same random rot90 and flip applied to the
+image and its mask; loss: class-weighted per-pixel
 cross-entropy plus a soft Dice term over the column classes, so that the column pixels
 (10-20 % of an image) count; metrics: pixel accuracy and mean IoU. Benchmarks score column
 detection (:func:`score_split`, :mod:`stem_zoo.atoms_metrics`), not pixels. The loss is a
 registered custom class: a run's compiled ``model.keras`` loads in a new process after
 ``import stem_zoo.models.atom_fcn`` (or with ``compile=False``, as
-:func:`stem_zoo.atoms.load_atom_model` does); staged zoo folders hold uncompiled models.
+:func:`stem_zoo.atoms.load_atom_model` does); staged zoo folders hold uncompiled models. The
+shipped weights are an ensemble (``stem-zoo train atom_fcn --ensemble 3``): one model whose
+maps are the mean of three such U-Nets trained with seeds 0, 1 and 2.
 
 Example:
     >>> model = build_atom_fcn(DEFAULT_INPUT)
