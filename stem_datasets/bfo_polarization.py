@@ -50,7 +50,7 @@ from stem_datasets.subimages import centred_windows, grid_labels, grid_windows, 
 SPLITS = ("train", "validation", "test", "test_unseen_field", "test_unseen_composition", "test_mistilt")
 SAMPLINGS = ("centred", "grid")
 MATCH_RADIUS = 0.5  # A: a found column this close to a true Fe column centres that cell's window
-REGION_FRACTION = 2 / 3  # train: the first 2/3 of a field along x; test: the rest
+REGION_FRACTION = 2 / 3  # train: the first 2/3 of a region field along x; test: the rest (the seed's split)
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,7 @@ class BfoPolarizationRecipe:
     defocus_range: float = 30.0  # A, +-
     semiangle_range: tuple[float, float] = (20.0, 25.0)
     source_size_range: tuple[float, float] = (0.15, 0.35)
+    region_fraction: float = REGION_FRACTION  # of a region field's width (x) for train; test: the rest
     rotation_max_deg: float = 3.0  # the scan is aligned with the lattice to within this
     drift_max: float = 0.5  # A over the frame, each axis
     jitter_max: float = 0.05  # A rms along the fast scan
@@ -87,6 +88,8 @@ class BfoPolarizationRecipe:
             lo, hi = getattr(self, name)
             if not (isinstance(lo, int) and isinstance(hi, int) and 1 <= lo <= hi):
                 raise ValueError(f"{name} must be (lo, hi) whole units of 2 a_pc with 1 <= lo <= hi, not {(lo, hi)}.")
+        if not 0 < self.region_fraction < 1:
+            raise ValueError(f"region_fraction must lie between 0 and 1, not {self.region_fraction}.")
 
     def units(self, split: str) -> list[tuple[str, float, int]]:
         """(field kind, Sm fraction, index) of every field a split reads; train and test share the region fields."""
@@ -110,9 +113,11 @@ def _fields(region: int, each: int) -> dict:
 
 RECIPES: dict[str, BfoPolarizationRecipe] = {r.name: r for r in (
     BfoPolarizationRecipe(
-        "smoke", "A few minutes on 2 cores: 8 x 8 cell fields 1.5-3.1 nm thick, one per split, one noise draw.",
+        "smoke", "A few minutes on 2 cores: 8 x 8 cell fields 1.5-3.1 nm thick, one per split, one noise draw; "
+                 "its region field is split in halves (a third of 8 cells holds too few whole windows).",
         fields={"region": 1, "validation": 1, "test_unseen_field": 1, "test_unseen_composition": 1, "test_mistilt": 1},
         cells=8, noise_draws=1, train_compositions=(0.0,), layer_range=(2, 4), region_layer_range=(2, 4),
+        region_fraction=0.5,
     ),
     BfoPolarizationRecipe(
         "small", "About 70 min on 2 cores: 16 x 16 cell (6.1 nm) fields, two region fields per training "
@@ -302,7 +307,7 @@ def generate_unit(recipe: BfoPolarizationRecipe, split: str, unit: tuple[str, fl
                 values, distance = values[sub.index], distance[sub.index]
             keep = np.ones(len(sub.windows), bool)
             if unit[0] == "region":
-                keep = region_split(sub.centres_xy, image.shape, recipe.window_px, REGION_FRACTION)[split]
+                keep = region_split(sub.centres_xy, image.shape, recipe.window_px, recipe.region_fraction)[split]
             for i in np.flatnonzero(keep):
                 yield f"{split}/{field_id}/{k}/{sampling}/{i}", {
                     **common, "image": sub.windows[i][..., None], "polarization_pm": values[i].astype(np.float32),
@@ -362,7 +367,7 @@ def describe(recipe: BfoPolarizationRecipe) -> dict:
         "centred": f"windows on Fe columns found by stem_zoo.locate_atoms (atom_fcn) within {MATCH_RADIUS} A of a "
                    "true Fe column, at the found sub-pixel position (bilinear); label of that true column",
         "grid": "windows on a regular grid of one cell's pitch; label of the nearest true Fe column",
-        "region_split": f"train: windows entirely in the first {REGION_FRACTION:.3f} of a region field along x; "
+        "region_split": f"train: windows entirely in the first {recipe.region_fraction:.3f} of a region field along x; "
                         "test: entirely in the rest; windows across the cut in neither",
         "atom_finder": atom_finder_version(),
         "sm_model": {"retained_at_10pct": polarization.SM_RETAINED_AT_10PCT,

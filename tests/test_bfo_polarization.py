@@ -149,3 +149,16 @@ def test_region_fields_span_their_thickness_range_one_per_stratum(name):
         assert min(own) < (lo + hi) / 2 < max(own), (x, own)
     others = [bp.draw_field(recipe, u).layers for s in recipe.splits if s not in ("train", "test") for u in recipe.units(s)]
     assert all(recipe.layer_range[0] <= n <= recipe.layer_range[1] for n in others)
+
+
+@pytest.mark.parametrize("name", ["smoke", "small", "full"])
+def test_region_split_leaves_room_for_a_column_of_whole_windows_on_each_side(name):
+    # A window belongs to train (test) only if it lies wholly in the first region_fraction (the rest) of the field:
+    # the band its centres can take must be at least one cell wide, or a field's test side can hold no centred window
+    # at all (smoke with the seed's 2/3 : 1/3 split: an 11 px band for a 15 px cell).
+    recipe = bp.get_recipe(name)
+    width, pitch = bp.image_shape(recipe)[1], bp.pc_lattice_constant() / recipe.pixel_size
+    for side in (recipe.region_fraction, 1 - recipe.region_fraction):
+        assert side * width - recipe.window_px >= pitch, (side, width)
+    with pytest.raises(ValueError, match="region_fraction"):
+        dataclasses.replace(recipe, region_fraction=1.0)

@@ -20,7 +20,8 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     VERSION = tfds.core.Version("1.3.0")
     RELEASE_NOTES = {
         "1.3.0": "Centred windows on the Fe columns found by atom_fcn v0.2.0 (three U-Nets trained with detector "
-                 "mixing, averaged); every field, image and label otherwise as in 1.2.0.",
+                 "mixing, averaged). smoke splits its region field in halves (2/3 : 1/3 left its test side without "
+                 "a whole centred window). Every field, image and label otherwise as in 1.2.0.",
         "1.2.0": "Region fields (train and test) are 2.3-9.2 nm thick, one per stratum of that range with the "
                  "compositions interleaved (1.1.0: 2.3-6.1 nm, drawn uniformly); every other field is as in 1.1.0. "
                  "full draws every field from 2.3-9.2 nm.",
