@@ -144,12 +144,12 @@ def train(
     ``multi_worker``: one of the workers in ``TF_CONFIG`` (see the module notes); only the
     chief writes ``out_dir``, and only its record has ``validation``.
     """
+    if settings.ensemble < 1:
+        raise ValueError(f"ensemble must be 1 or more members, not {settings.ensemble}.")
     if settings.ensemble > 1:
         if multi_worker:
             raise ValueError("--ensemble trains its members one after another on one machine; drop --workers.")
         return _train_ensemble(model_id, Path(out_dir), config, settings, data_dir, devices, verbose, callbacks)
-    if settings.ensemble < 1:
-        raise ValueError(f"ensemble must be 1 or more members, not {settings.ensemble}.")
     tf_config = read_tf_config() if multi_worker else None  # a clear error before TensorFlow starts
     import keras
     import tensorflow as tf

@@ -212,7 +212,7 @@ def train_examples(ds, entry):
     """
     import tensorflow as tf
 
-    from stem_datasets.atom_columns import DETECTORS
+    from stem_zoo.atoms_metrics import DETECTORS
 
     feature, label = entry.input.feature, entry.label
     if not set(SCAN_FEATURES) <= set(ds.element_spec):

@@ -474,15 +474,18 @@ def write_zoo_report(entry, out: Path, config: str, data_dir: str | None, path: 
     return path
 
 
-def field_labels(field: dict, result, radius_A: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def field_labels(field: dict, result) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(matched windows, their true P, their predicted P) of a map (:class:`stem_zoo.polarization.PolarizationMap`)
     of a simulated field (``cells_xy`` [px], ``polarization_pm``, ``pixel_size``), labelled as the dataset labels them:
-    a centred window by the Fe column within ``radius_A`` of its centre (others unmatched: the atom finder's misses
-    and strays), a grid window by the nearest Fe column."""
+    a centred window by the Fe column within ``MATCH_RADIUS`` of its centre (others unmatched: the atom finder's
+    misses and strays), a grid window by the nearest Fe column."""
     from scipy.spatial import cKDTree
 
+    from stem_datasets.bfo_polarization import MATCH_RADIUS
+
     distance, index = cKDTree(field["cells_xy"]).query(result.xy)
-    matched = distance < radius_A / field["pixel_size"] if result.sampling == "centred" else np.ones(len(index), bool)
+    centred = result.sampling == "centred"
+    matched = distance < MATCH_RADIUS / field["pixel_size"] if centred else np.ones(len(index), bool)
     return matched, field["polarization_pm"][index[matched]], result.P_pm[matched]
 
 
@@ -497,6 +500,7 @@ def holdout_section(model, out: Path, stem: str) -> list[str]:
     field = holdout_field(cache=SimulationCache())
     result = predict_polarization(field["image"], model, pixel_size=field["pixel_size"])
     matched, truth, pred = field_labels(field, result)
+    labelled = "lie on a true Fe column" if result.sampling == "centred" else "take their nearest Fe column's label"
     metrics = polarization_metrics(truth, pred)
     figures = result.figures(out, stem)
     comparison = comparison_figure(result.xy[matched], truth, pred, out / f"{stem}_comparison.png",
@@ -504,8 +508,8 @@ def holdout_section(model, out: Path, stem: str) -> list[str]:
     return ["## A two-domain field outside the dataset's draws", "",
             "BiFeO3 [100]pc, 8 x 8 cells, 7.6 nm thick (no field of the dataset has it), 4% Sm (no split holds it), "
             "a 109 deg wall through the middle (a 90 deg turn in projection), defocus -20 A, 5e5 e-/A^2, a rotated "
-            f"and drifting scan. {int(matched.sum())} of {len(result.xy)} {result.sampling} windows "
-            f"{'lie on a true Fe column' if result.sampling == 'centred' else 'take their nearest Fe column'}: RMSE Px / Py {metrics['rmse_px_pm']:.1f} / {metrics['rmse_py_pm']:.1f} pm, magnitude "
+            f"and drifting scan. {int(matched.sum())} of {len(result.xy)} {result.sampling} windows {labelled}: "
+            f"RMSE Px / Py {metrics['rmse_px_pm']:.1f} / {metrics['rmse_py_pm']:.1f} pm, magnitude "
             f"error {metrics['magnitude_error_pm']:+.1f} pm, angle error {metrics['angle_mae_deg']:.1f} deg.", "",
             *[f"![{p.stem}]({p.name})" for p in (*figures, comparison)], ""]
 
