@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from stem_datasets.cache import unit_interval
-from stem_datasets.glazer import canonical_angles, parse_pattern
+from stem_datasets.glazer import canonical_angles, parse_pattern, same_crystal_angles
 from stem_datasets.microscope import Microscope
 
 
@@ -44,10 +44,13 @@ class Run:
 
 
 def canonical_box(pattern: str, limit: float) -> np.ndarray:
-    """(3, 2) low/high per axis of the angles that are canonical labels.
+    """(3, 2) low/high per axis of the angles that represent every crystal once up to the shift.
 
     Untilted axes are [0, 0]; the first in-phase a/b axis (whose sign flip is the same
-    image, see :mod:`stem_datasets.glazer`) is [0, limit]; the others [-limit, limit].
+    crystal, see :func:`stem_datasets.glazer.same_crystal_angles`) is [0, limit]; the others
+    [-limit, limit]. Structures are simulated (and the GP designed) in this box; the mirror
+    halves it again for labels, which :func:`stem_datasets.glazer.canonical_angles` applies
+    on top (a label's mirror twin is never simulated separately).
     """
     p = parse_pattern(pattern)
     box = np.array([[-limit, limit] if t else [0.0, 0.0] for t in p.tilted])
@@ -81,20 +84,23 @@ def design_angles(recipe, pattern: str) -> np.ndarray:
 
 
 def lattice_angles(recipe, pattern: str, n: int, salt: str, offset: bool, margin: float = 0.0) -> np.ndarray:
-    """``n`` distinct canonical triples on the label lattice (``offset``: half a step off it)."""
+    """``n`` triples on the label lattice (``offset``: half a step off it), of distinct canonical labels.
+
+    The triples are the structures' angles (:func:`~stem_datasets.glazer.same_crystal_angles`);
+    no two share a label (mirror twins included).
+    """
     box = canonical_box(pattern, recipe.tilt_limit_deg - margin)
     step = recipe.label_step_deg
     rng = _rng(recipe, "lattice", pattern, salt)
-    out: list[tuple[float, ...]] = []
+    out: dict[tuple[float, ...], tuple[float, ...]] = {}  # label -> structure angles
     while len(out) < n:
         draw = rng.uniform(box[:, 0], box[:, 1])
         k = np.floor(draw / step) if offset else np.round(draw / step)
         value = (k + 0.5) * step if offset else k * step
         value = np.where(box[:, 1] > box[:, 0], np.clip(value, box[:, 0], box[:, 1]), 0.0)
-        triple = canonical_angles(np.round(value, 6), pattern)
-        if triple not in out:
-            out.append(triple)
-    return np.array(out, dtype=float).reshape(n, 3)
+        triple = same_crystal_angles(np.round(value, 6), pattern)
+        out.setdefault(canonical_angles(triple, pattern), triple)
+    return np.array(list(out.values()), dtype=float).reshape(n, 3)
 
 
 def label_split(recipe, pattern: str, angles) -> str:

@@ -31,10 +31,10 @@ import numpy as np
 from ase import Atoms
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
-from scipy.stats import poisson
 
 from stem_datasets import lattices
 from stem_datasets.cache import SimulationCache, unit_interval
+from stem_datasets.imaging import poisson_image
 from stem_datasets.prism import PrismSettings, Shot, frozen_configuration, prism_images
 from stem_datasets.recipe import recipe_named
 
@@ -296,18 +296,10 @@ def column_labels(columns: lattices.Columns, cell: np.ndarray, positions: np.nda
 
 def recorded_image(clean: np.ndarray, source_size: float, step: float, dose: float, rng: np.random.Generator) -> np.ndarray:
     """Source-size blur (incoherent Gaussian, an approximation of partial spatial coherence), then Poisson counts
-    at ``dose`` e-/A^2, returned as a fraction of the probe intensity.
-
-    The counts are drawn by inverting the Poisson CDF at one uniform number per pixel, so the random stream does
-    not depend on the image: numpy's own sampler takes a value-dependent number of draws per pixel, and the
-    ~1e-6 by which two builds' clean images differ (FFT plans) reshuffled the noise of every later pixel. Now
-    such a difference moves a pixel by at most about one count.
+    at ``dose`` e-/A^2 (:func:`stem_datasets.imaging.poisson_image`), returned as a fraction of the probe intensity.
     """
     blurred = gaussian_filter(clean.astype(np.float64), source_size / step, mode="nearest")
-    electrons = dose * step**2
-    expected = np.clip(blurred, 0, None) * electrons
-    counts = np.maximum(poisson.ppf(rng.random(expected.shape), expected), 0)  # ppf(0) is -1
-    return (counts / electrons).astype(np.float32)
+    return poisson_image(blurred, dose, step, rng)
 
 
 def simulate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int], cache: SimulationCache | None):

@@ -115,15 +115,24 @@ def _pattern_flags(pattern: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def canonical_angles_tf(angles: tf.Tensor, pattern: tf.Tensor) -> tf.Tensor:
-    """TensorFlow twin of :func:`stem_datasets.glazer.canonical_angles` for one triple."""
+    """TensorFlow twin of :func:`stem_datasets.glazer.canonical_angles` for one triple.
+
+    The orbit is (identity, shift, mirror, mirror after shift), the shift and the mirror
+    acting as the identity where the pattern lacks them; the member with the largest
+    (alpha + beta, gamma, beta - alpha), compared in that order (rounded to 1e-6 deg), wins.
+    """
     tilted, out_of_phase = _pattern_flags(pattern)
-    flippable = tf.logical_and(tilted, tf.logical_not(out_of_phase))
-    flippable = tf.logical_and(flippable, tf.constant([True, True, False]))
-    candidates = tf.logical_and(flippable, tf.not_equal(angles, 0.0))
-    first = tf.argmax(tf.cast(candidates, tf.int32))
-    negative_first = tf.logical_and(tf.reduce_any(candidates), angles[first] < 0)
-    flip = tf.logical_and(flippable, negative_first)
-    return tf.where(flip, -angles, angles) + 0.0
+    flippable = tf.logical_and(tf.logical_and(tilted, tf.logical_not(out_of_phase)), tf.constant([True, True, False]))
+    mirror = tf.logical_and(tf.equal(tilted[0], tilted[1]), tf.equal(out_of_phase[0], out_of_phase[1]))
+    shifted = tf.where(flippable, -angles, angles)
+    mirrored = lambda x: tf.where(mirror, -tf.gather(x, [1, 0, 2]), x)  # noqa: E731
+    orbit = tf.stack([angles, shifted, mirrored(angles), mirrored(shifted)])
+    keys = tf.round(1e6 * tf.stack([orbit[:, 0] + orbit[:, 1], orbit[:, 2], orbit[:, 1] - orbit[:, 0]], axis=1))
+    candidates = tf.ones([4], dtype=tf.bool)
+    for k in range(3):  # lexicographic maximum
+        best = tf.reduce_max(tf.where(candidates, keys[:, k], -math.inf))
+        candidates = tf.logical_and(candidates, tf.equal(keys[:, k], best))
+    return orbit[tf.argmax(tf.cast(candidates, tf.int32))] + 0.0
 
 
 def shifted_angles_tf(angles: tf.Tensor, pattern: tf.Tensor, columns_x: tf.Tensor, cells_y: tf.Tensor) -> tf.Tensor:

@@ -8,12 +8,25 @@ at B-site ``(i, j, k)`` about axis ``x`` is ``(-1)**(j + k) * ((-1)**i if x is '
 
 Label convention (used by the dataset, the augmentation and the models): the angles
 ``(alpha, beta, gamma)`` are those of the octahedron around the B-cation column at the
-*reference position* of an image or crop (see :mod:`stem_datasets.abf_tilt`). Viewed
-along pseudo-cubic [1-10], an in-phase (``+``) rotation about ``a`` or ``b`` alternates
-sign *along* the beam, so flipping the sign of all such angles is the same crystal
-shifted by one cell along the beam: the projected image cannot tell them apart. Labels
-are therefore stored in canonical form: the first non-zero in-phase ``a``/``b`` angle is
-made positive (flipping the other one with it, as the shift does).
+*reference position* of an image or crop (see :mod:`stem_datasets.abf_tilt`). Two
+operations leave a [1-10] image (all but unchanged) and so make labels equivalent:
+
+- **the shift** (:func:`same_crystal_angles`): an in-phase (``+``) rotation about ``a`` or
+  ``b`` alternates sign *along* the beam, so flipping the sign of all such angles is the
+  same crystal shifted by one cell along the beam: the same structure, the same image.
+- **the mirror** perpendicular to the beam swaps the a and b axes; rotations are axial
+  vectors, so it maps (alpha, beta, gamma) to (-beta, -alpha, -gamma). It keeps a pattern
+  whose a and b letters carry the same sign (``a-b-c-``, ``a-b-c+``, ``a+b+c+``; it maps
+  ``a-b+c-`` to ``a+b-c-``). The projected potential is unchanged; multislice images of a
+  mirror pair differ by NMSE ~1e-5-2e-4 (only weak dynamical effects), far below what a
+  crop at any practical dose resolves (``shared notes: what-abf-determines.md``).
+
+Labels are the canonical representative of the orbit under these operations
+(:func:`canonical_angles`): the one with the largest (alpha + beta, gamma, beta - alpha),
+compared in that order. For the patterns the mirror keeps, that is alpha + beta >= 0, then
+gamma >= 0, then beta - alpha >= 0; for a pattern with one in-phase a/b axis (``a-b+c-``)
+it is that angle >= 0 (the shift's rule). What a crop determines is then exactly the
+canonical triple, or the :func:`determinable_quantities` computed from it.
 
 Example:
     >>> p = parse_pattern("a-b+c-")
@@ -21,6 +34,8 @@ Example:
     (True, False, True)
     >>> canonical_angles((3.0, -4.0, 5.0), "a-b+c-")
     (3.0, 4.0, 5.0)
+    >>> canonical_angles((6.0, -8.0, 3.0), "a-b-c-")  # the mirror twin (8, -6, -3) has alpha + beta = 2
+    (8.0, -6.0, -3.0)
 """
 
 from __future__ import annotations
@@ -81,8 +96,42 @@ def _in_phase_ab(pattern: GlazerPattern) -> list[int]:
     return [axis for axis in (0, 1) if pattern.tilted[axis] and not pattern.out_of_phase[axis]]
 
 
-def canonical_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float, float, float]:
-    """Return the canonical representative of angles that give the same [1-10] image."""
+def has_mirror(pattern: str | GlazerPattern) -> bool:
+    """Whether the [1-10] mirror (a <-> b) keeps the pattern: its a and b letters carry the same sign.
+
+    >>> has_mirror("a-b-c+"), has_mirror("a-b+c-")
+    (True, False)
+    """
+    p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
+    return p.tilted[0] == p.tilted[1] and p.out_of_phase[0] == p.out_of_phase[1]
+
+
+def equivalent_transforms(pattern: str | GlazerPattern) -> np.ndarray:
+    """(n, 3, 3) linear maps of (alpha, beta, gamma) whose images agree: identity, shift, mirror, both.
+
+    >>> len(equivalent_transforms("a-b-c-")), len(equivalent_transforms("a+b+c+")), len(equivalent_transforms("a-b+c-"))
+    (2, 4, 2)
+    """
+    p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
+    group = [np.eye(3)]
+    flippable = _in_phase_ab(p)
+    if flippable:
+        group.append(np.diag([-1.0 if axis in flippable else 1.0 for axis in range(3)]))
+    if has_mirror(p):
+        mirror = np.array([[0.0, -1.0, 0.0], [-1.0, 0.0, 0.0], [0.0, 0.0, -1.0]])
+        group += [mirror @ g for g in group]
+    return np.array(group)
+
+
+def same_crystal_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float, float, float]:
+    """The representative of angles that describe the *same crystal* (the shift only, no mirror).
+
+    Structures are built and cached at these angles; labels use :func:`canonical_angles`.
+    The first non-zero in-phase a/b angle is made positive, flipping the other with it.
+
+    >>> same_crystal_angles((-3.0, -4.0, 5.0), "a+b+c-")
+    (3.0, 4.0, 5.0)
+    """
     p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
     angles = [float(a) for a in angles_deg]
     flippable = _in_phase_ab(p)
@@ -93,6 +142,50 @@ def canonical_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float, f
                     angles[other] = -angles[other]
             break
     return tuple(a + 0.0 for a in angles)  # + 0.0 turns -0.0 into 0.0
+
+
+def _order_key(angles: np.ndarray) -> tuple[float, float, float]:
+    a, b, g = (float(x) for x in angles)
+    return (round(a + b, 9), round(g, 9), round(b - a, 9))
+
+
+def canonical_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float, float, float]:
+    """The canonical label of angles whose [1-10] images agree (shift and mirror; module docstring).
+
+    >>> canonical_angles((-6.0, -4.0, 3.0), "a-b-c-")
+    (4.0, 6.0, -3.0)
+    >>> canonical_angles((5.0, -3.0, -2.0), "a+b+c+")  # four equivalent triples
+    (-3.0, 5.0, 2.0)
+    """
+    p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
+    x = np.array([float(a) for a in angles_deg])
+    orbit = [g @ x for g in equivalent_transforms(p)]
+    best = max(orbit, key=_order_key)
+    return tuple(float(a) + 0.0 for a in best)  # + 0.0 turns -0.0 into 0.0
+
+
+DETERMINABLE = ("alpha_plus_beta", "beta_minus_alpha", "abs_gamma", "sign_gamma_alpha_plus_beta")
+
+
+def determinable_quantities(angles_deg, pattern: str | GlazerPattern) -> dict[str, float]:
+    """What a [1-10] crop determines, from any member of an orbit (module docstring).
+
+    ``alpha_plus_beta`` and ``beta_minus_alpha`` are those of the canonical triple (for the
+    mirror patterns alpha + beta = |alpha + beta|; for ``a+b+c+`` beta - alpha carries the
+    sign of gamma (alpha + beta) (beta - alpha), the only sign left there), ``abs_gamma`` is
+    |gamma| and ``sign_gamma_alpha_plus_beta`` is sign(gamma (alpha + beta)) in {-1, 0, 1}
+    (for ``a+b+c+``, where the shift flips it, that of the canonical triple: never negative).
+
+    >>> determinable_quantities((-6.0, -4.0, 3.0), "a-b-c-")
+    {'alpha_plus_beta': 10.0, 'beta_minus_alpha': 2.0, 'abs_gamma': 3.0, 'sign_gamma_alpha_plus_beta': -1.0}
+    """
+    a, b, g = canonical_angles(angles_deg, pattern)
+    return {
+        "alpha_plus_beta": a + b + 0.0,
+        "beta_minus_alpha": b - a + 0.0,
+        "abs_gamma": abs(g),
+        "sign_gamma_alpha_plus_beta": float(np.sign(round(g * (a + b), 9))) + 0.0,
+    }
 
 
 def shifted_angles(

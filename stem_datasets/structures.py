@@ -24,13 +24,20 @@ MAX_TILT_DEG = 15.0
 
 @dataclass(frozen=True)
 class Composition:
-    """An ABO3 perovskite: its cations and the pseudo-cubic lattice constant [A]."""
+    """An ABO3 perovskite: its cations and the pseudo-cubic lattice constant [A].
+
+    ``tilted_source``: the tabulated constant is (V/Z)^(1/3) of a *tilted* structure (its
+    volume per formula unit already includes the tilts' contraction), so a tilted model of it
+    keeps that volume (:func:`tilted_perovskite` derives the B-O bond from it); otherwise it
+    is an untilted (cubic) cell and the bond is half of it (the rigid-octahedron model).
+    """
 
     name: str
     a_site: str
     b_site: str
     lattice_constant: float
     source: str
+    tilted_source: bool = False
 
 
 # Pseudo-cubic lattice constants a_pc (A) of the real materials at room temperature.
@@ -38,9 +45,12 @@ COMPOSITIONS: dict[str, Composition] = {
     c.name: c
     for c in (
         Composition("SrTiO3", "Sr", "Ti", 3.905, "cubic Pm-3m at 295 K; Okazaki & Kawaminami, Mater. Res. Bull. 8, 545 (1973)"),
-        Composition("CaTiO3", "Ca", "Ti", 3.826, "(V/4)^(1/3) of Pbnm a=5.381, b=5.443, c=7.645 A; Sasaki et al., Acta Cryst. C43, 1668 (1987)"),
-        Composition("LaAlO3", "La", "Al", 3.789, "pseudo-cubic R-3c at 295 K; Hayward et al., Phys. Rev. B 72, 054110 (2005)"),
-        Composition("BiFeO3", "Bi", "Fe", 3.965, "(V/6)^(1/3) of R3c a=5.579, c=13.869 A (hexagonal); Kubel & Schmid, Acta Cryst. B46, 698 (1990)"),
+        Composition("CaTiO3", "Ca", "Ti", 3.826, "(V/4)^(1/3) of Pbnm a=5.381, b=5.443, c=7.645 A; Sasaki et al., Acta Cryst. C43, 1668 (1987)", tilted_source=True),
+
+        Composition("LaAlO3", "La", "Al", 3.789, "pseudo-cubic R-3c at 295 K; Hayward et al., Phys. Rev. B 72, 054110 (2005)", tilted_source=True),
+
+        Composition("BiFeO3", "Bi", "Fe", 3.965, "(V/6)^(1/3) of R3c a=5.579, c=13.869 A (hexagonal); Kubel & Schmid, Acta Cryst. B46, 698 (1990)", tilted_source=True),
+
     )
 }
 
@@ -86,12 +96,28 @@ def _cell_lengths(rotations: np.ndarray, bond: float) -> np.ndarray:
     return np.array([2 * bond * np.mean(np.abs(rotations[:, e, e])) for e in range(3)])
 
 
-def pseudocubic_abc(angles_deg, pattern: str, lattice_constant: float) -> np.ndarray:
-    """The contracted pseudo-cubic (a, b, c) [A] of :func:`tilted_perovskite`, without building atoms."""
+def _bond(rotations: np.ndarray, lattice_constant: float, keep_volume: bool) -> float:
+    """B-O bond [A]: half the constant (rigid octahedra), or the bond whose tilted cell has volume constant^3."""
+    if not keep_volume:
+        return lattice_constant / 2
+    contraction = np.prod(_cell_lengths(rotations, 0.5))  # a b c / constant^3 of rigid octahedra (bond = 1/2)
+    return lattice_constant / 2 / float(contraction) ** (1 / 3)
+
+
+def pseudocubic_abc(angles_deg, pattern: str, lattice_constant: float, keep_volume: bool = False) -> np.ndarray:
+    """The contracted pseudo-cubic (a, b, c) [A] of :func:`tilted_perovskite`, without building atoms.
+
+    ``keep_volume``: the constant is that of the tilted structure (a ``tilted_source``
+    composition), so a b c = constant^3.
+
+    >>> [round(float(x), 3) for x in pseudocubic_abc((8.0, 8.0, 8.0), "a-b-c-", 3.965, keep_volume=True)]
+    [3.965, 3.965, 3.965]
+    """
     angles, reps = _check_inputs(angles_deg, (2, 2, 2))
     glazer = parse_pattern(pattern)
     glazer.check_angles(tuple(angles))
-    return _cell_lengths(_octahedron_rotations(angles, glazer, reps)[1], lattice_constant / 2)
+    rotations = _octahedron_rotations(angles, glazer, reps)[1]
+    return _cell_lengths(rotations, _bond(rotations, lattice_constant, keep_volume))
 
 
 def tilted_perovskite(
@@ -100,15 +126,20 @@ def tilted_perovskite(
     composition: str = "SrTiO3",
     repeats: tuple[int, int, int] = (2, 2, 2),
     lattice_constant: float | None = None,
+    keep_volume: bool | None = None,
 ) -> Atoms:
     """Pseudo-cubic ABO3 supercell with rigid BO6 octahedra rotated in a Glazer pattern.
 
     The octahedron at B-site (0, 0, 0) is rotated by ``R = Rz(gamma) Ry(beta) Rx(alpha)``
-    (extrinsic x, then y, then z); the others take the signs the pattern implies. The B-O
-    bond stays ``lattice_constant / 2``; the orthorhombic cell contracts so that the
-    octahedra stay corner-sharing, and each O sits midway between the positions its two
-    B neighbours predict (they differ only at second order in products of angles, which
-    keeps bonds within 1% up to 12 degrees). A-cations stay at the corners.
+    (extrinsic x, then y, then z); the others take the signs the pattern implies. The
+    orthorhombic cell contracts so that the octahedra stay corner-sharing, and each O sits
+    midway between the positions its two B neighbours predict (they differ only at second
+    order in products of angles, which keeps bonds within 1% up to 12 degrees). A-cations
+    stay at the corners. The B-O bond is ``lattice_constant / 2`` for an untilted source
+    (SrTiO3's cubic cell: rigid octahedra); for a ``tilted_source`` composition (CaTiO3,
+    LaAlO3, BiFeO3, whose tabulated constant is (V/Z)^(1/3) of the tilted structure) it is
+    derived so that the tilted cell keeps the tabulated volume (``keep_volume``, by default
+    the composition's ``tilted_source``).
     """
     angles, reps = _check_inputs(angles_deg, repeats)
     glazer: GlazerPattern = parse_pattern(pattern)
@@ -117,9 +148,8 @@ def tilted_perovskite(
     a0 = comp.lattice_constant if lattice_constant is None else float(lattice_constant)
     if not np.isfinite(a0) or a0 <= 0:
         raise ValueError(f"lattice_constant must be a positive number of angstrom, got {lattice_constant}.")
-    bond = a0 / 2
-
     cells, rotations = _octahedron_rotations(angles, glazer, reps)
+    bond = _bond(rotations, a0, comp.tilted_source if keep_volume is None else bool(keep_volume))
     abc = _cell_lengths(rotations, bond)
     index = {tuple(c): n for n, c in enumerate(cells)}
     b_pos = (cells + 0.5) * abc
@@ -143,6 +173,7 @@ def tilted_perovskite(
         pattern=pattern,
         composition=composition,
         lattice_constant=a0,
+        bond=float(bond),
         pseudocubic_abc=tuple(float(x) for x in abc),
         repeats=reps,
     )

@@ -13,6 +13,13 @@ Works with a Keras model or any callable mapping a batch of crops (n, H, W, 1) t
     result = stem_zoo.benchmark(model, task="tilt_dcnn", config="smoke", name="my_net")
     print(result["leaderboard"])
 
+Versions: a run records the dataset version it scored (``record["dataset"]``, e.g.
+``stem_abf_tilt/small:2.0.0``). The leaderboard shows a reference's card numbers of that version
+as ``tilt_dcnn (card)``, and those measured on any other version in rows of their own, marked
+``tilt_dcnn (card, dataset 1.0.0)``, with a note under the table. A zoo model benchmarked on
+another version than its entry's ``dataset_version`` gets a :class:`DatasetVersionWarning`,
+and the same line heads its leaderboard and is kept in ``record["warnings"]``.
+
 Example:
     >>> m = angle_metrics(np.array([[1.0, -2.0, 3.0]]), np.array([[1.5, -2.0, -3.0]]))
     >>> round(m["rmse_deg"], 3), m["sign_accuracy"]
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Callable
 
@@ -34,11 +42,60 @@ ANGLES = ("alpha", "beta", "gamma")
 SIGN_THRESHOLD_DEG = 1.0  # signs of smaller angles are not scored
 
 
-def angle_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
-    """RMSE/MAE per angle and overall, magnitude error and sign accuracy [deg]."""
+class DatasetVersionWarning(UserWarning):
+    """A zoo model is benchmarked on another version of its dataset than the one it was trained on."""
+
+
+def version_warning(entry, version: str) -> str | None:
+    """The warning line for benchmarking ``entry``'s weights on ``version`` of its dataset, or None if trained on it.
+
+    >>> from stem_zoo.registry import get_entry
+    >>> print(version_warning(get_entry("tilt_dcnn"), "2.0.0"))
+    tilt_dcnn was trained on stem_abf_tilt 1.0.0 but is benchmarked on stem_abf_tilt 2.0.0: its scores here are not its card's 1.0.0 numbers, and the card's 1.0.0 numbers are not scores on 2.0.0.
+    >>> version_warning(get_entry("tilt_dcnn"), "1.0.0") is None
+    True
+    """
+    if str(version) == entry.dataset_version:
+        return None
+    return (f"{entry.id} was trained on {entry.dataset} {entry.dataset_version} but is benchmarked on {entry.dataset} "
+            f"{version}: its scores here are not its card's {entry.dataset_version} numbers, and the card's "
+            f"{entry.dataset_version} numbers are not scores on {version}.")
+
+
+def align_to_orbit(true: np.ndarray, pred: np.ndarray, patterns) -> np.ndarray:
+    """Each prediction replaced by the member of its orbit (the shift and the [1-10] mirror) nearest its label.
+
+    Equivalent triples give one image (:mod:`stem_datasets.glazer`), so a prediction is scored as
+    the triple of its orbit closest to the (canonical) label: near alpha + beta = 0, where the
+    canonical rule switches, a prediction just across the switch is not counted as a sign error.
+
+    >>> align_to_orbit(np.array([[4.0, 3.0, 5.0]]), np.array([[-3.0, -4.0, -5.0]]), ["a-b-c-"]).tolist()
+    [[4.0, 3.0, 5.0]]
+    """
+    from stem_datasets.glazer import equivalent_transforms
+
+    true, pred = np.asarray(true, float), np.asarray(pred, float)
+    out = pred.copy()
+    for pattern in set(patterns):
+        rows = np.array([p == pattern for p in patterns])
+        orbit = np.einsum("gij,nj->gni", equivalent_transforms(pattern), pred[rows])  # (g, n, 3)
+        nearest = np.argmin(np.sum((orbit - true[rows][None]) ** 2, axis=2), axis=0)
+        out[rows] = orbit[nearest, np.arange(rows.sum())]
+    return out
+
+
+def angle_metrics(true: np.ndarray, pred: np.ndarray, patterns=None) -> dict:
+    """RMSE/MAE per angle and overall, magnitude error and sign accuracy [deg].
+
+    With ``patterns`` (one Glazer symbol per example) the predictions are first aligned to their
+    labels' orbits (:func:`align_to_orbit`) and the determinable combinations alpha + beta and
+    beta - alpha are scored too (``rmse_alpha_plus_beta_deg``, ``rmse_beta_minus_alpha_deg``).
+    """
     true, pred = np.asarray(true, float), np.asarray(pred, float)
     if true.shape != pred.shape or true.ndim != 2 or true.shape[1] != 3:
         raise ValueError(f"predictions {pred.shape} and labels {true.shape} must both be (n, 3).")
+    if patterns is not None:
+        pred = align_to_orbit(true, pred, [p.decode() if isinstance(p, bytes) else str(p) for p in patterns])
     error = pred - true
     out = {"n": int(len(true)), "rmse_deg": float(np.sqrt(np.mean(error**2))), "mae_deg": float(np.mean(np.abs(error)))}
     for k, name in enumerate(ANGLES):
@@ -47,6 +104,9 @@ def angle_metrics(true: np.ndarray, pred: np.ndarray) -> dict:
     out["magnitude_mae_deg"] = float(np.mean(np.abs(np.abs(pred) - np.abs(true))))
     scored = np.abs(true) >= SIGN_THRESHOLD_DEG
     out["sign_accuracy"] = round(float(np.mean(np.sign(pred[scored]) == np.sign(true[scored]))), 4) if scored.any() else float("nan")
+    if patterns is not None:
+        for name, v in (("alpha_plus_beta", (1.0, 1.0, 0.0)), ("beta_minus_alpha", (-1.0, 1.0, 0.0))):
+            out[f"rmse_{name}_deg"] = float(np.sqrt(np.mean((error @ np.array(v)) ** 2)))
     return out
 
 
@@ -74,11 +134,12 @@ def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[st
     return {**metrics, "recall": recall, "confusion": confusion.tolist()}
 
 
-def task_metrics(entry, true: np.ndarray, pred: np.ndarray) -> dict:
-    """The metrics of an entry's task: class metrics for classifiers, angle metrics otherwise."""
+def task_metrics(entry, true: np.ndarray, pred: np.ndarray, patterns=None) -> dict:
+    """The metrics of an entry's task: class metrics for classifiers, angle metrics otherwise
+    (orbit-aligned, with the determinable combinations, where the examples' ``patterns`` are known)."""
     if entry.is_classifier:
         return class_metrics(true, pred, tuple(entry.outputs))
-    return angle_metrics(true, pred)
+    return angle_metrics(true, pred, patterns)
 
 
 def _as_predictor(model) -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
@@ -109,6 +170,11 @@ def benchmark(
     ``task`` names the zoo model whose inputs, labels and example subset to use (default:
     the model's own entry, else the first zoo model on ``dataset``: a model that is not from
     the zoo needs ``task`` or ``dataset``); ``dataset`` defaults to the task's.
+
+    A zoo model (``model.zoo``) scored on another version of its dataset than its entry's
+    ``dataset_version`` is not an error (old weights on a new release is a fair question), but it
+    warns (:class:`DatasetVersionWarning`, naming both versions), and the record keeps the line in
+    ``warnings`` and heads its leaderboard with it; ``trained_on`` names the version it was trained on.
     """
     from stem_zoo import data
 
@@ -120,7 +186,15 @@ def benchmark(
     scorer = getattr(entry.architecture(), "score_split", None)  # a task scored from whole examples (atom columns)
     predict, n_params = _as_predictor(model) if scorer is None else (None, _parameter_count(model))
     builder = data.load_builder(dataset, config, data_dir)
+    version = str(builder.info.version)
+    own_dataset = zoo is not None and zoo.entry.dataset == dataset
+    mismatch = version_warning(zoo.entry, version) if own_dataset else None  # zoo weights on another version
+    if mismatch:
+        warnings.warn(mismatch, DatasetVersionWarning, stacklevel=2)
     splits = splits or tuple(s for s in builder.info.splits if s != "train")
+    # Tilt labels: score each prediction as the member of its orbit nearest the label (stem_datasets.glazer).
+    tilt_angles = (not entry.is_classifier and tuple(entry.outputs) == ANGLES
+                   and "pattern" in (getattr(builder.info, "features", None) or {}))
     results, grouped = {}, {}
     for split in splits:
         if scorer is not None:  # the architecture scores the split itself: (metrics, {value: metrics} if by)
@@ -129,8 +203,9 @@ def benchmark(
             if by:
                 grouped[split] = groups
             continue
-        trues, preds, groups, seconds, count = [], [], [], 0.0, 0
-        for inputs, labels, *extra in data.eval_pipeline(builder, split, entry, batch_size, keep=(by,) if by else ()):
+        trues, preds, groups, patterns, seconds, count = [], [], [], [], 0.0, 0
+        keep = tuple(dict.fromkeys([*((by,) if by else ()), *(("pattern",) if tilt_angles else ())]))
+        for inputs, labels, *extra in data.eval_pipeline(builder, split, entry, batch_size, keep=keep):
             batch = inputs.numpy()
             start = time.perf_counter()
             out = predict(batch)
@@ -140,21 +215,29 @@ def benchmark(
             preds.append(np.asarray(out).reshape(len(batch), -1))
             if by:
                 groups.append(extra[0][by].numpy())
+            if tilt_angles:
+                patterns.append(extra[0]["pattern"].numpy())
         true, pred = np.concatenate(trues), np.concatenate(preds)
-        metrics = task_metrics(entry, true, pred)
+        pattern = np.concatenate(patterns) if tilt_angles else None
+        metrics = task_metrics(entry, true, pred, pattern)
         metrics["images_per_s"] = round(count / seconds, 1) if seconds else float("nan")
         results[split] = metrics
         if by:
             values = np.concatenate(groups)
             values = np.round(values, 2) if values.dtype.kind == "f" else values
-            grouped[split] = {_group_name(v): {"n": int(np.sum(values == v)), **task_metrics(entry, true[values == v], pred[values == v])}
-                              for v in np.unique(values)}
+            grouped[split] = {
+                _group_name(v): {"n": int(np.sum(values == v)), **task_metrics(
+                    entry, true[values == v], pred[values == v], None if pattern is None else pattern[values == v])}
+                for v in np.unique(values)
+            }
     record = {
         "model": name or (zoo.entry.id if zoo else getattr(model, "name", "model")),
         "task": entry.id,
-        "dataset": f"{dataset}/{config}:{builder.info.version}",
+        "dataset": f"{dataset}/{config}:{version}",
+        **({"trained_on": f"{dataset}/{zoo.entry.dataset_config}:{zoo.entry.dataset_version}"} if own_dataset else {}),
         "parameters": n_params,
         "splits": results,
+        **({"warnings": [mismatch]} if mismatch else {}),
     }
     record["leaderboard"] = leaderboard(record, dataset, config)
     if by:
@@ -228,23 +311,54 @@ def _first_entry(dataset: str | None):
 
 
 def leaderboard(record: dict, dataset: str, config: str) -> str:
-    """Markdown table: this result beside the reference models' card numbers (same task)."""
+    """Markdown table: this result beside the reference models' card numbers (same task).
+
+    A card's numbers sit unmarked beside the run only if they were measured on the run's dataset
+    version (``record["dataset"]``, ``name/config:version``); those of other versions get rows of
+    their own, marked ``(card, dataset X.Y.Z)``, after them, and a note under the table says so:
+    the same split name holds other examples (and labels) in another version. ``record["warnings"]``
+    lines head the table.
+
+    >>> record = {"model": "my_net", "task": "tilt_dcnn", "dataset": "stem_abf_tilt/small:2.0.0",
+    ...           "splits": {"test_multislice": {"rmse_deg": 5.9, "sign_accuracy": 0.8}}}
+    >>> print(leaderboard(record, "stem_abf_tilt", "small"))  # doctest: +NORMALIZE_WHITESPACE
+    RMSE [deg] / sign accuracy on `stem_abf_tilt/small`
+    <BLANKLINE>
+    | model | test_multislice |
+    | --- | --- |
+    | **my_net** (this run) | 5.90 / 0.80 |
+    | tilt_dcnn (card) | 5.66 / nan |
+    | tilt_dcnn (card, dataset 1.0.0) | 1.20 / 1.00 |
+    <BLANKLINE>
+    Rows marked `(card, dataset X)` were measured on `stem_abf_tilt/small` X, not on this run's 2.0.0: ...
+    """
     task = record["task"]
-    rows = [("**" + record["model"] + "** (this run)", record["splits"])]
+    version = record["dataset"].rpartition(":")[2]
+    rows, marked = [("**" + record["model"] + "** (this run)", record["splits"])], []
     for entry in MODELS.values():
-        if entry.id == task and entry.dataset_config == config and entry.metrics and entry.id != record["model"]:
-            rows.append((f"{entry.id} (card)", entry.metrics))
+        if entry.id == task and entry.dataset_config == config and entry.id != record["model"]:
+            for measured_on, metrics in entry.metrics_by_version().items():
+                if measured_on == version:
+                    rows.append((f"{entry.id} (card)", metrics))
+                else:
+                    marked.append((f"{entry.id} (card, dataset {measured_on})", metrics))
+    rows += marked
     splits = list(record["splits"])
     own = getattr(get_entry(task).architecture(), "leaderboard", None)  # a task's own table (e.g. detection F1)
     if own is not None:
-        return own(rows, splits, dataset, config)
-    if get_entry(task).is_classifier:
-        return _class_leaderboard(rows, splits, dataset, config)
+        table = own(rows, splits, dataset, config)
+    elif get_entry(task).is_classifier:
+        table = _class_leaderboard(rows, splits, dataset, config)
+    else:
+        def cell(m: dict) -> str:
+            return f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-"
 
-    def cell(m: dict) -> str:
-        return f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-"
-
-    return split_table(f"RMSE [deg] / sign accuracy on `{dataset}/{config}`", rows, splits, cell)
+        table = split_table(f"RMSE [deg] / sign accuracy on `{dataset}/{config}`", rows, splits, cell)
+    head = [f"**Warning:** {line}" for line in record.get("warnings", ())]
+    note = (f"\nRows marked `(card, dataset X)` were measured on `{dataset}/{config}` X, not on this run's {version}: "
+            "another version's split of the same name holds other examples (and may label them differently), so "
+            "those numbers do not rank against this run.\n") if marked else ""
+    return "\n".join([*head, *([""] if head else []), table]) + note
 
 
 def _class_leaderboard(rows, splits, dataset: str, config: str) -> str:

@@ -155,16 +155,20 @@ def _task_type(entry: ModelEntry) -> str:
 
 
 def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard":  # noqa: F821
-    """The Hub model card: model-index results on every benchmark split, set-up, licence, citation."""
+    """The Hub model card: model-index results on every benchmark split, set-up, licence, citation.
+
+    Every table of results says which dataset version it was measured on: ``metrics`` on
+    ``metrics_version`` (the model-index results, with that version as ``dataset_revision``),
+    then the same weights on each version of ``metrics_other_versions``, each in its own table.
+    """
     from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-    scalars = {split: {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-               for split, metrics in entry.metrics.items()}
+    scalars = _scalar_metrics(entry.metrics)
     results = [
         EvalResult(
             task_type=_task_type(entry),
             dataset_type=entry.dataset, dataset_name=entry.dataset, dataset_config=entry.dataset_config,
-            dataset_split=split, metric_type=metric, metric_value=value,
+            dataset_split=split, dataset_revision=entry.metrics_version, metric_type=metric, metric_value=value,
             metric_name=f"{metric} ({entry.output_units})" if metric.endswith("_deg") else metric,
         )
         for split, metrics in scalars.items()
@@ -175,15 +179,12 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
         license="cc-by-4.0", library_name="keras", tags=["stem", "electron-microscopy", "stem-zoo"],
         datasets=[entry.dataset], model_name=entry.id, eval_results=results or None,
     )
-    columns = sorted({metric for metrics in scalars.values() for metric in metrics})
-    table = [f"| split | {' | '.join(columns)} |", "|" + " --- |" * (len(columns) + 1)]
-    table += [f"| {split} | " + " | ".join(f"{metrics[c]:.3g}" if c in metrics else "-" for c in columns) + " |"
-              for split, metrics in scalars.items()]
-    for split, metrics in entry.metrics.items():
-        if "confusion" in metrics:
-            table += ["", f"Confusion matrix on `{split}` (rows: true, columns: predicted; {', '.join(entry.outputs)}); "
-                      f"recall per class: {json.dumps(metrics.get('recall', {}))}", "", "```",
-                      *(" ".join(f"{n:4d}" for n in row) for row in metrics["confusion"]), "```"]
+    tables = []
+    for version, metrics in entry.metrics_by_version().items():
+        trained = ("the version these weights were trained on" if version == entry.dataset_version
+                   else f"these weights were trained on {entry.dataset_version}")
+        tables += [f"On `{entry.dataset}/{entry.dataset_config}` **{version}** ({trained}):", "",
+                   *_results_table(entry, metrics), ""]
     text = "\n".join([
         "---", data.to_yaml(), "---", "",
         f"# {entry.id}", "", entry.task + ".", "",
@@ -193,13 +194,33 @@ def model_card(entry: ModelEntry, repo_id: str) -> "huggingface_hub.ModelCard": 
         f"({entry.input.crop_convention}); {entry.input.normalization}. Outputs: {', '.join(entry.outputs)} "
         f"[{entry.output_units}].", "",
         "```python", "import stem_zoo", f'model = stem_zoo.load("hf://{repo_id}")', "```", "",
-        "## Results", "", *(table if entry.metrics else ["Not benchmarked yet."]), "",
+        "## Results", "", *(tables or ["Not benchmarked yet.", ""]),
         "## Training", "", "```json", json.dumps(entry.training, indent=1), "```", "",
         *([entry.card_notes, ""] if entry.card_notes else []),
         "## Licence and citation", "",
         "Weights: CC-BY-4.0. Code (stem_zoo): GPL-3.0-or-later. Cite: " + (entry.citation or "stem-zoo") + ".", "",
     ])
     return ModelCard(text)
+
+
+def _scalar_metrics(metrics: dict) -> dict:
+    """{split: {metric: number}}: the numbers of each split's metrics (no recall dicts, confusion matrices)."""
+    return {split: {k: v for k, v in values.items() if isinstance(v, (int, float))} for split, values in metrics.items()}
+
+
+def _results_table(entry: ModelEntry, metrics: dict) -> list[str]:
+    """Markdown lines: one row per split, one column per metric, then each split's confusion matrix."""
+    scalars = _scalar_metrics(metrics)
+    columns = sorted({metric for values in scalars.values() for metric in values})
+    table = [f"| split | {' | '.join(columns)} |", "|" + " --- |" * (len(columns) + 1)]
+    table += [f"| {split} | " + " | ".join(f"{values[c]:.3g}" if c in values else "-" for c in columns) + " |"
+              for split, values in scalars.items()]
+    for split, values in metrics.items():
+        if "confusion" in values:
+            table += ["", f"Confusion matrix on `{split}` (rows: true, columns: predicted; {', '.join(entry.outputs)}); "
+                      f"recall per class: {json.dumps(values.get('recall', {}))}", "", "```",
+                      *(" ".join(f"{n:4d}" for n in row) for row in values["confusion"]), "```"]
+    return table
 
 
 def stage(model, entry: ModelEntry, folder: str | os.PathLike, repo_id: str) -> Path:

@@ -6,18 +6,27 @@ in ``$STEM_ZOO_WEIGHTS_PATH`` (``os.pathsep``-separated: models that live outsid
 package; their ``builder`` module must be importable, e.g. on ``PYTHONPATH``).
 :data:`MODELS` holds them all, :data:`FOLDERS` where each was found.
 
+Every metric names the dataset version it was measured on: ``metrics`` were measured on
+``metrics_version`` (required once there are metrics), and ``metrics_other_versions`` holds
+the same weights' scores on other versions of the dataset (e.g. after a dataset release,
+until new weights are trained on it), keyed by version. All are on ``dataset_config``.
+
 Example:
     >>> from stem_zoo.registry import list_models, get_entry
     >>> "tilt_dcnn" in list_models()
     True
     >>> get_entry("tilt_dcnn").input.crop_shape
     (52, 74)
+    >>> entry = get_entry("tilt_dcnn")
+    >>> entry.dataset_version, entry.metrics_version, sorted(entry.metrics_by_version())
+    ('1.0.0', '1.0.0', ['1.0.0', '2.0.0'])
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -57,12 +66,34 @@ class ModelEntry:
     hub_revision: str
     license: str = "CC-BY-4.0"
     citation: str = ""
-    metrics: dict = field(default_factory=dict)  # split -> {metric: value}, as measured
+    metrics: dict = field(default_factory=dict)  # split -> {metric: value}, as measured on metrics_version
+    metrics_version: str = ""  # the version of dataset/dataset_config that ``metrics`` were measured on
+    metrics_other_versions: dict = field(default_factory=dict)  # version -> {split -> {metric: value}}, same weights
     training: dict = field(default_factory=dict)
     label: str = "angles"  # the dataset feature the model predicts
     subset: dict = field(default_factory=dict)  # feature -> the values (class names or ints) examples may have
     label_values: tuple = ()  # the label's dataset values in output order (class names or ints); () = 0, 1, ...
     card_notes: str = ""  # markdown for the model card: scope, known limits
+
+    def __post_init__(self):
+        named = [("dataset_version", self.dataset_version),
+                 *(("metrics_other_versions", version) for version in self.metrics_other_versions)]
+        if self.metrics_version:
+            named.append(("metrics_version", self.metrics_version))
+        for what, version in named:
+            if not VERSION_PATTERN.fullmatch(str(version)):
+                raise ValueError(f"{self.id}: {what} names {version!r}, not a dataset version (MAJOR.MINOR.PATCH).")
+        if self.metrics and not self.metrics_version:
+            raise ValueError(f"{self.id}: its metrics name no dataset version; set metrics_version to the version "
+                             f"of {self.dataset}/{self.dataset_config} they were measured on (trained on "
+                             f"{self.dataset_version}).")
+        if self.metrics_version in self.metrics_other_versions:
+            raise ValueError(f"{self.id}: metrics_other_versions repeats metrics_version {self.metrics_version}; "
+                             "keep one set of metrics per dataset version.")
+
+    def metrics_by_version(self) -> dict[str, dict]:
+        """{dataset version: {split: metrics}}: ``metrics`` (on ``metrics_version``) first, then the other versions."""
+        return {**({self.metrics_version: self.metrics} if self.metrics else {}), **self.metrics_other_versions}
 
     def architecture(self):
         """The module that builds the model and says how it trains and reads its inputs."""
@@ -78,6 +109,7 @@ class ModelEntry:
         return asdict(self)
 
 
+VERSION_PATTERN = re.compile(r"\d+\.\d+\.\d+")  # TFDS dataset versions: MAJOR.MINOR.PATCH
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 ENV_VAR = "STEM_ZOO_WEIGHTS_PATH"
 

@@ -37,7 +37,8 @@ def benchmark_report(entries, out_dir: str | Path, config: str, data_dir: str | 
         result = benchmark(model, config=config, data_dir=data_dir, out_dir=out)
         path = out / f"{entry.id}_{config}.md"
         path.write_text("\n".join([
-            f"# {entry.id} on {entry.dataset}/{config}", "", f"{entry.task}. Model source: `{model.zoo.source}`.", "",
+            f"# {entry.id} on {entry.dataset}/{config}", "", f"{entry.task}. Model source: `{model.zoo.source}`; trained "
+            f"on `{entry.dataset}/{entry.dataset_config}` {entry.dataset_version}, benchmarked on `{result['dataset']}`.", "",
             result["leaderboard"], "", "```json", json.dumps({k: v for k, v in result.items() if k != "leaderboard"}, indent=1),
             "```", "",
         ]))

@@ -3,7 +3,10 @@ import itertools
 import numpy as np
 import pytest
 
-from stem_datasets.glazer import canonical_angles, parse_pattern, shifted_angles
+from stem_datasets.glazer import (
+    canonical_angles, determinable_quantities, equivalent_transforms, has_mirror, parse_pattern, same_crystal_angles,
+    shifted_angles,
+)
 
 
 def test_parse_pattern_flags():
@@ -25,10 +28,45 @@ def test_perpendicular_neighbours_rotate_oppositely_and_phase_along_axis():
     assert plus.sign(2, (0, 0, 1)) == 1  # in phase along c
 
 
-def test_canonical_flips_in_phase_ab_angles_together():
-    assert canonical_angles((-3.0, -4.0, 5.0), "a+b+c-") == (3.0, 4.0, 5.0)
-    assert canonical_angles((0.0, -4.0, -5.0), "a+b+c-") == (0.0, 4.0, -5.0)
-    assert canonical_angles((-3.0, -4.0, -5.0), "a-b-c-") == (-3.0, -4.0, -5.0)
+def test_same_crystal_flips_in_phase_ab_angles_together():
+    assert same_crystal_angles((-3.0, -4.0, 5.0), "a+b+c-") == (3.0, 4.0, 5.0)
+    assert same_crystal_angles((0.0, -4.0, -5.0), "a+b+c-") == (0.0, 4.0, -5.0)
+    assert same_crystal_angles((-3.0, -4.0, -5.0), "a-b-c-") == (-3.0, -4.0, -5.0)
+
+
+def test_canonical_labels_follow_the_rule_of_each_pattern():
+    # mirror patterns: alpha + beta >= 0, then gamma >= 0
+    assert canonical_angles((-3.0, -4.0, -5.0), "a-b-c-") == (4.0, 3.0, 5.0)
+    assert canonical_angles((6.0, -6.0, -2.0), "a-b-c+") == (6.0, -6.0, 2.0)
+    # a-b+c-: the mirror leaves the pattern, only the shift (beta >= 0)
+    assert canonical_angles((3.0, -4.0, 5.0), "a-b+c-") == (3.0, 4.0, 5.0)
+    assert canonical_angles((-3.0, -4.0, 5.0), "a-b+c-") == (-3.0, 4.0, 5.0)
+    # a+b+c+: four equivalent triples; alpha + beta >= 0, gamma >= 0, then beta - alpha >= 0
+    orbit = [(2.0, 5.0, -3.0), (-2.0, -5.0, -3.0), (-5.0, -2.0, 3.0), (5.0, 2.0, 3.0)]
+    assert {canonical_angles(a, "a+b+c+") for a in orbit} == {(5.0, 2.0, 3.0)}
+    assert canonical_angles((-2.0, 2.0, 0.0), "a+b+c+") == (-2.0, 2.0, 0.0)
+
+
+@pytest.mark.parametrize("pattern", ["a-b-c-", "a-b-c+", "a-b+c-", "a+b+c+", "a0a0c-"])
+def test_canonical_is_constant_on_orbits_and_determinable_quantities_agree(pattern):
+    rng = np.random.default_rng(3)
+    p = parse_pattern(pattern)
+    for _ in range(50):
+        angles = np.where(p.tilted, np.round(rng.uniform(-10, 10, 3) * 4) / 4, 0.0)
+        labels = {canonical_angles(g @ angles, pattern) for g in equivalent_transforms(pattern)}
+        assert len(labels) == 1
+        quantities = {tuple(determinable_quantities(g @ angles, pattern).values()) for g in equivalent_transforms(pattern)}
+        assert len(quantities) == 1
+        a, b, g = angles
+        q = determinable_quantities(angles, pattern)
+        assert q["abs_gamma"] == abs(g)
+        if has_mirror(pattern):
+            assert q["alpha_plus_beta"] == pytest.approx(abs(a + b))
+        if has_mirror(pattern) and len(equivalent_transforms(pattern)) == 2:
+            assert q["sign_gamma_alpha_plus_beta"] == np.sign(round(g * (a + b), 9))
+        if pattern == "a+b+c+":  # the one sign left: that of gamma (alpha + beta) (beta - alpha)
+            assert np.sign(round(q["beta_minus_alpha"], 9)) == np.sign(round(g * (a + b) * (b - a), 9)) or g * (a + b) == 0
+    assert len(equivalent_transforms(pattern)) == {"a-b+c-": 2, "a+b+c+": 4}.get(pattern, 2)
 
 
 def test_shifts_compose_like_translations():

@@ -8,6 +8,7 @@ import stem_datasets  # noqa: F401
 from stem_datasets import abf_tilt
 from stem_datasets import simulate as simulate_module
 from stem_datasets.abf_tilt_design import planned_runs
+from stem_datasets.glazer import DETERMINABLE, canonical_angles, determinable_quantities
 
 RECIPE = abf_tilt.RECIPES["smoke"]
 N_DETECTORS = len(RECIPE.optics.abf_inner_fraction)
@@ -15,6 +16,9 @@ N_DETECTORS = len(RECIPE.optics.abf_inner_fraction)
 
 def _load(data_dir, split):
     return list(tfds.as_numpy(tfds.load("stem_abf_tilt/smoke", split=split, data_dir=data_dir)))
+
+
+N_DOSES = len(RECIPE.doses)
 
 
 def _count(purpose, layers):
@@ -29,12 +33,12 @@ def test_split_sizes_match_the_recipe(smoke_build):
     assert info.splits["train"].num_examples == (
         n_patterns * RECIPE.gp_train_angles * RECIPE.examples_per_angle + _count("design", train_layers) + _count("optics", train_layers)
     )
-    for split in ("validation", "test"):
-        assert info.splits[split].num_examples == n_patterns * RECIPE.gp_eval_angles * RECIPE.eval_examples_per_angle
-    assert info.splits["test_multislice"].num_examples == _count("test", train_layers) > 0
-    assert info.splits["test_unseen_thickness"].num_examples == _count("test", unseen) > 0
-    assert info.splits["test_unseen_material"].num_examples == _count("unseen_material", train_layers) > 0
-    assert info.splits["test_imperfect"].num_examples == _count("imperfect", train_layers) > 0
+    for split in ("validation", "test"):  # every split but train: each example once per dose
+        assert info.splits[split].num_examples == n_patterns * RECIPE.gp_eval_angles * RECIPE.eval_examples_per_angle * N_DOSES
+    assert info.splits["test_multislice"].num_examples == _count("test", train_layers) * N_DOSES > 0
+    assert info.splits["test_unseen_thickness"].num_examples == _count("test", unseen) * N_DOSES > 0
+    assert info.splits["test_unseen_material"].num_examples == _count("unseen_material", train_layers) * N_DOSES > 0
+    assert info.splits["test_imperfect"].num_examples == _count("imperfect", train_layers) * N_DOSES > 0
     assert info.supervised_keys == ("image", "angles")
     meta = info.metadata
     assert meta["pixel_size_angstrom"] == RECIPE.pixel_size and meta["crop_margin_px"] == [13, 18]
@@ -77,16 +81,40 @@ def test_splits_measure_generalization(smoke_build):
     assert sources["train"] == {0, 1} and sources["validation"] == sources["test"] == {1}
 
 
+def test_labels_are_canonical_and_eval_splits_carry_dosed_noise(smoke_build):
+    smoke_data_dir = smoke_build("stem_abf_tilt")
+    meta = tfds.builder("stem_abf_tilt/smoke", data_dir=smoke_data_dir).info.metadata
+    assert meta["doses_per_A2"] == list(RECIPE.doses) and meta["determinable"] == list(DETERMINABLE)
+    for split in abf_tilt.SPLITS:
+        examples = _load(smoke_data_dir, split)
+        for ex in examples:
+            pattern = ex["pattern"].decode()
+            canonical = canonical_angles(ex["raw_angles"].tolist(), pattern)
+            np.testing.assert_allclose(ex["angles"], canonical, atol=1e-5)
+            np.testing.assert_allclose(ex["determinable"], list(determinable_quantities(canonical, pattern).values()), atol=1e-4)
+            a, b, _ = ex["angles"]
+            assert a + b >= -1e-5  # the mirror's rule for a-b-c-
+        doses = sorted({float(ex["dose"]) for ex in examples})
+        if split == "train":
+            assert doses == [0.0] and all(np.array_equal(ex["image"], ex["clean_image"]) for ex in examples[:20])
+            continue
+        assert doses == sorted(RECIPE.doses)
+        for ex in examples[:30]:  # Poisson: the noise variance is the clean intensity over the electrons per pixel
+            electrons = float(ex["dose"]) * RECIPE.pixel_size**2
+            noise = (ex["image"] - ex["clean_image"]) * np.sqrt(electrons / np.clip(ex["clean_image"], 1e-3, None))
+            assert abs(float(noise.mean())) < 0.05 and 0.9 < float(noise.std()) < 1.1
+
+
 def test_same_config_and_seed_rebuild_identically(smoke_build, tmp_path):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     tfds.builder("stem_abf_tilt/smoke", data_dir=tmp_path).download_and_prepare()
-    key = lambda e: (float(e["thickness_nm"]), float(e["abf_inner_mrad"]), *e["angles"].tolist())  # noqa: E731
+    key = lambda e: (float(e["thickness_nm"]), float(e["abf_inner_mrad"]), float(e["dose"]), *e["angles"].tolist())  # noqa: E731
     for split in ("train", "test_imperfect"):
         first = sorted(_load(smoke_data_dir, split), key=key)
         again = sorted(_load(tmp_path, split), key=key)
         assert len(first) == len(again)
         for a, b in zip(first, again):
-            np.testing.assert_array_equal(a["image"], b["image"])
+            np.testing.assert_array_equal(a["image"], b["image"])  # test_imperfect: the Poisson draws too
             np.testing.assert_array_equal(a["angles"], b["angles"])
 
 

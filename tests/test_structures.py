@@ -25,8 +25,7 @@ def test_octahedra_corner_sharing_and_rigid(pattern, angles, composition):
     is_b, is_o = symbols == COMPOSITIONS[composition].b_site, symbols == "O"
     assert np.all(np.bincount(i, minlength=len(atoms))[is_b] == 6)  # every B has six O
     assert np.all(np.bincount(j, minlength=len(atoms))[is_o] == 2)  # every O is shared by exactly two B
-    bond = atoms.info["lattice_constant"] / 2
-    assert np.max(np.abs(d / bond - 1)) < 0.01
+    assert np.max(np.abs(d / atoms.info["bond"] - 1)) < 0.01
 
 
 def test_single_axis_rotation_gives_the_expected_b_o_b_angle():
@@ -85,4 +84,27 @@ def test_pseudocubic_abc_matches_the_built_cell():
 
     atoms = tilted_perovskite((4.0, -7.0, 9.0), "a-b+c-", "CaTiO3")
     expected = atoms.info["pseudocubic_abc"]
-    np.testing.assert_allclose(pseudocubic_abc((4.0, -7.0, 9.0), "a-b+c-", 3.826), expected, rtol=1e-12)
+    np.testing.assert_allclose(pseudocubic_abc((4.0, -7.0, 9.0), "a-b+c-", 3.826, keep_volume=True), expected, rtol=1e-12)
+
+
+# Volume per formula unit [A^3] from each source's own cell (not from Composition.lattice_constant).
+SOURCE_VOLUMES = {
+    "SrTiO3": 3.905**3,  # cubic Pm-3m, Okazaki & Kawaminami (1973)
+    "CaTiO3": 5.381 * 5.443 * 7.645 / 4,  # Pbnm, Z = 4, Sasaki et al. (1987)
+    "LaAlO3": np.sqrt(3) / 2 * 5.3647**2 * 13.1114 / 6,  # R-3c hexagonal setting, Z = 6, Hayward et al. (2005)
+    "BiFeO3": np.sqrt(3) / 2 * 5.579**2 * 13.869 / 6,  # R3c hexagonal setting, Z = 6, Kubel & Schmid (1990)
+}
+
+
+@pytest.mark.parametrize("composition", sorted(SOURCE_VOLUMES))
+def test_cell_volume_is_the_sources(composition):
+    """A tilted-source composition keeps its measured volume at any tilt; SrTiO3's cubic cell holds untilted."""
+    comp = COMPOSITIONS[composition]
+    assert comp.tilted_source == (composition != "SrTiO3")
+    angles = [(0.0, 0.0, 0.0), (8.0, -5.0, 9.0)] if comp.tilted_source else [(0.0, 0.0, 0.0)]
+    for a in angles:
+        atoms = tilted_perovskite(a, "a-b+c-", composition)
+        volume = atoms.get_volume() / (len(atoms) / 5)
+        assert volume == pytest.approx(SOURCE_VOLUMES[composition], rel=0.005)
+    if composition == "SrTiO3":  # rigid octahedra: the tilts contract the cubic cell
+        assert tilted_perovskite((8.0, -5.0, 9.0), "a-b+c-", composition).get_volume() / 8 < 0.97 * SOURCE_VOLUMES[composition]

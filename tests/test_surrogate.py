@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from stem_datasets.cache import SimulationCache
+from stem_datasets.imaging import resample_periodic
 from stem_datasets.microscope import Microscope
 from stem_datasets.simulate import simulate_stem
 from stem_datasets.structures import tilted_perovskite
@@ -62,3 +63,60 @@ def test_gp_refuses_to_extrapolate_and_bad_input(fitted):
         TiltSurrogate(PATTERN).fit(np.zeros((3, 3)), np.zeros((2, 4, 4)))
     with pytest.raises(RuntimeError, match="before fit"):
         TiltSurrogate(PATTERN).predict(np.zeros((1, 3)))
+
+
+
+def _synthetic_surrogate(pattern, grid, lead, ny, nx, seed=0):
+    """A GP fitted on periodic images with content up to the Nyquist frequency (no multislice)."""
+    fields = np.random.default_rng(seed).random((4, *lead, ny, nx))
+    images = np.stack([1 + 0.3 * fields[0] + 0.02 * a * fields[1] + 0.01 * b * fields[2] + 0.015 * c * fields[3]
+                       for a, b, c in grid])
+    return TiltSurrogate(pattern, n_restarts=0).fit(grid, images)
+
+
+@pytest.mark.parametrize("ny, nx", [(10, 8), (9, 7), (10, 7), (23, 16)])
+def test_on_grid_equals_resampled_prediction(ny, nx):
+    """The fast grid path is resample_periodic of predict's images, to 1e-4 of each image's range."""
+    grid = np.array([[a, 0.0, c] for a in (-10.0, 0.0, 10.0) for c in (-10.0, 0.0, 10.0)])
+    gp = _synthetic_surrogate("a-b0c-", grid, (2, 3), ny, nx)
+    angles = np.array([[0.0, 0.0, 0.0], [3.5, 0.0, -7.0], [-9.75, 0.0, 10.5], [6.0, 0.0, 2.25]])
+    periods = np.array([[5.52, 7.81], [5.49, 7.77], [5.40, 7.62], [5.51, 7.80]])  # (x, y) [A], each different
+    shape, start = (40, 52), (-18 * 0.15, -13 * 0.15)
+    on = gp.on_grid(angles, periods, 0.15, shape, start)
+    means, stds = gp.predict(angles)
+    worst = 0.0
+    for i, (mean, std, period) in enumerate(zip(means, stds, periods)):
+        stack = on.stack(i)
+        assert stack.shape == (2, 3, *shape)
+        for d in range(2):
+            for t in range(3):
+                old = resample_periodic(mean[d, t], tuple(period), 0.15, shape, start)
+                scale = float(old.max() - old.min())
+                for new in (on.image(i, d, t), stack[d, t], on.images(d, t)[i]):
+                    worst = max(worst, float(np.abs(new - old).max()) / scale)
+                assert on.rms_std(i, d, t) == pytest.approx(float(np.sqrt(np.mean(std[d, t] ** 2))), rel=1e-5)
+    assert worst < 1e-4
+    # The check can fail: the same images at a period off by 1e-3 (0.005 A) are far outside the tolerance.
+    off = gp.on_grid(angles[:1], periods[:1] * 1.001, 0.15, shape, start).image(0, 1, 2)
+    old = resample_periodic(means[0, 1, 2], tuple(periods[0]), 0.15, shape, start)
+    assert float(np.abs(off - old).max()) / float(old.max() - old.min()) > 1e-3
+
+
+def test_dataset_grid_fast_path_equals_to_dataset_image():
+    """abf_tilt's GP images (surrogate_on_grid) are to_dataset_image of the predicted period, on the smoke grid."""
+    from stem_datasets import abf_tilt
+
+    recipe = abf_tilt.get_recipe("smoke")
+    grid = np.array([[a, b, c] for a in (-10.0, 10.0) for b in (-10.0, 0.0, 10.0) for c in (-10.0, 10.0)])
+    gp = _synthetic_surrogate("a-b-c-", grid, (3, 2), 23, 16, seed=1)
+    angles = np.array([[2.25, -3.5, 4.75], [-8.0, 9.5, -9.75], [10.0, 10.0, 10.0]])
+    on = abf_tilt.surrogate_on_grid(recipe, gp, "a-b-c-", angles)
+    means, _ = gp.predict(angles)
+    periods = [abf_tilt.projected_period(g, "a-b-c-", recipe.composition) for g in angles]
+    assert len({p for p in periods}) == 3
+    for i, (mean, period) in enumerate(zip(means, periods)):
+        for d, t in ((0, 0), (2, 1), (1, 0)):
+            old = abf_tilt.to_dataset_image(recipe, mean[d, t], period)[..., 0]
+            new = on.image(i, d, t)
+            assert new.shape == old.shape == recipe.image_shape
+            assert float(np.abs(new - old).max()) < 1e-4 * float(old.max() - old.min())
