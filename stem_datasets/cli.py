@@ -1,11 +1,15 @@
 """Command line: ``stem-datasets build CONFIG [--dataset NAME ...]`` and ``stem-datasets report CONFIG [--dataset NAME ...]``.
 
+``stem-datasets limits stem_abf_tilt/CONFIG --dose D [...]`` prints the Cramer-Rao bound of the tilt angles from one
+crop (:mod:`stem_datasets.limits`).
+
 Without ``--dataset``, every registered dataset that has the config (``stem_datasets.builders.DATASETS``,
 including those in ``$STEM_DATASETS_PATH``).
 
 Example:
     $ stem-datasets build smoke --dataset stem_cbed_interface
     $ stem-datasets report smoke --out report
+    $ stem-datasets limits stem_abf_tilt/small --dose 1e4 --nuisance thickness defocus --thickness 8.8
 """
 
 from __future__ import annotations
@@ -85,7 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     publish.add_argument("--out", default=None, help="staging folder, new or empty (default: a temporary folder)")
     publish.add_argument("--tag", default=None, help="revision tag of the upload (default: v<dataset version>)")
     publish.add_argument("--upload", action="store_true", help="upload and tag; without it nothing leaves this machine")
+    _add_limits_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "limits":
+        return _limits(args)
     quiet_tensorflow(args.verbose)
 
     from stem_datasets import report
@@ -113,6 +120,36 @@ def main(argv: list[str] | None = None) -> int:
                       f"in {seconds:.0f} s at {builder.data_dir}")
             else:
                 print(f"report written to {report.write_report(dataset, args.config, args.out, args.data_dir)}")
+    except ValueError as error:
+        print(f"stem-datasets: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _add_limits_parser(sub) -> None:
+    from stem_datasets.limits import DEFAULT_NUISANCE, NUISANCES
+
+    limits = sub.add_parser("limits", help="Cramer-Rao bound of the tilt angles from one crop of stem_abf_tilt/CONFIG "
+                            "(markdown table per pattern and thickness)")
+    limits.add_argument("name", help="stem_abf_tilt/CONFIG, e.g. stem_abf_tilt/small")
+    limits.add_argument("--dose", type=float, nargs="+", default=[1e4], help="e/A^2, one or more (default 1e4)")
+    limits.add_argument("--nuisance", nargs="*", default=list(DEFAULT_NUISANCE), choices=NUISANCES, metavar="NAME",
+                        help=f"unknown parameters besides the angles, any of {', '.join(NUISANCES)} "
+                             f"(default: {' '.join(DEFAULT_NUISANCE)}; none: --nuisance with no name)")
+    limits.add_argument("--pattern", action="append", default=None,
+                        help="repeatable; default: every pattern of the config, each at its representative angles")
+    limits.add_argument("--thickness", type=float, nargs="+", default=[4.4, 8.8, 15.5], help="nm (default 4.4 8.8 15.5)")
+
+
+def _limits(args) -> int:
+    """``stem-datasets limits``: print :func:`stem_datasets.limits.crb_table` (multislice runs cached)."""
+    from stem_datasets.limits import crb_table
+
+    try:
+        dataset, _, config = args.name.partition("/")
+        if dataset != "stem_abf_tilt" or not config:
+            raise ValueError(f"limits knows stem_abf_tilt/CONFIG only, got {args.name!r}.")
+        print("\n".join(crb_table(config, args.dose, [tuple(args.nuisance)], args.pattern, args.thickness)))
     except ValueError as error:
         print(f"stem-datasets: error: {error}", file=sys.stderr)
         return 2

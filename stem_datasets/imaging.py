@@ -49,42 +49,6 @@ def resample_periodic(
     return np.real(ey @ coefficients @ ex.T).astype(np.float32)
 
 
-def resample_periodic_many(
-    images: np.ndarray, periods_xy: np.ndarray, pixel_size: float, shape: tuple[int, int],
-    start_xy: tuple[float, float] = (0.0, 0.0),
-) -> np.ndarray:
-    """:func:`resample_periodic` for a batch (n, ny, nx) of periods (n, 2), in one vectorized pass.
-
-    >>> import numpy as np
-    >>> rng = np.random.default_rng(0)
-    >>> images, periods = rng.random((3, 8, 6)), np.array([[6.0, 8.0], [6.1, 7.9], [5.9, 8.2]])
-    >>> many = resample_periodic_many(images, periods, 0.5, (20, 24), (-1.0, -1.5))
-    >>> one = [resample_periodic(i, tuple(p), 0.5, (20, 24), (-1.0, -1.5)) for i, p in zip(images, periods)]
-    >>> bool(np.allclose(many, np.stack(one), atol=1e-5))
-    True
-    """
-    images = np.asarray(images, dtype=np.float64)
-    periods_xy = np.asarray(periods_xy, dtype=np.float64)
-    if images.ndim != 3 or periods_xy.shape != (len(images), 2):
-        raise ValueError(f"images must be (n, y, x) with periods (n, 2), got {images.shape} and {periods_xy.shape}.")
-    if not np.all(np.isfinite(images)):
-        raise ValueError("images contain NaN or infinite values.")
-    _, ny, nx = images.shape
-    coefficients = np.fft.fft2(images) / (ny * nx)
-    y = (start_xy[1] + np.arange(shape[0]) * pixel_size)[None, :] / periods_xy[:, 1:2]
-    x = (start_xy[0] + np.arange(shape[1]) * pixel_size)[None, :] / periods_xy[:, 0:1]
-    ky = np.fft.fftfreq(ny, d=1.0 / ny)
-    kx = np.fft.fftfreq(nx, d=1.0 / nx)
-    ey = np.exp(2j * np.pi * y[:, :, None] * ky)  # (n, rows, ky)
-    ex = np.exp(2j * np.pi * kx[:, None] * x[:, None, :])  # (n, kx, cols)
-    # Contract x first (the smaller product), then keep only the real part of the y contraction:
-    # Re(ey @ t) = Re ey @ Re t - Im ey @ Im t, two real products instead of one complex one.
-    # Single precision for the products: the output is float32 anyway (errors ~1e-7 of the range).
-    t = coefficients.astype(np.complex64) @ ex.astype(np.complex64)  # (n, ky, cols)
-    return ey.real.astype(np.float32) @ t.real - ey.imag.astype(np.float32) @ t.imag
-
-
-
 def poisson_image(clean: np.ndarray, dose: float, pixel_size: float, rng: np.random.Generator) -> np.ndarray:
     """Poisson counts of an intensity image (fraction of the probe) at ``dose`` e-/A^2, back as a fraction.
 

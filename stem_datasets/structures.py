@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from ase import Atoms
@@ -84,10 +85,17 @@ def _check_inputs(angles_deg, repeats) -> tuple[np.ndarray, tuple[int, int, int]
     return angles, reps
 
 
-def _octahedron_rotations(angles, glazer: GlazerPattern, reps) -> tuple[np.ndarray, np.ndarray]:
-    """B-site indices (n, 3) and rotation matrices (n, 3, 3); column e of R is R @ e_hat."""
+@lru_cache(maxsize=64)
+def _cells_and_signs(glazer: GlazerPattern, reps: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
     cells = np.array(np.meshgrid(*[np.arange(r) for r in reps], indexing="ij")).reshape(3, -1).T
     signs = np.array([[glazer.sign(ax, tuple(cell)) for ax in range(3)] for cell in cells])
+    cells.flags.writeable = signs.flags.writeable = False
+    return cells, signs
+
+
+def _octahedron_rotations(angles, glazer: GlazerPattern, reps) -> tuple[np.ndarray, np.ndarray]:
+    """B-site indices (n, 3) and rotation matrices (n, 3, 3); column e of R is R @ e_hat."""
+    cells, signs = _cells_and_signs(glazer, tuple(reps))
     return cells, Rotation.from_euler("xyz", signs * np.asarray(angles), degrees=True).as_matrix()
 
 

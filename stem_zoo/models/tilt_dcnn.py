@@ -142,6 +142,7 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
     out.mkdir(parents=True, exist_ok=True)
     model = load(model_id)
     result = benchmark(model, config=config, data_dir=data_dir, out_dir=out, by="thickness_nm")
+    limit_lines = physics_limit_section(model, config, data_dir, out)
 
     recipe = get_recipe(config)
     pattern = recipe.patterns[0]
@@ -161,6 +162,7 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
         f"Model source: `{model.zoo.source}`; trained on `{model.zoo.entry.dataset}/{model.zoo.entry.dataset_config}`; "
         f"{result['parameters']:,} parameters.", "",
         result["leaderboard"], "",
+        *limit_lines,
         "## Tilt map of a stitched two-domain micrograph", "",
         f"Two multislice images of {pattern} SrTiO3 ({recipe.thickness_nm(layers)} nm) with tilts {domains[0]} (left) and "
         f"{domains[1]} (right) deg, stitched at x = {borders[1]} px (a test pattern, not a simulated domain wall). "
@@ -180,6 +182,28 @@ def write_zoo_report(config: str, out_dir: str | Path, model_id: str = "tilt_dcn
     path = out / f"{model_id}_{config}.md"
     path.write_text("\n".join(lines))
     return path
+
+
+def physics_limit_section(model, config: str, data_dir: str | None, out: Path, dose: float = 1e4, limit: int = 8) -> list[str]:
+    """Markdown: the MLE baseline and the bound on the first crops of test and test_multislice at ``dose``, the model beside."""
+    from stem_zoo import data
+    from stem_zoo.benchmarking import benchmark
+    from stem_zoo.tilt_baseline import baseline_table, score_mle
+
+    splits = ("test", "test_multislice")
+    by_dose = benchmark(model, config=config, data_dir=data_dir, splits=splits, by="dose")
+    builder = data.load_builder("stem_abf_tilt", config, data_dir)
+    rows = [score_mle(builder, split, dose=dose, limit=limit) for split in splits]
+    (out / f"{model.zoo.entry.id}_{config}_mle_baseline.json").write_text(json.dumps(rows, indent=1))
+    return [
+        "## Against the physical limit", "",
+        f"The physics baseline (`stem_datasets.tilt_mle`: maximum-likelihood fit of the dataset's GP, with thickness, "
+        f"crop shift and x/y magnification free) on the first {limit} crops of each split at {dose:g} e/A^2, the "
+        "Cramer-Rao bound of the same crops under the same GP model, and the efficiency bound / RMSE; predictions are "
+        "aligned to their labels' orbits (the [1-10] mirror). The model's RMSE at the same dose (every crop of the split) "
+        "beside it.", "",
+        baseline_table(rows, {model.zoo.entry.id: by_dose}), "",
+    ]
 
 
 def two_domain_check(maps, border_A: float, domains, exclude_cells: float = 1.0) -> dict:
