@@ -32,8 +32,10 @@ ATOL = 1e-6  # the same cached simulations and GP on both paths: equal up to flo
 
 
 def _identity(example) -> tuple:
+    # raw_angles: the design's mirror-twin corners share a label (3.0.0); dose: every eval example comes at three doses
     return (int(example["source"]), example["pattern"], example["composition"], float(example["thickness_nm"]),
-            float(example["abf_inner_mrad"]), float(example["defocus_A"]), *example["angles"].tolist())
+            float(example["abf_inner_mrad"]), float(example["defocus_A"]), float(example["dose"]),
+            *example["angles"].tolist(), *example["raw_angles"].tolist())
 
 
 def _build(recipe, data_dir, **download):
