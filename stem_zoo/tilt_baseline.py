@@ -3,9 +3,9 @@
 :func:`score_mle` fits :func:`stem_datasets.tilt_mle.fit_crop` to the first ``limit`` crops of a
 split at one dose and scores them like a model (predictions aligned to their labels' orbits,
 canonical angles and the determinable combinations), beside the Cramer-Rao bound of the same
-crops under the same GP model (:func:`stem_datasets.tilt_mle.crop_crb`, thickness, shift and
-magnification unknown) and the efficiency bound / RMSE. :func:`baseline_table` writes both as
-markdown, and can put a network's RMSE on the same split beside them.
+crops (thickness, shift and magnification unknown) and the efficiency bound / RMSE. :func:`baseline_table` writes both as
+markdown, and can put a network's RMSE on the same split beside them. The bound of a GP-made crop is
+the GP model's (its exact model); of a multislice crop, the multislice one (:func:`stem_datasets.limits.tilt_crb`).
 
 Example (fits the smoke GP the first time, a minute or two):
     >>> import stem_datasets, tensorflow_datasets as tfds  # doctest: +SKIP
@@ -29,6 +29,7 @@ NUISANCES = ("thickness", "shift", "magnification")
 
 
 def _crops(builder, split: str, dose: float, limit: int) -> list[dict]:
+    """The first ``limit`` examples of ``split`` at ``dose`` with the nominal ABF range (the bound's)."""
     import tensorflow_datasets as tfds
 
     if split not in builder.info.splits:
@@ -38,57 +39,78 @@ def _crops(builder, split: str, dose: float, limit: int) -> list[dict]:
     doses = builder.info.metadata.get("doses_per_A2", [])
     if float(dose) not in [float(d) for d in doses]:
         raise ValueError(f"{builder.name}/{builder.builder_config.name} has no examples at dose {dose:g}; it has {doses}.")
+    detector = builder.builder_config.recipe.microscope.abf_detector
     out = []
     for ex in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
-        if float(ex["dose"]) == float(dose):
+        if float(ex["dose"]) == float(dose) and (float(ex["abf_inner_mrad"]), float(ex["abf_outer_mrad"])) == detector:
             out.append(ex)
             if len(out) == limit:
                 break
     return out
 
 
-def score_mle(builder, split: str, dose: float = 1e4, limit: int = 12, nuisance: tuple[str, ...] = NUISANCES) -> dict:
-    """MLE fits of the first ``limit`` crops of ``split`` at ``dose``: RMSE, RMS bound and efficiency per quantity.
+def _nominal_optics(recipe, ex: dict) -> bool:
+    m = recipe.microscope
+    return (ex["composition"].decode() == recipe.composition and float(ex["defocus_A"]) == m.defocus
+            and float(ex["astigmatism_A"]) == m.C12 and float(ex["mistilt_mrad"]) == 0.0
+            and float(ex["semiangle_mrad"]) == m.semiangle)
 
-    The GP of the crop's pattern at the crop's ABF range (the nearest GP range where the optics
-    differ); its thickness index is the layer nearest the example's thickness (for the bound only).
+
+def _bounds(builder, examples: list[dict], dose: float, nuisance: tuple[str, ...], models: dict) -> np.ndarray:
+    """(n, quantity) bound [deg] of each crop: the GP model's for GP-made crops (their exact model), the multislice
+    one (:func:`stem_datasets.limits.tilt_crb`) for multislice crops at the nominal optics, NaN for others."""
+    from stem_datasets.limits import tilt_crb_thicknesses
+    from stem_datasets.tilt_mle import crop_crb
+
+    recipe = builder.builder_config.recipe
+    out = np.full((len(examples), len(QUANTITIES)), np.nan)
+    structures: dict[tuple, list[int]] = {}
+    for k, ex in enumerate(examples):
+        pattern = ex["pattern"].decode()
+        if builder.info.features["source"].int2str(int(ex["source"])) == "gp":
+            model = models[pattern]
+            layer = int(np.argmin(np.abs(model.thicknesses_nm - float(ex["thickness_nm"]))))
+            crb = crop_crb(model, ex["raw_angles"], layer, dose, nuisance)
+            out[k] = [crb[q] for q in QUANTITIES]
+        elif _nominal_optics(recipe, ex):
+            structures.setdefault((pattern, tuple(ex["raw_angles"].tolist())), []).append(k)
+    for (pattern, angles), rows in structures.items():  # one set of multislice runs per structure (exit planes)
+        thicknesses = [float(examples[k]["thickness_nm"]) for k in rows]
+        for k, crb in zip(rows, tilt_crb_thicknesses(pattern, angles, thicknesses, dose, nuisance, recipe.name)):
+            out[k] = [crb[q] for q in QUANTITIES]
+    return out
+
+
+def score_mle(builder, split: str, dose: float = 1e4, limit: int = 12, nuisance: tuple[str, ...] = NUISANCES) -> dict:
+    """MLE fits of the first ``limit`` crops of ``split`` at ``dose`` (nominal ABF range): RMSE, RMS bound and
+    efficiency per quantity.
+
+    The fit uses the GP of the crop's pattern. The bound of a GP-made crop is the GP model's, of a
+    multislice crop at the nominal optics the multislice one (a few cached runs per structure); crops
+    of other optics or another material have none (their RMS bound is over the others, NaN if none).
     """
-    from stem_datasets.abf_tilt import margin_px, nominal_detectors
-    from stem_datasets.tilt_mle import CropModel, crop_crb, fit_crop
+    from stem_datasets.abf_tilt import margin_px
+    from stem_datasets.tilt_mle import CropModel, fit_crop
 
     recipe = builder.builder_config.recipe
     my, mx = margin_px(recipe)
     h, w = recipe.crop_shape()
-    models: dict[tuple, CropModel] = {}
-    true, pred, bounds, seconds, patterns = [], [], [], [], []
-    for ex in _crops(builder, split, dose, limit):
-        pattern = ex["pattern"].decode()
-        detectors = nominal_detectors(recipe)
-        detector = min(detectors, key=lambda d: abs(d[0] - float(ex["abf_inner_mrad"])))
-        key = (pattern, detector)
-        if key not in models:
-            models[key] = CropModel.of(recipe, pattern, detector)
-        model = models[key]
-        fit = fit_crop(model, ex["image"][my:my + h, mx:mx + w, 0], dose)
-        layer = int(np.argmin(np.abs(model.thicknesses_nm - float(ex["thickness_nm"]))))
-        try:  # the bound where the truth lies inside the GP (not for CaTiO3's or unseen thicknesses' own physics)
-            crb = crop_crb(model, ex["raw_angles"], layer, dose, nuisance)
-            bounds.append([crb[q] for q in QUANTITIES])
-        except ValueError:
-            bounds.append([np.nan] * len(QUANTITIES))
-        true.append(ex["angles"])
-        pred.append(fit.angles)
-        seconds.append(fit.seconds)
-        patterns.append(pattern)
-    true, pred = np.array(true, dtype=float), align_to_orbit(np.array(true, float), np.array(pred, float), patterns)
+    examples = _crops(builder, split, dose, limit)
+    models = {p: CropModel.of(recipe, p) for p in sorted({ex["pattern"].decode() for ex in examples})}
+    fits = [fit_crop(models[ex["pattern"].decode()], ex["image"][my:my + h, mx:mx + w, 0], dose) for ex in examples]
+    bounds = _bounds(builder, examples, dose, nuisance, models)
+    true = np.array([ex["angles"] for ex in examples], dtype=float)
+    pred = align_to_orbit(true, np.array([f.angles for f in fits], float), [ex["pattern"].decode() for ex in examples])
     rmse = np.sqrt(np.mean(((pred - true) @ _COMBINATIONS) ** 2, axis=0))
-    bound = np.sqrt(np.nanmean(np.array(bounds) ** 2, axis=0))
+    with np.errstate(invalid="ignore"):
+        bound = np.sqrt(np.nanmean(bounds**2, axis=0)) if np.isfinite(bounds).any() else np.full(len(QUANTITIES), np.nan)
     return {
-        "split": split, "dose": float(dose), "n": len(true), "nuisance": list(nuisance),
+        "split": split, "dose": float(dose), "n": len(true), "n_bound": int(np.isfinite(bounds[:, 0]).sum()),
+        "nuisance": list(nuisance),
         "rmse_deg": dict(zip(QUANTITIES, rmse.round(3).tolist())),
         "crb_deg": dict(zip(QUANTITIES, bound.round(3).tolist())),
         "efficiency": dict(zip(QUANTITIES, (bound / rmse).round(3).tolist())),
-        "seconds_per_crop": round(float(np.mean(seconds)), 2),
+        "seconds_per_crop": round(float(np.mean([f.seconds for f in fits])), 2),
     }
 
 
@@ -108,7 +130,8 @@ def baseline_table(rows: list[dict], networks: dict[str, dict] | None = None) ->
         head = f"| {row['split']} | {row['dose']:g} | {row['n']} |"
         lines.append(f"{head} MLE RMSE | " + " | ".join(f"{row['rmse_deg'][q]:.2f}" for q in QUANTITIES)
                      + f" | {row['seconds_per_crop']} |")
-        lines.append("| | | | CRB (same crops) | " + " | ".join(f"{row['crb_deg'][q]:.2f}" for q in QUANTITIES) + " | |")
+        lines.append(f"| | | {row.get('n_bound', row['n'])} | CRB (same crops) | "
+                     + " | ".join(f"{row['crb_deg'][q]:.2f}" for q in QUANTITIES) + " | |")
         lines.append("| | | | efficiency CRB / RMSE | " + " | ".join(f"{row['efficiency'][q]:.2f}" for q in QUANTITIES) + " | |")
         for name, record in (networks or {}).items():
             m = record.get("by_feature", {}).get(row["split"], {}).get(f"{row['dose']:g}", {})

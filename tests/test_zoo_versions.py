@@ -175,7 +175,7 @@ def test_the_tilt_dcnn_card_shows_each_version_apart():
     assert "Trained on `stem_abf_tilt/small` (version 1.0.0)" in text
     assert "On `stem_abf_tilt/small` **1.0.0** (the version these weights were trained on):" in text
     assert "On `stem_abf_tilt/small` **2.0.0** (these weights were trained on 1.0.0):" in text
-    assert "| test_multislice | 5.66 |" in text and "pending new weights (issue 24)" in text
+    assert "| test_multislice | 5.66 |" in text and "`small` 3.0.0 scores and new weights: issue 24" in text
     results = ModelCard(text).data.eval_results
     assert results and {r.dataset_revision for r in results} == {"1.0.0"}  # the model-index holds 1.0.0 numbers only
     assert ("test_multislice", 1.2) in {(r.dataset_split, r.metric_value) for r in results if r.metric_type == "rmse_deg"}

@@ -198,10 +198,13 @@ def physics_limit_section(model, config: str, data_dir: str | None, out: Path, d
     return [
         "## Against the physical limit", "",
         f"The physics baseline (`stem_datasets.tilt_mle`: maximum-likelihood fit of the dataset's GP, with thickness, "
-        f"crop shift and x/y magnification free) on the first {limit} crops of each split at {dose:g} e/A^2, the "
-        "Cramer-Rao bound of the same crops under the same GP model, and the efficiency bound / RMSE; predictions are "
-        "aligned to their labels' orbits (the [1-10] mirror). The model's RMSE at the same dose (every crop of the split) "
-        "beside it.", "",
+        f"crop shift and x/y magnification free) on the first {limit} crops of each split at {dose:g} e/A^2 with the "
+        "nominal ABF range; the RMS Cramer-Rao bound of the same crops with the same unknowns (GP-made crops: under the "
+        "GP, their exact model; multislice crops: `stem_datasets.limits.tilt_crb`, from multislice), and the efficiency "
+        "bound / RMSE; predictions are aligned to their labels' orbits (the [1-10] mirror). The model's RMSE at the same "
+        "dose (every crop of the split) beside it. The bound is local: where a quantity's signal is quadratic (alpha + "
+        "beta near 0, a thin crystal, smoke's coarse GP) it is large and a fit kept inside the angle range does better, "
+        "so an efficiency above 1 marks such crops, not a fit beyond the physics.", "",
         baseline_table(rows, {model.zoo.entry.id: by_dose}), "",
     ]
 
