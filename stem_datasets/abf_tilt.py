@@ -705,8 +705,10 @@ def example_figure(builder, path, per_row: int = 4):
             ax.imshow(e["image"][..., 0], cmap="gray")
             ax.add_patch(plt.Rectangle((margin_x - 0.5, margin_y - 0.5), crop_w, crop_h, fill=False, color="tab:orange", lw=1))
             a = e["angles"]
+            dose = f", {e['dose']:.0e} e/A^2" if e["dose"] > 0 else ", clean"
             ax.set_title(f"{title}\n({a[0]:.2f}, {a[1]:.2f}, {a[2]:.2f}) deg, {e['thickness_nm']:.1f} nm\n"
-                         f"df {e['defocus_A']:.0f} A, ABF {e['abf_inner_mrad']:.0f}-{e['abf_outer_mrad']:.0f} mrad", fontsize=6)
+                         f"df {e['defocus_A']:.0f} A, ABF {e['abf_inner_mrad']:.0f}-{e['abf_outer_mrad']:.0f} mrad{dose}",
+                         fontsize=6)
         bar_px = 2.0 / recipe.pixel_size
         axes[r, 0].plot([4, 4 + bar_px], [recipe.image_shape[0] - 5] * 2, color="white", lw=3)
     fig.suptitle(f"stem_abf_tilt/{recipe.name}: ABF, orange box = 2x2-cell crop, white bar = 2 A", fontsize=9)
