@@ -15,10 +15,11 @@ import json
 import numpy as np
 
 from stem_datasets.abf_tilt import get_recipe, gp_labels
-from stem_datasets.glazer import canonical_angles, equivalent_transforms
+from stem_datasets.glazer import canonical_angles
 from stem_datasets.imaging import poisson_image
 from stem_datasets.limits import COMBINATIONS
 from stem_datasets.tilt_mle import QUANTITIES, CropModel, crop_crb, fit_crop
+from stem_zoo.benchmarking import align_to_orbit
 
 REFERENCE = {  # a-b-c- (6, 4, 3), 8.8 nm, 1e4 e/A^2: independent finite-difference multislice (shared notes)
     (): (0.20, 0.23, 0.31, 0.29, 0.32),
@@ -51,10 +52,9 @@ for angles in gp_labels(recipe, args.pattern, "test")[: args.crops]:
     layer = int(rng.integers(model.n_layers))
     crop = poisson_image(model.image(angles, layer), args.dose, recipe.pixel_size, rng)
     fit = fit_crop(model, crop, args.dose)
-    truth = np.array(canonical_angles(angles, args.pattern))
-    orbit = equivalent_transforms(args.pattern) @ np.array(fit.angles)
-    aligned = orbit[np.argmin(np.sum((orbit - truth) ** 2, axis=1))]
-    errors.append((aligned - truth) @ MATRIX)
+    truth = np.array([canonical_angles(angles, args.pattern)])
+    aligned = align_to_orbit(truth, np.array([fit.angles]), [args.pattern])
+    errors.append(((aligned - truth) @ MATRIX)[0])
     bound = crop_crb(model, angles, layer, args.dose, ("thickness", "shift", "magnification"))
     bounds.append([bound[q] for q in QUANTITIES])
     seconds.append(fit.seconds)

@@ -67,14 +67,10 @@ class CropModel:
         return cls(recipe, pattern, surrogate, detectors.index(wanted))
 
     def __post_init__(self) -> None:
-        from stem_datasets.abf_tilt import nominal_detectors
-
-        layers = len(self.recipe.train_layers())
-        basis, _ = self.surrogate._grid_basis()  # (images, k + 1, padded pixels), the mean as the last row
-        *_, ny, nx = self.surrogate.shape
+        basis, _ = self.surrogate._grid_basis()  # (detector x layer, k + 1, padded pixels), the mean as the last row
+        detectors, layers, ny, nx = self.surrogate.shape
         self._shape = (ny, nx)
-        index = self.detector * layers + np.arange(layers)
-        self._basis = basis.reshape(len(nominal_detectors(self.recipe)) * layers, basis.shape[1], -1)[index]
+        self._basis = basis.reshape(detectors, layers, *basis.shape[1:])[self.detector]
         self.crop_shape = self.recipe.crop_shape()
         self.thicknesses_nm = np.array(self.recipe.thicknesses_nm)
 
@@ -84,10 +80,8 @@ class CropModel:
 
     def coefficients(self, angles) -> np.ndarray:
         """(n, k + 1) GP coefficients of the padded basis at ``angles`` (n, 3); raises outside the GP's range."""
-        angles = np.atleast_2d(np.asarray(angles, dtype=float))
-        x = self.surrogate.check_range(angles)
-        c = np.asarray(self.surrogate.gp.predict(x)).reshape(len(x), -1) * self.surrogate.scale_
-        return np.concatenate([c, np.ones((len(c), 1))], axis=1)
+        c, _ = self.surrogate.predict_coefficients(np.atleast_2d(np.asarray(angles, dtype=float)))
+        return np.column_stack([c, np.ones(len(c))])
 
     def _matrices(self, angles, shift_xy, scale_xy) -> tuple[np.ndarray, np.ndarray]:
         from stem_datasets.abf_tilt import projected_period

@@ -22,10 +22,9 @@ import numpy as np
 from stem_zoo.benchmarking import align_to_orbit
 
 from stem_datasets.limits import COMBINATIONS
+from stem_datasets.tilt_mle import NUISANCES, QUANTITIES
 
-QUANTITIES = tuple(COMBINATIONS)
-_COMBINATIONS = np.array(list(COMBINATIONS.values())).T  # (3, quantity): angle errors @ it = quantity errors
-NUISANCES = ("thickness", "shift", "magnification")
+_COMBINATIONS = np.array([COMBINATIONS[q] for q in QUANTITIES]).T  # (3, quantity): angle errors @ it = quantity errors
 
 
 def _crops(builder, split: str, dose: float, limit: int) -> list[dict]:
