@@ -159,6 +159,8 @@ def canonical_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float, f
     """
     p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
     x = np.array([float(a) for a in angles_deg])
+    if x.shape != (3,) or not np.all(np.isfinite(x)):
+        raise ValueError(f"angles must be three finite numbers (alpha, beta, gamma) [deg], got {list(angles_deg)}.")
     orbit = [g @ x for g in equivalent_transforms(p)]
     best = max(orbit, key=_order_key)
     return tuple(float(a) + 0.0 for a in best)  # + 0.0 turns -0.0 into 0.0

@@ -78,3 +78,11 @@ def test_shifts_compose_like_translations():
             twice = shifted_angles(shifted_angles(angles, pattern, x1, y1), pattern, x2, y2)
             assert twice == shifted_angles(angles, pattern, x1 + x2, y1 + y2)
         assert shifted_angles(angles, pattern, 2, 2) == canonical_angles(angles, pattern)
+
+
+@pytest.mark.parametrize("bad", [(1.0, float("nan"), 2.0), (1.0, 2.0), (1.0, 2.0, 3.0, 4.0), (float("inf"), 0.0, 0.0)])
+def test_canonical_angles_of_bad_input_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="three finite numbers"):
+        canonical_angles(bad, "a-b-c-")
+    with pytest.raises(ValueError, match="three finite numbers"):
+        determinable_quantities(bad, "a-b-c-")
