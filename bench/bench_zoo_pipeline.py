@@ -22,7 +22,7 @@ def main() -> None:
     import keras
 
     from stem_zoo import data
-    from stem_zoo.models.tilt_dcnn import DecayingHuber
+    from stem_zoo.models.tilt_dcnn import BetaGaussianNLL
     from stem_zoo.registry import get_entry
     from stem_zoo.train import _build
 
@@ -38,7 +38,7 @@ def main() -> None:
     pipeline_ips = args.steps * args.batch_size / (time.perf_counter() - start)
 
     model = _build(entry)
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=DecayingHuber())
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=BetaGaussianNLL())
     batches = list(pipeline.take(args.steps + 2))
     model.train_on_batch(*batches[0])
     start = time.perf_counter()

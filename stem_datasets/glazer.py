@@ -144,11 +144,6 @@ def same_crystal_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float
     return tuple(a + 0.0 for a in angles)  # + 0.0 turns -0.0 into 0.0
 
 
-def _order_key(angles: np.ndarray) -> tuple[float, float, float]:
-    a, b, g = (float(x) for x in angles)
-    return (round(a + b, 9), round(g, 9), round(b - a, 9))
-
-
 def canonical_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float, float, float]:
     """The canonical label of angles whose [1-10] images agree (shift and mirror; module docstring).
 
@@ -157,13 +152,42 @@ def canonical_angles(angles_deg, pattern: str | GlazerPattern) -> tuple[float, f
     >>> canonical_angles((5.0, -3.0, -2.0), "a+b+c+")  # four equivalent triples
     (-3.0, 5.0, 2.0)
     """
-    p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
     x = np.array([float(a) for a in angles_deg])
     if x.shape != (3,) or not np.all(np.isfinite(x)):
         raise ValueError(f"angles must be three finite numbers (alpha, beta, gamma) [deg], got {list(angles_deg)}.")
-    orbit = [g @ x for g in equivalent_transforms(p)]
-    best = max(orbit, key=_order_key)
+    best = canonical_transforms(x[None], pattern)[0] @ x
     return tuple(float(a) + 0.0 for a in best)  # + 0.0 turns -0.0 into 0.0
+
+
+def canonical_transforms(angles_deg: np.ndarray, pattern: str | GlazerPattern) -> np.ndarray:
+    """The orbit maps (n, 3, 3) that take each of (n, 3) angle triples to its canonical label.
+
+    >>> t = canonical_transforms(np.array([[-6.0, -4.0, 3.0]]), "a-b-c-")
+    >>> (t[0] @ [-6.0, -4.0, 3.0]).tolist()
+    [4.0, 6.0, -3.0]
+    """
+    p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
+    x = np.asarray(angles_deg, float).reshape(-1, 3)
+    group = equivalent_transforms(p)
+    orbit = np.einsum("gij,nj->gni", group, x)
+    keys = np.round(1e6 * np.stack([orbit[..., 0] + orbit[..., 1], orbit[..., 2], orbit[..., 1] - orbit[..., 0]], -1))
+    candidates = np.ones(orbit.shape[:2], bool)
+    for k in range(3):  # lexicographic maximum of (alpha + beta, gamma, beta - alpha); the first wins ties
+        best = np.where(candidates, keys[..., k], -np.inf).max(axis=0)
+        candidates &= keys[..., k] == best
+    return group[np.argmax(candidates, axis=0)]
+
+
+def neighbour_transform(pattern: str | GlazerPattern, columns_x: int, cells_y: int) -> np.ndarray:
+    """The sign flips (3, 3) from the reference octahedron's angles to those ``columns_x`` B columns along [110]
+    and ``cells_y`` cells along [001] away in the [1-10] image (:func:`shifted_angles` before canonicalizing).
+
+    >>> np.diag(neighbour_transform("a-b-c-", 1, 0)).tolist(), np.diag(neighbour_transform("a+b+c+", 1, 0)).tolist()
+    ([-1.0, -1.0, -1.0], [1.0, -1.0, -1.0])
+    """
+    p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
+    cell = (int(columns_x), 0, int(cells_y))
+    return np.diag([float(p.sign(axis, cell)) for axis in range(3)])
 
 
 DETERMINABLE = ("alpha_plus_beta", "beta_minus_alpha", "abs_gamma", "sign_gamma_alpha_plus_beta")
@@ -200,6 +224,4 @@ def shifted_angles(
     projection; along [001] it is (0, 0, 1). The result is canonical.
     """
     p = parse_pattern(pattern) if isinstance(pattern, str) else pattern
-    cell = (columns_x, 0, cells_y)
-    flipped = [a * p.sign(axis, cell) for axis, a in enumerate(angles_deg)]
-    return canonical_angles(flipped, p)
+    return canonical_angles(neighbour_transform(p, columns_x, cells_y) @ np.asarray(angles_deg, float), p)

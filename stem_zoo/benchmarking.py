@@ -62,12 +62,13 @@ def version_warning(entry, version: str) -> str | None:
             f"{entry.dataset_version} numbers are not scores on {version}.")
 
 
-def align_to_orbit(true: np.ndarray, pred: np.ndarray, patterns) -> np.ndarray:
+def align_to_orbit(true: np.ndarray, pred: np.ndarray, patterns, return_transforms: bool = False):
     """Each prediction replaced by the member of its orbit (the shift and the [1-10] mirror) nearest its label.
 
     Equivalent triples give one image (:mod:`stem_datasets.glazer`), so a prediction is scored as
     the triple of its orbit closest to the (canonical) label: near alpha + beta = 0, where the
     canonical rule switches, a prediction just across the switch is not counted as a sign error.
+    ``return_transforms``: also the (n, 3, 3) label map applied to each prediction.
 
     >>> align_to_orbit(np.array([[4.0, 3.0, 5.0]]), np.array([[-3.0, -4.0, -5.0]]), ["a-b-c-"]).tolist()
     [[4.0, 3.0, 5.0]]
@@ -76,12 +77,15 @@ def align_to_orbit(true: np.ndarray, pred: np.ndarray, patterns) -> np.ndarray:
 
     true, pred = np.asarray(true, float), np.asarray(pred, float)
     out = pred.copy()
+    transforms = np.repeat(np.eye(3)[None], len(pred), axis=0)
     for pattern in set(patterns):
         rows = np.array([p == pattern for p in patterns])
-        orbit = np.einsum("gij,nj->gni", equivalent_transforms(pattern), pred[rows])  # (g, n, 3)
+        group = equivalent_transforms(pattern)
+        orbit = np.einsum("gij,nj->gni", group, pred[rows])  # (g, n, 3)
         nearest = np.argmin(np.sum((orbit - true[rows][None]) ** 2, axis=2), axis=0)
         out[rows] = orbit[nearest, np.arange(rows.sum())]
-    return out
+        transforms[rows] = group[nearest]
+    return (out, transforms) if return_transforms else out
 
 
 def angle_metrics(true: np.ndarray, pred: np.ndarray, patterns=None) -> dict:
@@ -142,6 +146,29 @@ def task_metrics(entry, true: np.ndarray, pred: np.ndarray, patterns=None) -> di
     return angle_metrics(true, pred, patterns)
 
 
+def decode_predictions(entry, raw: np.ndarray, model_entry=None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(point predictions, stds or None) of a task's raw model outputs.
+
+    A model with more outputs than the task's (a Gaussian head: means, then std parameters) is
+    decoded by the task's architecture (``decode_outputs``), with the calibration of
+    ``model_entry`` (a zoo model's own entry; None: uncalibrated).
+    """
+    raw = np.asarray(raw)
+    decode = getattr(entry.architecture(), "decode_outputs", None)
+    if entry.is_classifier or decode is None or raw.shape[-1] == len(entry.outputs):
+        return raw, None
+    return decode(raw, model_entry)
+
+
+def split_metrics(entry, true: np.ndarray, pred: np.ndarray, stds: np.ndarray | None = None, patterns=None) -> dict:
+    """:func:`task_metrics`, plus the task's ``uncertainty_metrics`` (coverage of its intervals) where ``stds`` are given."""
+    metrics = task_metrics(entry, true, pred, patterns)
+    scorer = getattr(entry.architecture(), "uncertainty_metrics", None)
+    if stds is not None and scorer is not None:
+        metrics["calibration"] = scorer(true, pred, stds, patterns)
+    return metrics
+
+
 def _as_predictor(model) -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
     if hasattr(model, "predict_on_batch") and hasattr(model, "count_params"):
         return (lambda x: np.asarray(model.predict_on_batch(x))), int(model.count_params())
@@ -160,12 +187,14 @@ def benchmark(
     batch_size: int = 64,
     data_dir: str | None = None,
     out_dir: str | Path | None = None,
-    by: str | None = None,
+    by: str | tuple[str, ...] | None = None,
 ) -> dict:
     """Metrics on every split, images/s and parameter count; JSON and markdown if ``out_dir``.
 
     ``by`` names a dataset feature (e.g. ``"thickness_nm"``): the record then also holds
     ``by_feature[split][value]`` metrics for each of its values, and the markdown a table of them.
+    A tuple of features (e.g. ``("dose", "pattern")``) groups by their values together, named
+    ``"10000/a-b-c-"`` (the values joined by "/").
 
     ``task`` names the zoo model whose inputs, labels and example subset to use (default:
     the model's own entry, else the first zoo model on ``dataset``: a model that is not from
@@ -204,7 +233,8 @@ def benchmark(
                 grouped[split] = groups
             continue
         trues, preds, groups, patterns, seconds, count = [], [], [], [], 0.0, 0
-        keep = tuple(dict.fromkeys([*((by,) if by else ()), *(("pattern",) if tilt_angles else ())]))
+        by_features = (by,) if isinstance(by, str) else tuple(by or ())
+        keep = tuple(dict.fromkeys([*by_features, *(("pattern",) if tilt_angles else ())]))
         for inputs, labels, *extra in data.eval_pipeline(builder, split, entry, batch_size, keep=keep):
             batch = inputs.numpy()
             start = time.perf_counter()
@@ -214,20 +244,21 @@ def benchmark(
             trues.append(labels.numpy())
             preds.append(np.asarray(out).reshape(len(batch), -1))
             if by:
-                groups.append(extra[0][by].numpy())
+                groups.append(np.stack([_group_names(extra[0][f].numpy()) for f in by_features], axis=1))
             if tilt_angles:
                 patterns.append(extra[0]["pattern"].numpy())
         true, pred = np.concatenate(trues), np.concatenate(preds)
+        pred, stds = decode_predictions(entry, pred, zoo.entry if zoo else None)
         pattern = np.concatenate(patterns) if tilt_angles else None
-        metrics = task_metrics(entry, true, pred, pattern)
+        metrics = split_metrics(entry, true, pred, stds, pattern)
         metrics["images_per_s"] = round(count / seconds, 1) if seconds else float("nan")
         results[split] = metrics
         if by:
-            values = np.concatenate(groups)
-            values = np.round(values, 2) if values.dtype.kind == "f" else values
+            values = np.array(["/".join(row) for row in np.concatenate(groups)])
             grouped[split] = {
-                _group_name(v): {"n": int(np.sum(values == v)), **task_metrics(
-                    entry, true[values == v], pred[values == v], None if pattern is None else pattern[values == v])}
+                str(v): {"n": int(np.sum(values == v)), **split_metrics(
+                    entry, true[values == v], pred[values == v], None if stds is None else stds[values == v],
+                    None if pattern is None else pattern[values == v])}
                 for v in np.unique(values)
             }
     record = {
@@ -241,7 +272,7 @@ def benchmark(
     }
     record["leaderboard"] = leaderboard(record, dataset, config)
     if by:
-        record["by_feature"] = {"feature": by, **grouped}
+        record["by_feature"] = {"feature": by if isinstance(by, str) else "/".join(by), **grouped}
         record["leaderboard"] += "\n" + grouped_table(record)
     if out_dir is not None:
         out = Path(out_dir)
@@ -257,6 +288,12 @@ def _parameter_count(model) -> int | None:
 
 def _group_name(value) -> str:
     return value.decode() if isinstance(value, bytes) else f"{value:g}" if isinstance(value, (float, np.floating)) else str(value)
+
+
+def _group_names(values: np.ndarray) -> np.ndarray:
+    """Each value's group name: floats rounded to 0.01, bytes decoded."""
+    values = np.round(values, 2) if values.dtype.kind == "f" else values
+    return np.array([_group_name(v) for v in values], dtype=object)
 
 
 def grouped_table(record: dict) -> str:

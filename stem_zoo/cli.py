@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     tilt_map.add_argument("--model", default="tilt_dcnn")
     tilt_map.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
     tilt_map.add_argument("--dataset", default=None, help="HDF5 dataset path")
+    tilt_map.add_argument("--pattern", default=None,
+                          help="the crystal's Glazer pattern (e.g. a-b-c-): every column's label in the frame of the "
+                               "(0, 0) column, one label per domain (default: each column's own)")
     tilt_map.add_argument("--out", default="maps")
 
     atoms = sub.add_parser("atoms", help="atomic columns of a micrograph: positions and classes "
@@ -151,7 +154,7 @@ def _run(args) -> int:
 
         image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
         import_tensorflow(args.verbose)
-        maps = predict_map(image, load(args.model), pixel_size=pixel_size)
+        maps = predict_map(image, load(args.model), pixel_size=pixel_size, pattern=args.pattern)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         stem = Path(args.file).stem

@@ -13,10 +13,18 @@ Steps of :func:`predict_map`:
    (the network uses "valid" padding, so this is exact).
 3. Find the B-column lattice (:func:`register_columns`) or take the caller's origin.
 4. A window's prediction belongs to its reference B column (1/8 of the width, 1/4 of the
-   height of the window, the dataset's label convention), and anti-phase tilts alternate
-   sign from one B column to the next. So each B column gets the mean of the windows whose
-   reference lies within the training jitter (+-1/4 of a column spacing along [110] and of
-   a cell along [001]) of it, and nothing from its neighbours (:func:`column_average`).
+   height of the window, the dataset's label convention): the canonical label of the crystal
+   seen from that column. Anti-phase tilts change sign from one B column to the next, so a
+   column's own label differs from its neighbour's (in a-b-c- alpha and beta swap). Given the
+   Glazer ``pattern``, each window's label is carried to the frame of the lattice's (0, 0)
+   column (:func:`reference_frame`: one label for the whole domain, with its std); without it
+   every column keeps its own. Each B column then gets the mean of the windows whose reference
+   lies within the training jitter (+-1/4 of a column spacing along [110] and of a cell along
+   [001]) of it, and nothing from its neighbours (:func:`column_average`).
+5. A model with a Gaussian head (``tilt_dcnn`` 2) also gives each window the std of (alpha +
+   beta, beta - alpha, gamma) (calibrated, :func:`stem_zoo.models.tilt_dcnn.decode_outputs`);
+   a column's std is the mean of its windows' (overlapping windows share most pixels and most
+   of their error, so averaging them does not shrink it).
 
 Example:
     >>> import numpy as np
@@ -26,8 +34,8 @@ Example:
     >>> image = np.random.default_rng(0).normal(size=(80, 112)).astype("float32")
     >>> dense = predict_map(image, model, pixel_size=0.15, column_origin=(26.0, 20.0))
     >>> loop = predict_map(image, model, pixel_size=0.15, method="windows", column_origin=(26.0, 20.0))
-    >>> dense.windows.shape, bool(np.abs(dense.windows - loop.windows).max() < 1e-4)
-    ((29, 39, 3), True)
+    >>> dense.windows.shape, dense.window_stds.shape, bool(np.abs(dense.windows - loop.windows).max() < 1e-4)
+    ((29, 39, 3), (29, 39, 3), True)
     >>> dense.columns[["m", "n", "row", "col", "n_windows"]].tolist()  # two B columns have every window of their box
     [(0, 0, 26.0, 20.0, 117), (1, 0, 26.0, 38.408..., 117)]
 """
@@ -103,8 +111,12 @@ class TiltMaps:
     column has no full value (windows missing within its jitter box, at the borders).
     ``columns`` is a structured array, one row per B column with a full value: lattice
     indices ``m`` (along [110]) and ``n`` (along [001]), position ``row``, ``col`` [px] and
-    ``x_A``, ``y_A`` [A], ``n_windows`` averaged, and one field per output [degree].
-    ``lattice`` is the B-column lattice used.
+    ``x_A``, ``y_A`` [A], ``n_windows`` averaged, one field per output [degree], the
+    determinable quantities (:data:`QUANTITIES`) and, for a model with an uncertainty, ``std_<name>``
+    of each angle and of alpha + beta, beta - alpha [degree].
+    ``window_stds`` holds each window's std of (alpha + beta, beta - alpha, gamma) (None without
+    an uncertainty). ``lattice`` is the B-column lattice used; ``pattern`` the Glazer pattern
+    whose (0, 0)-column frame the labels are in (None: each column's own).
     """
 
     image: np.ndarray
@@ -116,8 +128,11 @@ class TiltMaps:
     source_pixel_size: float
     columns: np.ndarray
     lattice: ColumnLattice
+    window_stds: np.ndarray | None = None
+    pattern: str | None = None
 
 
+QUANTITIES = ("alpha_plus_beta", "beta_minus_alpha", "abs_gamma")  # per column, from its canonical angles
 def _check_image(image) -> np.ndarray:
     array = np.asarray(image)
     if array.ndim == 3 and array.shape[-1] == 1:
@@ -167,18 +182,26 @@ MAX_PIXEL_SIZE_A = 0.5  # Nyquist for the 1.38 A B-O column separation is 0.69 A
 
 def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, method: str = "dense",
                 batch_size: int = 256, block_rows: int = 128,
-                column_origin: tuple[float, float] | None = None) -> TiltMaps:
+                column_origin: tuple[float, float] | None = None, pattern: str | None = None,
+                require_std: bool = False) -> TiltMaps:
     """Per-window and per-B-column tilt angles of a micrograph with ``pixel_size`` A/px (required).
 
     ``column_origin`` = (row, col) of one B column in the *resampled* micrograph (pixels of
     the model's pixel size) skips the registration and uses the nominal aligned lattice
-    through it; by default the lattice is found by :func:`register_columns`.
+    through it; by default the lattice is found by :func:`register_columns`. ``pattern`` (the
+    crystal's Glazer pattern, e.g. "a-b-c-") puts every column's label in the frame of the
+    (0, 0) column (step 4 of the module notes), so a domain has one label. ``require_std``: a
+    ValueError for a model that states no uncertainty (instead of maps without stds).
     """
     if pixel_size is None:
         raise ValueError("the micrograph's pixel size is unknown: pass pixel_size=... in angstrom per pixel "
                          "(or read the file with stem_zoo.io.read_micrograph, which takes it from the metadata).")
     if method not in ("dense", "windows"):
         raise ValueError(f"method must be 'dense' or 'windows', got {method!r}.")
+    if pattern is not None:
+        from stem_datasets.glazer import parse_pattern
+
+        parse_pattern(pattern)  # a clear error for a malformed symbol
     if isinstance(model, str):
         from stem_zoo.hub import load
 
@@ -225,8 +248,71 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
             raise ValueError(f"column_origin must be (row, col) in pixels of the resampled micrograph, "
                              f"got {column_origin!r}.")
         lattice = ColumnLattice.nominal(column_origin, spec.pixel_size, a)
-    columns, maps = column_average(windows, offset, lattice, augmentation.jitter_fraction, names, spec.pixel_size)
-    return TiltMaps(resampled, spec.pixel_size, windows, maps, offset, names, float(pixel_size), columns, lattice)
+    from stem_zoo.benchmarking import decode_predictions
+    from stem_zoo.models.tilt_dcnn import STD_BASIS
+
+    means, stds = decode_predictions(get_entry("tilt_dcnn"), windows, zoo.entry if zoo else None)
+    if require_std and stds is None:
+        raise ValueError(f"{zoo.entry.id + ' ' + zoo.entry.hub_revision if zoo else 'this model'} gives angles only "
+                         f"({windows.shape[-1]} outputs), no uncertainty; use tilt_dcnn v0.2.0 or later (a Gaussian "
+                         "head: six outputs), or call without require_std.")
+    if pattern is not None:
+        r, c = np.mgrid[0:means.shape[0], 0:means.shape[1]]
+        fm, fn = lattice.fractional(r + offset[0], c + offset[1])
+        means, stds = reference_frame(means, stds, np.rint(fm).astype(int), np.rint(fn).astype(int), pattern)
+    channels = means if stds is None else np.concatenate([means, stds], axis=-1)
+    channel_names = names if stds is None else (*names, *(f"std_{q}" for q in STD_BASIS))
+    columns, maps = column_average(channels, offset, lattice, augmentation.jitter_fraction, channel_names, spec.pixel_size)
+    return TiltMaps(resampled, spec.pixel_size, means.astype(np.float32), maps[..., :3], offset, names,
+                    float(pixel_size), with_quantities(columns), lattice,
+                    None if stds is None else stds.astype(np.float32), pattern)
+
+
+def reference_frame(means: np.ndarray, stds: np.ndarray | None, m: np.ndarray, n: np.ndarray, pattern: str):
+    """Window labels (..., 3) of columns (m, n) carried to the frame of column (0, 0), canonical; stds (..., 3) of
+    (alpha + beta, beta - alpha, gamma) follow their quantities.
+
+    A window referenced at column (m, n) reads the crystal whose reference octahedron is that
+    column's (:func:`stem_datasets.glazer.neighbour_transform`); the flip back is an involution
+    that maps orbits to orbits, so the result is the (0, 0) column's canonical label.
+
+    >>> means = np.array([[6.0, -4.0, 8.0], [-4.0, 6.0, 8.0]])  # what columns 0 and 1 of one a-b-c- domain read
+    >>> frame, _ = reference_frame(means, None, np.array([0, 1]), np.array([0, 0]), "a-b-c-")
+    >>> frame.tolist()
+    [[6.0, -4.0, 8.0], [6.0, -4.0, 8.0]]
+    """
+    from stem_datasets.glazer import canonical_transforms, neighbour_transform
+    from stem_zoo.models.tilt_dcnn import basis_permutation
+
+    means = np.array(means, np.float64)
+    stds = None if stds is None else np.array(stds, np.float64)
+    for pm in (0, 1):
+        for pn in (0, 1):
+            sel = (np.mod(m, 2) == pm) & (np.mod(n, 2) == pn)
+            if not sel.any():
+                continue
+            flip = neighbour_transform(pattern, pm, pn)
+            flipped = means[sel] @ flip.T
+            transforms = canonical_transforms(flipped, pattern) @ flip  # (k, 3, 3): window label -> frame label
+            means[sel] = np.einsum("kij,kj->ki", transforms, means[sel])
+            if stds is not None:
+                stds[sel] = np.einsum("kij,kj->ki", basis_permutation(transforms), stds[sel])
+    return means, stds
+
+
+def with_quantities(columns: np.ndarray) -> np.ndarray:
+    """The per-column table plus :data:`QUANTITIES` and, where it has ``std_`` fields, the stds of every angle."""
+    from numpy.lib import recfunctions
+
+    if not {"alpha", "beta", "gamma"} <= set(columns.dtype.names):
+        return columns
+    extra = {"alpha_plus_beta": columns["alpha"] + columns["beta"], "beta_minus_alpha": columns["beta"] - columns["alpha"],
+             "abs_gamma": np.abs(columns["gamma"])}
+    if "std_alpha_plus_beta" in columns.dtype.names:
+        half = 0.5 * np.hypot(columns["std_alpha_plus_beta"], columns["std_beta_minus_alpha"])
+        extra.update(std_alpha=half, std_beta=half, std_abs_gamma=columns["std_gamma"])
+    return recfunctions.append_fields(columns, list(extra), [v.astype(np.float32) for v in extra.values()],
+                                      usemask=False, asrecarray=False)
 
 
 # --- the B-column lattice -------------------------------------------------------------------------------------------
@@ -482,18 +568,20 @@ def column_average(windows: np.ndarray, offset: tuple[float, float], lattice: Co
     return columns, maps
 
 
-def column_image(maps: TiltMaps, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Per-pixel image (rows, cols, outputs) of the column values: each lattice cell carries its column's value."""
+def column_image(maps: TiltMaps, shape: tuple[int, int] | None = None, fields: tuple[str, ...] | None = None) -> np.ndarray:
+    """Per-pixel image (rows, cols, fields) of the column values (default: the outputs): each lattice cell carries its
+    column's value."""
     rows, cols = shape or maps.image.shape
-    lookup = {(int(c["m"]), int(c["n"])): [float(c[name]) for name in maps.output_names] for c in maps.columns}
+    fields = fields or maps.output_names
+    lookup = {(int(c["m"]), int(c["n"])): [float(c[name]) for name in fields] for c in maps.columns}
     r, c = np.mgrid[0:rows, 0:cols]
     fm, fn = maps.lattice.fractional(r, c)
-    out = np.full((rows, cols, len(maps.output_names)), np.nan, np.float32)
+    out = np.full((rows, cols, len(fields)), np.nan, np.float32)
     if not lookup:
         return out
     keys = np.array(list(lookup))
     m0, n0 = keys.min(axis=0)
-    table = np.full((*(keys.max(axis=0) - keys.min(axis=0) + 1), len(maps.output_names)), np.nan, np.float32)
+    table = np.full((*(keys.max(axis=0) - keys.min(axis=0) + 1), len(fields)), np.nan, np.float32)
     for (m, n), value in lookup.items():
         table[m - m0, n - n0] = value
     m, n = np.rint(fm).astype(int) - m0, np.rint(fn).astype(int) - n0
@@ -588,7 +676,12 @@ def save_maps_hdf5(maps: TiltMaps, path) -> None:
         columns = handle.create_dataset("columns", data=maps.columns)
         columns.attrs["description"] = ("one row per B column: lattice indices m ([110]) and n ([001]), position "
                                         "row/col [px] and x_A/y_A [A] in the resampled image, windows averaged, "
-                                        "angles [degree]")
+                                        "canonical angles, alpha + beta, beta - alpha, |gamma| and (with an "
+                                        "uncertainty) their std_ [degree]")
+        if maps.window_stds is not None:
+            handle.create_dataset("window_stds", data=maps.window_stds, compression="gzip")
+        handle.attrs["label_frame"] = (f"Glazer {maps.pattern}: every column in the frame of column (0, 0)"
+                                       if maps.pattern else "each column's own canonical label")
         handle.attrs["pixel_size_angstrom"] = maps.pixel_size
         handle.attrs["source_pixel_size_angstrom"] = maps.source_pixel_size
         handle.attrs["map_offset_pixels"] = maps.offset
@@ -601,21 +694,24 @@ def save_maps_hdf5(maps: TiltMaps, path) -> None:
 
 
 def save_columns_csv(maps: TiltMaps, path) -> None:
-    """The per-column table as CSV: m, n, row, col [px], x_A, y_A [A], n_windows, one column per angle [degree]."""
+    """The per-column table as CSV: m, n, row, col [px], x_A, y_A [A], n_windows, angles, quantities, stds [degree]."""
     names = maps.columns.dtype.names
     np.savetxt(path, np.stack([maps.columns[n].astype(float) for n in names], axis=1) if len(maps.columns)
                else np.zeros((0, len(names))), delimiter=",", header=",".join(names), comments="", fmt="%.6g")
 
 
 def map_figure(maps: TiltMaps, path, title: str = "") -> None:
-    """Micrograph with its B columns, per-column maps of each angle (signed, then |angle|), 1 nm scale bars."""
+    """Micrograph with its B columns, per-column maps of each angle (signed, |angle|, and its std where the model
+    gives one), 1 nm scale bars."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n = len(maps.output_names)
-    fig, axes = plt.subplots(2, n + 1, figsize=(3.6 * (n + 1), 6.6))
+    has_std = all(f"std_{name}" in (maps.columns.dtype.names or ()) for name in maps.output_names)
+    rows = 3 if has_std else 2
+    fig, axes = plt.subplots(rows, n + 1, figsize=(3.6 * (n + 1), 3.3 * rows))
     px = maps.pixel_size
     extent = (0, maps.image.shape[1] * px, maps.image.shape[0] * px, 0)
     per_pixel = column_image(maps)
@@ -636,14 +732,26 @@ def map_figure(maps: TiltMaps, path, title: str = "") -> None:
         axes[1, 0].plot(maps.columns["x_A"], maps.columns["y_A"], "k.", ms=2)
     axes[1, 0].set_title(f"{maps.output_names[0]} per window [deg]")
     fig.colorbar(raw, ax=axes[1, 0], fraction=0.046, pad=0.04)
+    frame = f" ({maps.pattern}, column (0, 0) frame)" if maps.pattern else ""
     for k, name in enumerate(maps.output_names):
         signed = axes[0, k + 1].imshow(per_pixel[..., k], cmap="RdBu_r", vmin=-limit, vmax=limit, extent=extent)
-        axes[0, k + 1].set_title(f"{name} per column [deg]")
+        axes[0, k + 1].set_title(f"{name} per column [deg]{frame if k == 0 else ''}", fontsize=9)
         fig.colorbar(signed, ax=axes[0, k + 1], fraction=0.046, pad=0.04)
         magnitude = axes[1, k + 1].imshow(np.abs(per_pixel[..., k]), cmap="viridis", vmin=0, vmax=limit, extent=extent)
         axes[1, k + 1].set_title(f"|{name}| per column [deg]")
         fig.colorbar(magnitude, ax=axes[1, k + 1], fraction=0.046, pad=0.04)
-    for ax in axes.ravel():
+    if has_std:
+        stds = column_image(maps, fields=tuple(f"std_{name}" for name in maps.output_names))
+        top = float(np.nanmax(stds)) if have and np.isfinite(stds).any() else 1.0
+        for k, name in enumerate(maps.output_names):
+            shown = axes[2, k + 1].imshow(stds[..., k], cmap="magma", vmin=0, vmax=top, extent=extent)
+            axes[2, k + 1].set_title(f"std of {name} per column [deg]")
+            fig.colorbar(shown, ax=axes[2, k + 1], fraction=0.046, pad=0.04)
+        if have:
+            axes[2, 0].hist([maps.columns[f"std_{name}"] for name in maps.output_names], bins=20, label=maps.output_names)
+            axes[2, 0].legend(fontsize=7)
+        axes[2, 0].set_title("per-column std [deg]")
+    for ax in axes[:, 1:].ravel().tolist() + axes[:2, 0].tolist():
         ax.set_facecolor("0.85")  # columns without a full value
         ax.set_xticks([])
         ax.set_yticks([])

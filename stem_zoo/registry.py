@@ -74,6 +74,7 @@ class ModelEntry:
     subset: dict = field(default_factory=dict)  # feature -> the values (class names or ints) examples may have
     label_values: tuple = ()  # the label's dataset values in output order (class names or ints); () = 0, 1, ...
     card_notes: str = ""  # markdown for the model card: scope, known limits
+    uncertainty: dict = field(default_factory=dict)  # how the model states its std (its architecture decodes it); {} = none
 
     def __post_init__(self):
         named = [("dataset_version", self.dataset_version),

@@ -348,13 +348,14 @@ def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
     import keras
 
     from stem_zoo import data
-    from stem_zoo.benchmarking import task_metrics
+    from stem_zoo.benchmarking import decode_predictions, task_metrics
 
     model = keras.saving.load_model(path, safe_mode=True)
     scorer = getattr(entry.architecture(), "score_split", None)  # a task scored from whole examples (atom columns)
     if scorer is not None:
         return scorer(model, data.examples(builder, "validation", entry), entry, features=builder.info.features)[0]
     true, pred = _predict_split(data.eval_pipeline(builder, "validation", entry, batch_size), model.predict_on_batch)
+    pred, _ = decode_predictions(entry, pred)  # scored uncalibrated here; the std is calibrated after training
     return task_metrics(entry, true, pred)
 
 

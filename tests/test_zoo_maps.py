@@ -197,3 +197,19 @@ def test_the_model_declares_the_lattice_of_its_dataset():
 
     entry = get_entry("tilt_dcnn")
     assert entry.input.lattice_constant == RECIPES[entry.dataset_config].lattice_constant == 3.905
+
+
+def test_with_the_pattern_every_column_reads_the_domain_label_of_the_reference_frame():
+    origin = (20.0, 15.0)
+    image = _parity_micrograph((160, 220), origin)
+    # columns of odd m + n read (-6, 4, -8): an a-b-c- crystal seen from the neighbouring column
+    maps = predict_map(image, _ParityModel(), pixel_size=0.15, method="windows", column_origin=origin, pattern="a-b-c-")
+    assert maps.pattern == "a-b-c-" and len(maps.columns) >= 12
+    for name, v in zip(maps.output_names, (6.0, -4.0, 8.0)):
+        np.testing.assert_allclose(maps.columns[name], v, atol=1e-5)  # one label for the domain
+    np.testing.assert_allclose(maps.columns["alpha_plus_beta"], 2.0, atol=1e-5)
+    np.testing.assert_allclose(maps.columns["abs_gamma"], 8.0, atol=1e-5)
+    with pytest.raises(ValueError, match="no uncertainty"):
+        predict_map(image, _ParityModel(), pixel_size=0.15, method="windows", column_origin=origin, require_std=True)
+    with pytest.raises(ValueError):
+        predict_map(image, _ParityModel(), pixel_size=0.15, column_origin=origin, pattern="abc")

@@ -17,7 +17,8 @@ from stem_zoo.models.tilt_dcnn import two_domain_check, write_zoo_report
 def test_packaged_reference_loads_offline_with_its_entry():
     model = stem_zoo.load("tilt_dcnn")
     assert model.zoo.source == "packaged:tilt_dcnn"
-    assert model.zoo.entry.metrics["test"]["rmse_deg"] > 0 and model.output_shape == (None, 3)
+    assert model.zoo.entry.metrics["test"]["rmse_deg"] > 0 and model.output_shape == (None, 6)  # means, std parameters
+    assert model.zoo.entry.uncertainty["basis"] == ["alpha_plus_beta", "beta_minus_alpha", "gamma"]
 
 
 def test_every_zoo_model_ships_weights_that_load_with_its_entry():
@@ -26,7 +27,8 @@ def test_every_zoo_model_ships_weights_that_load_with_its_entry():
         entry = stem_zoo.get_entry(model_id)
         assert model.zoo.source == f"packaged:{model_id}"
         per_pixel = entry.output_units == "class probability per pixel"  # a segmenter: (None, H, W, classes)
-        assert model.output_shape == ((None, None, None, len(entry.outputs)) if per_pixel else (None, len(entry.outputs)))
+        n_out = len(entry.outputs) + len(entry.uncertainty.get("basis", ()))  # a Gaussian head adds its std parameters
+        assert model.output_shape == ((None, None, None, n_out) if per_pixel else (None, n_out))
         assert set(entry.metrics) >= {"test"}
 
 
@@ -43,34 +45,41 @@ def test_zoo_report_writes_benchmark_and_map(smoke_build, tmp_path):
     path = write_zoo_report("smoke", tmp_path, data_dir=str(smoke_data_dir))
     text = path.read_text()
     assert "| **tilt_dcnn** (this run) |" in text and "test_multislice" in text
+    assert "## Goals at 10000 e/A^2" in text and "## By pattern at 10000" in text and "## By thickness at 10000" in text
+    assert "## Uncertainty: calibration" in text and (tmp_path / "tilt_dcnn_smoke_reliability.png").stat().st_size > 10_000
     assert (tmp_path / "tilt_dcnn_smoke_two_domain_map.png").stat().st_size > 10_000
     maps = np.load(tmp_path / "tilt_dcnn_smoke_two_domain_map.npy")
     assert maps.ndim == 3 and maps.shape[-1] == 3 and np.isfinite(maps).mean() > 0.5  # NaN only off full columns
     check = json.loads((tmp_path / "tilt_dcnn_smoke_two_domain_check.json").read_text())
-    assert check["left"]["columns"] >= 10 and check["right"]["columns"] >= 10
-    assert "Border found at" in text and (tmp_path / "tilt_dcnn_smoke_two_domain_columns.csv").stat().st_size > 1000
+    assert check["left"]["columns"] >= 10 and check["right"]["columns"] >= 10 and len(check["left"]["mean_std"]) == 3
+    assert min(check["left"]["mean_std"] + check["right"]["mean_std"]) > 0
+    columns = (tmp_path / "tilt_dcnn_smoke_two_domain_columns.csv").read_text()
+    assert "Border found at" in text and len(columns) > 1000 and "std_beta_minus_alpha" in columns.splitlines()[0]
     assert "## Against the physical limit" in text and "efficiency CRB / RMSE" in text and "tilt_dcnn RMSE" in text
     rows = json.loads((tmp_path / "tilt_dcnn_smoke_mle_baseline.json").read_text())
     assert [r["split"] for r in rows] == ["test", "test_multislice"] and all(5 <= r["n"] == r["n_bound"] <= 8 for r in rows)
+    record = json.loads((tmp_path / "tilt_dcnn_smoke_record.json").read_text())
+    calibration = record["by_dose"]["splits"]["test_multislice"]["calibration"]
+    assert set(calibration) == {"alpha", "beta", "gamma", "alpha_plus_beta", "beta_minus_alpha"}
+    assert all(0 <= c["coverage_68"] <= c["coverage_95"] <= 1 for c in calibration.values())
 
 
-def test_two_domain_check_finds_magnitudes_and_border():
+def test_two_domain_check_compares_signed_labels_and_finds_the_border():
     step = 2.76 / 0.15
     m, n = np.meshgrid(np.arange(20), np.arange(4), indexing="ij")
     columns = np.zeros(m.size, dtype=[("x_A", float), ("alpha", float), ("beta", float)])
     columns["x_A"] = (m.ravel() + 0.5) * 2.76
-    sign = (-1.0) ** (m + n).ravel()
     right = columns["x_A"] > 30.0
-    columns["alpha"] = sign * np.where(right, 2.0, 6.0)
-    columns["beta"] = sign * np.where(right, 1.0, 4.0)
+    columns["alpha"] = np.where(right, 2.0, 6.0)
+    columns["beta"] = np.where(right, 1.0, -4.0)
     maps = SimpleNamespace(columns=columns, output_names=("alpha", "beta"), pixel_size=0.15,
                            lattice=SimpleNamespace(column_step=(0.0, step)))
     check = two_domain_check(maps, 30.0, ((6.0, -4.0), (2.0, 1.0)))
-    assert check["left"]["mean_abs"] == [6.0, 4.0] and check["right"]["mean_abs"] == [2.0, 1.0]
-    assert check["max_magnitude_error_deg"] == 0.0 and check["border_error_cells"] < 0.3
-    columns["alpha"][right] *= -3.0  # a right domain that reads 6 deg in alpha moves the border and the error
+    assert check["left"]["mean"] == [6.0, -4.0] and check["right"]["mean"] == [2.0, 1.0]
+    assert check["max_error_deg"] == 0.0 and check["border_error_cells"] < 0.3 and check["passed"]
+    columns["beta"][~right] *= -1.0  # the left domain read with the wrong sign of beta: a 8 deg error, not a pass
     check = two_domain_check(maps, 30.0, ((6.0, -4.0), (2.0, 1.0)))
-    assert check["right"]["mean_abs"][0] == 6.0 and check["max_magnitude_error_deg"] == 4.0
+    assert check["left"]["mean"] == [6.0, 4.0] and check["max_error_deg"] == 8.0 and not check["passed"]
 
 
 def test_cbed_report_classifies_fresh_simulations(tmp_path):
