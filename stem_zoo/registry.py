@@ -19,7 +19,7 @@ Example:
     (52, 74)
     >>> entry = get_entry("tilt_dcnn")
     >>> entry.dataset_version, entry.metrics_version, sorted(entry.metrics_by_version())
-    ('1.0.0', '1.0.0', ['1.0.0', '2.0.0'])
+    ('3.0.0', '3.0.0', ['3.0.0'])
 """
 
 from __future__ import annotations

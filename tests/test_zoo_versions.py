@@ -35,14 +35,28 @@ def _record(version: str, task: str = "tilt_dcnn", splits=None) -> dict:
     return {"model": "my_net", "task": task, "dataset": f"{get_entry(task).dataset}/small:{version}", "splits": splits}
 
 
+# The tilt_dcnn entry as it was before issue 24's retraining (v0.1.0): weights trained on 1.0.0, scored on 1.0.0 and
+# 2.0.0. The mechanism tests below put it in the registry in place of the shipped entry.
+LEGACY = dataclasses.replace(
+    get_entry("tilt_dcnn"), dataset_version="1.0.0", metrics_version="1.0.0", hub_revision="v0.1.0",
+    metrics={"test": {"rmse_deg": 1.24, "sign_accuracy": 0.97}, "test_multislice": {"rmse_deg": 1.2, "sign_accuracy": 1.0}},
+    metrics_other_versions={"2.0.0": {"test_multislice": {"rmse_deg": 5.66}}})
+
+
+@pytest.fixture
+def legacy(monkeypatch):
+    monkeypatch.setitem(MODELS, "tilt_dcnn", LEGACY)
+    return LEGACY
+
+
 def test_tilt_dcnn_names_the_versions_of_its_numbers():
     entry = get_entry("tilt_dcnn")
-    assert entry.dataset_version == entry.metrics_version == "1.0.0"
-    assert entry.metrics["test_multislice"]["rmse_deg"] == 1.2
-    assert entry.metrics_other_versions == {"2.0.0": {"test_multislice": {"rmse_deg": 5.66}}}
-    assert list(entry.metrics_by_version()) == ["1.0.0", "2.0.0"]
+    assert entry.dataset_version == entry.metrics_version == "3.0.0" and entry.hub_revision == "v0.2.0"
+    assert entry.metrics["test_multislice"]["rmse_deg"] > 0 and entry.metrics_other_versions == {}
+    assert list(entry.metrics_by_version()) == ["3.0.0"]
 
 
+@pytest.mark.usefixtures("legacy")
 @pytest.mark.parametrize("version, same, other", [("2.0.0", "2.0.0", ["1.0.0"]), ("1.0.0", "1.0.0", ["2.0.0"]),
                                                   ("3.0.0", None, ["1.0.0", "2.0.0"])])
 def test_leaderboard_marks_card_rows_of_another_dataset_version(version, same, other):
@@ -63,7 +77,7 @@ def test_leaderboard_marks_card_rows_of_another_dataset_version(version, same, o
     assert f"not on this run's {version}" in table  # the note under the table
 
 
-def test_the_1_0_0_card_numbers_never_sit_unmarked_beside_a_2_0_0_run():
+def test_the_1_0_0_card_numbers_never_sit_unmarked_beside_a_2_0_0_run(legacy):
     rows = _rows(leaderboard(_record("2.0.0"), "stem_abf_tilt", "small"))
     unmarked = [cells for label, cells in rows.items() if "(card)" in label]
     assert unmarked == [["-", "5.66 / nan"]]  # only the 2.0.0 score; test was not measured on 2.0.0
@@ -93,7 +107,7 @@ class _Zoo:
         raise AssertionError("no split to score")
 
 
-def test_benchmark_warns_when_zoo_weights_meet_another_dataset_version(monkeypatch, tmp_path):
+def test_benchmark_warns_when_zoo_weights_meet_another_dataset_version(monkeypatch, tmp_path, legacy):
     monkeypatch.setattr(data, "load_builder", lambda dataset, config, data_dir=None: _builder("2.0.0"))
     with pytest.warns(DatasetVersionWarning, match=r"trained on stem_abf_tilt 1\.0\.0 but is benchmarked on "
                                                    r"stem_abf_tilt 2\.0\.0"):
@@ -103,7 +117,7 @@ def test_benchmark_warns_when_zoo_weights_meet_another_dataset_version(monkeypat
     assert json.loads((tmp_path / "benchmark_tilt_dcnn.json").read_text())["warnings"] == record["warnings"]
 
 
-def test_benchmark_on_the_trained_version_or_of_a_model_outside_the_zoo_does_not_warn(monkeypatch):
+def test_benchmark_on_the_trained_version_or_of_a_model_outside_the_zoo_does_not_warn(monkeypatch, legacy):
     version = "1.0.0"
     monkeypatch.setattr(data, "load_builder", lambda dataset, config, data_dir=None: _builder(version))
     with warnings.catch_warnings():
@@ -118,12 +132,12 @@ def test_benchmark_on_the_trained_version_or_of_a_model_outside_the_zoo_does_not
 def test_stem_zoo_benchmark_prints_the_warning_line(monkeypatch, tmp_path, capsys):
     from stem_zoo.cli import main
 
-    monkeypatch.setattr(data, "load_builder", lambda dataset, config, data_dir=None: _builder("3.0.0"))
+    monkeypatch.setattr(data, "load_builder", lambda dataset, config, data_dir=None: _builder("2.0.0"))
     with pytest.warns(DatasetVersionWarning):
         assert main(["benchmark", "tilt_dcnn", "--config", "small", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("**Warning:** tilt_dcnn was trained on stem_abf_tilt 1.0.0 but is benchmarked on "
-                          "stem_abf_tilt 3.0.0")
+    assert out.startswith("**Warning:** tilt_dcnn was trained on stem_abf_tilt 3.0.0 but is benchmarked on "
+                          "stem_abf_tilt 2.0.0")
     assert "tilt_dcnn (card" not in out  # the model's own card is not its competitor
 
 
@@ -138,8 +152,8 @@ def test_metrics_without_a_dataset_version_are_refused(tmp_path):
         discover(tmp_path)
     with pytest.raises(ValueError, match="not a dataset version"):
         dataclasses.replace(get_entry("tilt_dcnn"), metrics_other_versions={"latest": {}})
-    with pytest.raises(ValueError, match="repeats metrics_version 1.0.0"):
-        dataclasses.replace(get_entry("tilt_dcnn"), metrics_other_versions={"1.0.0": {}})
+    with pytest.raises(ValueError, match="repeats metrics_version 3.0.0"):
+        dataclasses.replace(get_entry("tilt_dcnn"), metrics_other_versions={"3.0.0": {}})
 
 
 def _known_versions(dataset: str) -> set[str]:
@@ -168,17 +182,21 @@ def test_every_shipped_card_is_what_model_card_writes(model_id, tmp_path):
     assert sha256_file(folder / "model.keras") == config["sha256"]  # the weights are the ones the card is about
 
 
-def test_the_tilt_dcnn_card_shows_each_version_apart():
+def test_the_tilt_dcnn_card_names_its_dataset_version_and_uncertainty():
     from huggingface_hub import ModelCard
 
+    entry = get_entry("tilt_dcnn")
     text = (FOLDERS["tilt_dcnn"] / "README.md").read_text()
-    assert "Trained on `stem_abf_tilt/small` (version 1.0.0)" in text
-    assert "On `stem_abf_tilt/small` **1.0.0** (the version these weights were trained on):" in text
-    assert "On `stem_abf_tilt/small` **2.0.0** (these weights were trained on 1.0.0):" in text
-    assert "| test_multislice | 5.66 |" in text and "`small` 3.0.0 scores and new weights: issue 24" in text
+    assert "Trained on `stem_abf_tilt/small` (version 3.0.0)" in text
+    assert "On `stem_abf_tilt/small` **3.0.0** (the version these weights were trained on):" in text
+    assert "## Goals at 10000 e/A^2" in text and "## Uncertainty: calibration" in text
+    for figure in ("tilt_dcnn_small_reliability.png", "tilt_dcnn_small_two_domain_map.png"):
+        assert f"({figure})" in text and (FOLDERS["tilt_dcnn"] / figure).stat().st_size > 10_000
     results = ModelCard(text).data.eval_results
-    assert results and {r.dataset_revision for r in results} == {"1.0.0"}  # the model-index holds 1.0.0 numbers only
-    assert ("test_multislice", 1.2) in {(r.dataset_split, r.metric_value) for r in results if r.metric_type == "rmse_deg"}
+    assert results and {r.dataset_revision for r in results} == {"3.0.0"}
+    rmse = entry.metrics["test_multislice"]["rmse_deg"]
+    assert ("test_multislice", rmse) in {(r.dataset_split, r.metric_value) for r in results if r.metric_type == "rmse_deg"}
+    assert len(entry.uncertainty["std_scale"]) == 3 and "validation" in entry.uncertainty["calibrated_on"]
 
 
 def test_version_warning_names_both_versions():
