@@ -12,6 +12,7 @@ About 20 s of multislice on 2 cores.
 from dataclasses import replace
 
 import numpy as np
+import pytest
 
 import stem_zoo
 from stem_datasets.abf_tilt import RECIPES, stitched_domains
@@ -35,6 +36,10 @@ def test_holdout_case_is_in_no_split():
         assert not np.isclose(np.asarray(ANGLES) / step, np.round(np.asarray(ANGLES) / step), atol=1e-6).any()
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "issue 24 (open): tilt_dcnn v0.2.0 (stem_abf_tilt/small 3.0.0, 51 min on 2 CPU cores) reads this 21.5 nm image as "
+    "alpha + beta 1.71 (truth 1.74), |beta - alpha| 8.67 (9.00) and |gamma| 0.36 (2.91): gamma, its weakest quantity "
+    "(test_multislice RMSE 3.95 deg at 1e4), is 2.6 deg off. strict: the suite fails as soon as weights pass it."))
 def test_shipped_tilt_dcnn_reads_an_unseen_multislice_image():
     image, _ = stitched_domains(holdout_recipe(), "a-b-c-", (ANGLES,), shape=(120, 180), layers=LAYERS)
     maps = predict_map(image, stem_zoo.load("tilt_dcnn"), pixel_size=0.15, pattern="a-b-c-", require_std=True)
