@@ -309,8 +309,10 @@ def with_quantities(columns: np.ndarray) -> np.ndarray:
     extra = {"alpha_plus_beta": columns["alpha"] + columns["beta"], "beta_minus_alpha": columns["beta"] - columns["alpha"],
              "abs_gamma": np.abs(columns["gamma"])}
     if "std_alpha_plus_beta" in columns.dtype.names:
-        half = 0.5 * np.hypot(columns["std_alpha_plus_beta"], columns["std_beta_minus_alpha"])
-        extra.update(std_alpha=half, std_beta=half, std_abs_gamma=columns["std_gamma"])
+        from stem_zoo.models.tilt_dcnn import STD_BASIS, angle_stds
+
+        angle = angle_stds(np.stack([columns[f"std_{q}"] for q in STD_BASIS], axis=-1))
+        extra.update(std_alpha=angle[:, 0], std_beta=angle[:, 1], std_abs_gamma=columns["std_gamma"])
     return recfunctions.append_fields(columns, list(extra), [v.astype(np.float32) for v in extra.values()],
                                       usemask=False, asrecarray=False)
 

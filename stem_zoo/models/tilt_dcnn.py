@@ -128,15 +128,20 @@ RELIABILITY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)  
 CALIBRATED = ("alpha", "beta", "gamma", "alpha_plus_beta", "beta_minus_alpha")
 
 
-def scored_errors(true, means, stds, patterns) -> tuple[dict, dict]:
-    """({quantity: errors}, {quantity: stds}) of :data:`CALIBRATED`, the means aligned to their labels' orbits."""
+def aligned_in_basis(true, means, stds, patterns) -> tuple[np.ndarray, np.ndarray]:
+    """(angle errors (n, 3), stds (n, 3) of :data:`STD_BASIS`), the means aligned to their labels' orbits and the stds
+    carried along."""
     from stem_zoo.benchmarking import align_to_orbit
 
     true = np.asarray(true, float)
     names = [p.decode() if isinstance(p, bytes) else str(p) for p in patterns]
     aligned, transforms = align_to_orbit(true, means, names, return_transforms=True)
-    basis_stds = np.einsum("nij,nj->ni", basis_permutation(transforms), np.asarray(stds, float))
-    error = aligned - true
+    return aligned - true, np.einsum("nij,nj->ni", basis_permutation(transforms), np.asarray(stds, float))
+
+
+def scored_errors(true, means, stds, patterns) -> tuple[dict, dict]:
+    """({quantity: errors}, {quantity: stds}) of :data:`CALIBRATED`, the means aligned to their labels' orbits."""
+    error, basis_stds = aligned_in_basis(true, means, stds, patterns)
     errors = {**{name: error[:, k] for k, name in enumerate(ANGLES)},
               "alpha_plus_beta": error @ TO_STD_BASIS[0], "beta_minus_alpha": error @ TO_STD_BASIS[1]}
     angle = angle_stds(basis_stds)
@@ -177,14 +182,8 @@ def fit_std_scale(true, means, stds, patterns) -> np.ndarray:
     The quantile, not the RMS z-score: a few crops whose label lies across the canonical fold
     (alpha + beta near 0) have large errors and would inflate every std.
     """
-    from stem_zoo.benchmarking import align_to_orbit
-
-    true = np.asarray(true, float)
-    names = [p.decode() if isinstance(p, bytes) else str(p) for p in patterns]
-    aligned, transforms = align_to_orbit(true, means, names, return_transforms=True)
-    basis_stds = np.einsum("nij,nj->ni", basis_permutation(transforms), np.asarray(stds, float))
-    z = np.abs((aligned - true) @ TO_STD_BASIS.T) / basis_stds
-    return np.quantile(z, 0.6827, axis=0)
+    error, basis_stds = aligned_in_basis(true, means, stds, patterns)
+    return np.quantile(np.abs(error @ TO_STD_BASIS.T) / basis_stds, 0.6827, axis=0)
 
 
 @keras.saving.register_keras_serializable(package="stem_zoo")
