@@ -5,7 +5,7 @@ one) and localization RMSE [pm] of both methods; then per class (recall, class-a
 RMSE by true class), per dose (half decades), per detector and per lattice; and the RMSE
 ratio baseline / atom_fcn in the lowest dose bin, over each method's own matches and over
 the columns both matched (the fair comparison: the baseline misses the faint light columns,
-whose errors are the largest). Columns within 2 px of the edge are not scored (see ``stem_zoo.atoms_metrics``).
+whose errors are the largest). Columns within 2 px of the edge are not scored (see ``stem_zoo.tasks.atoms.metrics``).
 The baseline is told each image's detector (HAADF: bright columns, ABF: inverted);
 atom_fcn is not. ``--tune`` picks the baseline's column width and threshold by F1 on the
 validation split first.
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from stem_zoo import data
-    from stem_zoo.atoms import LoGBaseline, load_atom_model
+    from stem_zoo.tasks.atoms.locate import LoGBaseline, load_atom_model
     from stem_zoo.registry import get_entry
 
     model = load_atom_model(args.model)
@@ -74,7 +74,7 @@ def tune_baseline(baseline, builder, entry, limit: int | None = None,
     """The baseline with the column width and threshold of best F1 on the validation split (first 64 examples)."""
     from dataclasses import replace
 
-    from stem_zoo.atoms_metrics import score_examples, summarize
+    from stem_zoo.tasks.atoms.metrics import score_examples, summarize
 
     examples = list(_examples(builder, "validation", entry, min(limit or 64, 64)).as_numpy_iterator())
     best, best_f1 = baseline, -1.0
@@ -92,7 +92,7 @@ def tune_baseline(baseline, builder, entry, limit: int | None = None,
 
 def run(methods: dict, builder, entry, splits, limit: int | None = None) -> dict:
     """Scores of every method on every split: {"metrics": nested dict, "report": markdown}."""
-    from stem_zoo.atoms_metrics import common_rmse, group_metrics, score_examples, summarize
+    from stem_zoo.tasks.atoms.metrics import common_rmse, group_metrics, score_examples, summarize
 
     records = {}
     for split in splits:
@@ -168,7 +168,7 @@ def _group_table(metrics, split, key: str, label: str) -> list[str]:
 
 def _lowest_dose(records, metrics, names, splits, common_rmse) -> list[str]:
     """RMSE ratio baseline / atom_fcn over the images in the lowest dose bin (all splits but validation pooled)."""
-    from stem_zoo.atoms_metrics import dose_bin, summarize
+    from stem_zoo.tasks.atoms.metrics import dose_bin, summarize
 
     scored = [s for s in splits if s != "validation"] or list(splits)
     doses = sorted({float(r["features"]["dose"]) for s in scored for r in records[names[0], s]})

@@ -32,9 +32,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from stem_zoo.hub import load
-    from stem_zoo.maps import (
-        dense_predictions, predict_map, register_columns, standardize_micrograph, window_predictions,
-    )
+    from stem_zoo.micrograph import standardize_micrograph
+    from stem_zoo.tasks.tilt.maps import dense_predictions, predict_map, register_columns, window_predictions
 
     model = load(args.model)
     spec = model.zoo.entry.input

@@ -22,7 +22,7 @@ def main() -> None:
     import keras
 
     from stem_zoo import data
-    from stem_zoo.models.tilt_dcnn import BetaGaussianNLL
+    from stem_zoo.tasks.tilt.model import BetaGaussianNLL
     from stem_zoo.registry import get_entry
     from stem_zoo.train import _build
 

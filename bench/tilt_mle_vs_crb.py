@@ -19,7 +19,7 @@ from stem_datasets.glazer import canonical_angles
 from stem_datasets.imaging import poisson_image
 from stem_datasets.limits import COMBINATIONS
 from stem_datasets.tilt_mle import QUANTITIES, CropModel, crop_crb, fit_crop
-from stem_zoo.benchmarking import align_to_orbit
+from stem_zoo.tasks.tilt.metrics import align_to_orbit
 
 REFERENCE = {  # a-b-c- (6, 4, 3), 8.8 nm, 1e4 e/A^2: independent finite-difference multislice (shared notes)
     (): (0.20, 0.23, 0.31, 0.29, 0.32),

@@ -312,7 +312,7 @@ def margin_px(recipe: AbfTiltRecipe) -> tuple[int, int]:
     """Context pixels (rows, cols) stored around the crop: half a cell and one B-column spacing.
 
     The models normalize each pixel by the statistics of a (2 m + 1)-pixel box around it
-    (``stem_zoo.normalization``), so a crop needs that much context on every side.
+    (``stem_zoo.micrograph``), so a crop needs that much context on every side.
     """
     a = recipe.lattice_constant
     return (int(round(a / 2 / recipe.pixel_size)), int(round(np.sqrt(2) * a / 2 / recipe.pixel_size)))

@@ -263,14 +263,33 @@ def cell_labels(atoms: Atoms, positions: np.ndarray, rotation_deg: float) -> tup
     return xy, image_frame.astype(np.float32)
 
 
+ATOM_FINDERS = "stem_datasets.atom_finders"  # entry-point group of installed atom finders
+ATOM_FINDER = "atom_fcn"  # the finder behind the centred windows: stem_zoo's shipped atom_fcn
+
+
+def atom_finder(name: str = ATOM_FINDER):
+    """The installed atom finder ``name``: ``finder(image, pixel_size) -> (n, 2) column xy [px]`` and
+    ``finder.identity() -> dict`` (what pins its output, e.g. its weights' checksum).
+
+    Finders are plugins (the ``stem_datasets.atom_finders`` entry points; stem-zoo declares
+    ``atom_fcn``), so this dataset layer never imports the model zoo.
+    """
+    from importlib.metadata import entry_points
+
+    found = {point.name: point for point in entry_points(group=ATOM_FINDERS)}
+    if name not in found:
+        raise ValueError(f"no atom finder {name!r} is installed (entry points {ATOM_FINDERS}: "
+                         f"{', '.join(sorted(found)) or 'none'}); the centred windows need it: install stem-zoo "
+                         "(pip install -e .) so that its atom_fcn finder is registered.")
+    return found[name].load()
+
+
 def found_fe_columns(image: np.ndarray, pixel_size: float, fe_xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Fe columns found by atom finding (``stem_zoo.locate_atoms`` with ``atom_fcn``): for each true Fe column
+    """Fe columns found by atom finding (:func:`atom_finder`, ``atom_fcn``): for each true Fe column
     matched within :data:`MATCH_RADIUS`, the found position [px]; returns (found xy, index of the true column)."""
     from scipy.spatial import cKDTree
 
-    from stem_zoo.atoms import locate_atoms  # the shipped atom finder; imported only when a config is built
-
-    found = locate_atoms(image, "atom_fcn", pixel_size=pixel_size).xy
+    found = atom_finder()(image, pixel_size)
     if not len(found) or not len(fe_xy):
         return np.zeros((0, 2)), np.zeros(0, int)
     distance, index = cKDTree(fe_xy).query(found)
@@ -347,12 +366,7 @@ def holdout_field(cells: int = 8, layers: int = 10, cache: SimulationCache | Non
 
 def atom_finder_version() -> dict:
     """The atom finder behind the ``centred`` windows (its weights' checksum pins the dataset's content)."""
-    import json
-
-    from stem_zoo.registry import FOLDERS
-
-    config = json.loads((FOLDERS["atom_fcn"] / "config.json").read_text())
-    return {"model": "atom_fcn", "hub_revision": config["entry"]["hub_revision"], "sha256": config.get("sha256")}
+    return atom_finder().identity()
 
 
 def describe(recipe: BfoPolarizationRecipe) -> dict:

@@ -8,7 +8,7 @@ them by region of the image so that no pixel is shared between train and test.
 Conventions:
 
 * Positions are (x, y) in pixels: x = column index, y = row index, pixel (i, j) centred at
-  x = j, y = i (as :class:`stem_zoo.atoms.AtomColumns`).
+  x = j, y = i (as :class:`stem_zoo.tasks.atoms.locate.AtomColumns`).
 * A window of ``w`` px centred at (x, y) samples the points ``(x + k - w // 2, y + l - w // 2)``,
   k, l = 0 .. w - 1: the centre falls on window pixel (w // 2, w // 2) (the exact middle
   for odd w, the lower-right of the middle four for even w).

@@ -1,18 +1,25 @@
 """stem_zoo: reference models for the stem_datasets benchmarks.
 
 ``import stem_zoo`` stays fast: TensorFlow and TFDS are imported only when a function
-needs them.
+needs them. Besides the core functions below, each task folder (:mod:`stem_zoo.task`) adds
+its own (``predict_map``, ``locate_atoms``, ``predict_polarization``, ``classify_stacks``),
+imported when first used.
 
     >>> import stem_zoo
     >>> stem_zoo.list_models()
     ['atom_fcn', 'cbed_interface_cnn', 'cbed_step_cnn', 'polarization_dcnn', 'polarization_dcnn_grid', 'tilt_dcnn']
+    >>> stem_zoo.predict_map.__module__
+    'stem_zoo.tasks.tilt.maps'
 """
 
+from stem_zoo.registry import MODELS as _MODELS
 from stem_zoo.registry import get_entry, list_models
+from stem_zoo.task import facades as _facades
+from stem_zoo.task import resolve as _resolve
 
 __version__ = "0.1.0"
-__all__ = ["benchmark", "classify_stacks", "get_entry", "list_models", "load", "locate_atoms", "predict_map",
-           "predict_polarization", "publish"]
+_FACADES = _facades(_MODELS.values())
+__all__ = sorted(["benchmark", "get_entry", "list_models", "load", "publish", *_FACADES])
 
 
 def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
@@ -36,29 +43,11 @@ def benchmark(model, **kwargs) -> dict:
     return _benchmark(model, **kwargs)
 
 
-def predict_map(image, model="tilt_dcnn", **kwargs):
-    """Unit-cell maps of tilt angles from a micrograph (see stem_zoo.maps)."""
-    from stem_zoo.maps import predict_map as _predict_map
-
-    return _predict_map(image, model=model, **kwargs)
-
-
-def classify_stacks(stacks, model="cbed_interface_cnn", **kwargs):
-    """Class probabilities of 4D-STEM CBED stacks (see stem_zoo.cbed)."""
-    from stem_zoo.cbed import classify_stacks as _classify
-
-    return _classify(stacks, model=model, **kwargs)
+def __getattr__(name: str):
+    if name in _FACADES:
+        return _resolve(*_FACADES[name])
+    raise AttributeError(f"module 'stem_zoo' has no attribute {name!r}")
 
 
-def locate_atoms(image, model="atom_fcn", **kwargs):
-    """Atomic columns (sub-pixel positions, classes) of a micrograph (see stem_zoo.atoms)."""
-    from stem_zoo.atoms import locate_atoms as _locate_atoms
-
-    return _locate_atoms(image, model=model, **kwargs)
-
-
-def predict_polarization(image, model="polarization_dcnn", **kwargs):
-    """Per-cell polarization (Px, Py) [pm] of a BiFeO3 HAADF micrograph (see stem_zoo.polarization)."""
-    from stem_zoo.polarization import predict_polarization as _predict_polarization
-
-    return _predict_polarization(image, model=model, **kwargs)
+def __dir__():
+    return sorted([*globals(), *_FACADES])

@@ -21,9 +21,9 @@ another version than its entry's ``dataset_version`` gets a :class:`DatasetVersi
 and the same line heads its leaderboard and is kept in ``record["warnings"]``.
 
 Example:
-    >>> m = angle_metrics(np.array([[1.0, -2.0, 3.0]]), np.array([[1.5, -2.0, -3.0]]))
-    >>> round(m["rmse_deg"], 3), m["sign_accuracy"]
-    (3.476, 0.6667)
+    >>> m = class_metrics(np.array([0, 1]), np.eye(2)[[0, 0]], ("rough", "intermixed"))
+    >>> m["accuracy"], m["recall"]
+    (0.5, {'rough': 1.0, 'intermixed': 0.0})
 """
 
 from __future__ import annotations
@@ -37,9 +37,8 @@ from typing import Callable
 import numpy as np
 
 from stem_zoo.registry import MODELS, get_entry
+from stem_zoo.task import task_hook, task_of
 
-ANGLES = ("alpha", "beta", "gamma")
-SIGN_THRESHOLD_DEG = 1.0  # signs of smaller angles are not scored
 
 
 class DatasetVersionWarning(UserWarning):
@@ -60,58 +59,6 @@ def version_warning(entry, version: str) -> str | None:
     return (f"{entry.id} was trained on {entry.dataset} {entry.dataset_version} but is benchmarked on {entry.dataset} "
             f"{version}: its scores here are not its card's {entry.dataset_version} numbers, and the card's "
             f"{entry.dataset_version} numbers are not scores on {version}.")
-
-
-def align_to_orbit(true: np.ndarray, pred: np.ndarray, patterns, return_transforms: bool = False):
-    """Each prediction replaced by the member of its orbit (the shift and the [1-10] mirror) nearest its label.
-
-    Equivalent triples give one image (:mod:`stem_datasets.glazer`), so a prediction is scored as
-    the triple of its orbit closest to the (canonical) label: near alpha + beta = 0, where the
-    canonical rule switches, a prediction just across the switch is not counted as a sign error.
-    ``return_transforms``: also the (n, 3, 3) label map applied to each prediction.
-
-    >>> align_to_orbit(np.array([[4.0, 3.0, 5.0]]), np.array([[-3.0, -4.0, -5.0]]), ["a-b-c-"]).tolist()
-    [[4.0, 3.0, 5.0]]
-    """
-    from stem_datasets.glazer import equivalent_transforms
-
-    true, pred = np.asarray(true, float), np.asarray(pred, float)
-    out = pred.copy()
-    transforms = np.repeat(np.eye(3)[None], len(pred), axis=0)
-    for pattern in set(patterns):
-        rows = np.array([p == pattern for p in patterns])
-        group = equivalent_transforms(pattern)
-        orbit = np.einsum("gij,nj->gni", group, pred[rows])  # (g, n, 3)
-        nearest = np.argmin(np.sum((orbit - true[rows][None]) ** 2, axis=2), axis=0)
-        out[rows] = orbit[nearest, np.arange(rows.sum())]
-        transforms[rows] = group[nearest]
-    return (out, transforms) if return_transforms else out
-
-
-def angle_metrics(true: np.ndarray, pred: np.ndarray, patterns=None) -> dict:
-    """RMSE/MAE per angle and overall, magnitude error and sign accuracy [deg].
-
-    With ``patterns`` (one Glazer symbol per example) the predictions are first aligned to their
-    labels' orbits (:func:`align_to_orbit`) and the determinable combinations alpha + beta and
-    beta - alpha are scored too (``rmse_alpha_plus_beta_deg``, ``rmse_beta_minus_alpha_deg``).
-    """
-    true, pred = np.asarray(true, float), np.asarray(pred, float)
-    if true.shape != pred.shape or true.ndim != 2 or true.shape[1] != 3:
-        raise ValueError(f"predictions {pred.shape} and labels {true.shape} must both be (n, 3).")
-    if patterns is not None:
-        pred = align_to_orbit(true, pred, [p.decode() if isinstance(p, bytes) else str(p) for p in patterns])
-    error = pred - true
-    out = {"n": int(len(true)), "rmse_deg": float(np.sqrt(np.mean(error**2))), "mae_deg": float(np.mean(np.abs(error)))}
-    for k, name in enumerate(ANGLES):
-        out[f"rmse_{name}_deg"] = float(np.sqrt(np.mean(error[:, k] ** 2)))
-        out[f"mae_{name}_deg"] = float(np.mean(np.abs(error[:, k])))
-    out["magnitude_mae_deg"] = float(np.mean(np.abs(np.abs(pred) - np.abs(true))))
-    scored = np.abs(true) >= SIGN_THRESHOLD_DEG
-    out["sign_accuracy"] = round(float(np.mean(np.sign(pred[scored]) == np.sign(true[scored]))), 4) if scored.any() else float("nan")
-    if patterns is not None:
-        for name, v in (("alpha_plus_beta", (1.0, 1.0, 0.0)), ("beta_minus_alpha", (-1.0, 1.0, 0.0))):
-            out[f"rmse_{name}_deg"] = float(np.sqrt(np.mean((error @ np.array(v)) ** 2)))
-    return out
 
 
 def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]) -> dict:
@@ -139,11 +86,13 @@ def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[st
 
 
 def task_metrics(entry, true: np.ndarray, pred: np.ndarray, patterns=None) -> dict:
-    """The metrics of an entry's task: class metrics for classifiers, angle metrics otherwise
-    (orbit-aligned, with the determinable combinations, where the examples' ``patterns`` are known)."""
-    if entry.is_classifier:
+    """The metrics of an entry's task: its task's ``metrics`` hook, else class metrics for classifiers
+    (e.g. tilt angles orbit-aligned, with the determinable combinations, where ``patterns``, the values of the task's
+    ``METRICS_FEATURE``, are known)."""
+    own = task_hook(entry, "metrics")
+    if own is None and entry.is_classifier:
         return class_metrics(true, pred, tuple(entry.outputs))
-    return angle_metrics(true, pred, patterns)
+    return task_hook(entry, "metrics", required=True)(true, pred, patterns)
 
 
 def decode_predictions(entry, raw: np.ndarray, model_entry=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -154,7 +103,7 @@ def decode_predictions(entry, raw: np.ndarray, model_entry=None) -> tuple[np.nda
     ``model_entry`` (a zoo model's own entry; None: uncalibrated).
     """
     raw = np.asarray(raw)
-    decode = getattr(entry.architecture(), "decode_outputs", None)
+    decode = task_hook(entry, "decode_outputs")
     if entry.is_classifier or decode is None or raw.shape[-1] == len(entry.outputs):
         return raw, None
     return decode(raw, model_entry)
@@ -163,7 +112,7 @@ def decode_predictions(entry, raw: np.ndarray, model_entry=None) -> tuple[np.nda
 def split_metrics(entry, true: np.ndarray, pred: np.ndarray, stds: np.ndarray | None = None, patterns=None) -> dict:
     """:func:`task_metrics`, plus the task's ``uncertainty_metrics`` (coverage of its intervals) where ``stds`` are given."""
     metrics = task_metrics(entry, true, pred, patterns)
-    scorer = getattr(entry.architecture(), "uncertainty_metrics", None)
+    scorer = task_hook(entry, "uncertainty_metrics")
     if stds is not None and scorer is not None:
         metrics["calibration"] = scorer(true, pred, stds, patterns)
     return metrics
@@ -212,7 +161,7 @@ def benchmark(
     dataset = dataset or entry.dataset
     if entry.dataset != dataset:
         raise ValueError(f"task {entry.id!r} is defined on {entry.dataset}, not {dataset}.")
-    scorer = getattr(entry.architecture(), "score_split", None)  # a task scored from whole examples (atom columns)
+    scorer = task_hook(entry, "score_split")  # a task scored from whole examples (atom columns)
     predict, n_params = _as_predictor(model) if scorer is None else (None, _parameter_count(model))
     builder = data.load_builder(dataset, config, data_dir)
     version = str(builder.info.version)
@@ -221,9 +170,9 @@ def benchmark(
     if mismatch:
         warnings.warn(mismatch, DatasetVersionWarning, stacklevel=2)
     splits = splits or tuple(s for s in builder.info.splits if s != "train")
-    # Tilt labels: score each prediction as the member of its orbit nearest the label (stem_datasets.glazer).
-    tilt_angles = (not entry.is_classifier and tuple(entry.outputs) == ANGLES
-                   and "pattern" in (getattr(builder.info, "features", None) or {}))
+    # The dataset feature a task's metrics also read (tilt: each example's Glazer pattern, to align to its orbit).
+    context = getattr(task_of(entry), "METRICS_FEATURE", None)
+    context = context if context in (getattr(builder.info, "features", None) or {}) else None
     results, grouped = {}, {}
     for split in splits:
         if scorer is not None:  # the architecture scores the split itself: (metrics, {value: metrics} if by)
@@ -234,7 +183,7 @@ def benchmark(
             continue
         trues, preds, groups, patterns, seconds, count = [], [], [], [], 0.0, 0
         by_features = (by,) if isinstance(by, str) else tuple(by or ())
-        keep = tuple(dict.fromkeys([*by_features, *(("pattern",) if tilt_angles else ())]))
+        keep = tuple(dict.fromkeys([*by_features, *((context,) if context else ())]))
         for inputs, labels, *extra in data.eval_pipeline(builder, split, entry, batch_size, keep=keep):
             batch = inputs.numpy()
             start = time.perf_counter()
@@ -245,11 +194,11 @@ def benchmark(
             preds.append(np.asarray(out).reshape(len(batch), -1))
             if by:
                 groups.append(np.stack([_group_names(extra[0][f].numpy()) for f in by_features], axis=1))
-            if tilt_angles:
-                patterns.append(extra[0]["pattern"].numpy())
+            if context:
+                patterns.append(extra[0][context].numpy())
         true, pred = np.concatenate(trues), np.concatenate(preds)
         pred, stds = decode_predictions(entry, pred, zoo.entry if zoo else None)
-        pattern = np.concatenate(patterns) if tilt_angles else None
+        pattern = np.concatenate(patterns) if context else None
         metrics = split_metrics(entry, true, pred, stds, pattern)
         metrics["images_per_s"] = round(count / seconds, 1) if seconds else float("nan")
         results[split] = metrics
@@ -298,13 +247,19 @@ def _group_names(values: np.ndarray) -> np.ndarray:
 
 def grouped_table(record: dict) -> str:
     """Markdown: one row per value of the ``by`` feature, one column per split (RMSE or accuracy)."""
-    own = getattr(get_entry(record["task"]).architecture(), "grouped_table", None)  # a task's own table
+    own = task_hook(get_entry(record["task"]), "grouped_table")  # a task's own table
     if own is not None:
         return own(record)
     grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
-    metric = "rmse_deg" if any("rmse_deg" in m for g in grouped.values() for m in g.values()) else "accuracy"
-    return group_table(record, metric, lambda m: f"{m[metric]:.3g}",
-                       key=lambda v: (float(v) if _is_number(v) else 0.0, v))
+    metric = _headline([m for g in grouped.values() for m in g.values()])
+    return group_table(record, metric, lambda m: f"{m[metric]:.3g}" if metric in m else "-",
+                       key=lambda v: (float(v) if is_number(v) else 0.0, v))
+
+
+def _headline(metrics: list[dict]) -> str:
+    """The metric a generic table shows: accuracy for classifiers, else the first RMSE, else n."""
+    names = [k for m in metrics for k, v in m.items() if isinstance(v, (int, float))]
+    return "accuracy" if "accuracy" in names else next((k for k in names if k.startswith("rmse")), "n")
 
 
 def group_table(record: dict, what: str, cell, key=None) -> str:
@@ -319,7 +274,7 @@ def group_table(record: dict, what: str, cell, key=None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
     try:
         float(text)
     except ValueError:
@@ -380,16 +335,15 @@ def leaderboard(record: dict, dataset: str, config: str) -> str:
                     marked.append((f"{entry.id} (card, dataset {measured_on})", metrics))
     rows += marked
     splits = list(record["splits"])
-    own = getattr(get_entry(task).architecture(), "leaderboard", None)  # a task's own table (e.g. detection F1)
+    own = task_hook(get_entry(task), "leaderboard")  # a task's own table (e.g. detection F1)
     if own is not None:
         table = own(rows, splits, dataset, config)
     elif get_entry(task).is_classifier:
         table = _class_leaderboard(rows, splits, dataset, config)
-    else:
-        def cell(m: dict) -> str:
-            return f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-"
-
-        table = split_table(f"RMSE [deg] / sign accuracy on `{dataset}/{config}`", rows, splits, cell)
+    else:  # a regression task without its own table: its first RMSE
+        metric = _headline([m for _, metrics in rows for m in metrics.values()])
+        table = split_table(f"`{metric}` on `{dataset}/{config}`", rows, splits,
+                            lambda m: f"{m[metric]:.3g}" if metric in m else "-")
     head = [f"**Warning:** {line}" for line in record.get("warnings", ())]
     note = (f"\nRows marked `(card, dataset X)` were measured on `{dataset}/{config}` X, not on this run's {version}: "
             "another version's split of the same name holds other examples (and may label them differently), so "

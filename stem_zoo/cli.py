@@ -1,4 +1,5 @@
-"""Command line: ``stem-zoo list | train | benchmark | publish | map | atoms | polarization``.
+"""Command line: ``stem-zoo list | train | benchmark | publish | report``, and each task's own subcommands
+(``map``, ``atoms``, ``polarization``: :data:`COMMANDS` of the task folders, see :mod:`stem_zoo.task`).
 
 Example:
     $ stem-zoo map micrograph.dm4 --model tilt_dcnn --out maps/
@@ -12,6 +13,8 @@ import sys
 from pathlib import Path
 
 from stem_datasets.cli import import_tensorflow, quiet_tensorflow
+from stem_zoo.task import add_commands
+from stem_zoo.train import add_arguments as add_train_arguments
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -20,22 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the zoo's models")
 
-    train = sub.add_parser("train", help="train a zoo model with MirroredStrategy")
-    train.add_argument("model")
-    train.add_argument("--config", default=None, help="dataset config (default: the entry's)")
-    train.add_argument("--epochs", type=int, default=12)
-    train.add_argument("--batch-size", type=int, default=32, help="global batch, split across replicas")
-    train.add_argument("--steps-per-epoch", type=int, default=None)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--decay-every", type=int, default=2, help="halve the learning rate every this many epochs")
-    train.add_argument("--seed", type=int, default=0, help="seed of the weights, shuffling and augmentation")
-    train.add_argument("--ensemble", type=int, default=1,
-                       help="train this many members (seeds --seed, --seed + 1, ...) and save their average")
-    train.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
-    train.add_argument("--data-dir", default=None)
-    train.add_argument("--workers", action="store_true",
-                       help="one of several machines (MultiWorkerMirroredStrategy): the cluster and this machine's "
-                            "task from TF_CONFIG; run the same command on each; only the chief writes --out")
+    train = sub.add_parser("train", help="train a zoo model with MirroredStrategy (its own hyper-parameters unless "
+                                         "flags change them)")
+    add_train_arguments(train)
 
     bench = sub.add_parser("benchmark", help="score a model on every split of a dataset config")
     bench.add_argument("model", help="zoo id, model folder or hf://owner/name[@revision]")
@@ -57,40 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--out", default="report")
     report.add_argument("--data-dir", default=None)
 
-    tilt_map = sub.add_parser("map", help="tilt maps of a micrograph (tif, dm3/dm4, emd, h5, npy)")
-    tilt_map.add_argument("file")
-    tilt_map.add_argument("--model", default="tilt_dcnn")
-    tilt_map.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
-    tilt_map.add_argument("--dataset", default=None, help="HDF5 dataset path")
-    tilt_map.add_argument("--pattern", default=None,
-                          help="the crystal's Glazer pattern (e.g. a-b-c-): every column's label in the frame of the "
-                               "(0, 0) column, one label per domain (default: each column's own)")
-    tilt_map.add_argument("--out", default="maps")
+    from stem_zoo.registry import MODELS
 
-    atoms = sub.add_parser("atoms", help="atomic columns of a micrograph: positions and classes "
-                                         "(tif, dm3/dm4, emd, h5, npy)")
-    atoms.add_argument("file")
-    atoms.add_argument("--model", default="atom_fcn", help="zoo id, model folder, hf://owner/name, or 'log' for the "
-                       "classical LoG baseline (positions only)")
-    atoms.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
-    atoms.add_argument("--dataset", default=None, help="HDF5 dataset path")
-    atoms.add_argument("--out", default="atoms")
-    atoms.add_argument("--threshold", type=float, default=0.5, help="minimum column probability of a column's pixels")
-    atoms.add_argument("--detector", choices=("auto", "haadf", "abf"), default="auto", help="for --model log only")
-    atoms.add_argument("--column-width", type=float, default=0.8, help="for --model log only: column FWHM in angstrom")
-
-    polar = sub.add_parser("polarization", help="per-cell polarization vectors of a BiFeO3 HAADF micrograph "
-                                                "(tif, dm3/dm4, emd, h5, npy)")
-    polar.add_argument("file")
-    polar.add_argument("--model", default="polarization_dcnn", help="zoo id, model folder, hf://owner/name or a "
-                       "training run's .keras file")
-    polar.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
-    polar.add_argument("--sampling", choices=("centred", "grid"), default=None,
-                       help="windows on the Fe columns found by atom finding, or on a regular grid without it "
-                            "(default: those the model was trained on)")
-    polar.add_argument("--atom-model", default="atom_fcn", help="atom finder for --sampling centred")
-    polar.add_argument("--dataset", default=None, help="HDF5 dataset path")
-    polar.add_argument("--out", default="polarization")
+    add_commands(sub, MODELS.values())  # each task's own subcommands (stem_zoo.task): map, atoms, polarization, ...
     return parser
 
 
@@ -98,9 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     quiet_tensorflow(args.verbose)
     try:
-        if args.command not in ("list", "map", "atoms", "polarization"):  # those import it once the file is read
+        if args.command != "list" and not getattr(args, "reads_file_first", False):  # those import it once the file is read
             import_tensorflow(args.verbose)
-        return _run(args)
+        return args.run(args) if hasattr(args, "run") else _run(args)
     except (ValueError, FileNotFoundError, NotImplementedError) as error:
         print(f"stem-zoo: error: {error}", file=sys.stderr)
         return 2
@@ -114,11 +73,10 @@ def _run(args) -> int:
             print(f"{entry.id}\t{entry.dataset}/{entry.dataset_config}\t{entry.hub_repo}@{entry.hub_revision}")
         return 0
     if args.command == "train":
-        from stem_zoo.train import TrainSettings, train
+        from stem_zoo.registry import get_entry
+        from stem_zoo.train import settings_of_args, train
 
-        settings = TrainSettings(epochs=args.epochs, batch_size=args.batch_size, steps_per_epoch=args.steps_per_epoch,
-                                 learning_rate=args.learning_rate, decay_every_epochs=args.decay_every,
-                                 seed=args.seed, ensemble=args.ensemble)
+        settings = settings_of_args(args, get_entry(args.model))
         record = train(args.model, args.out, config=args.config, settings=settings, data_dir=args.data_dir,
                        multi_worker=args.workers)
         print(json.dumps(record, indent=1))
@@ -146,73 +104,7 @@ def _run(args) -> int:
         print(f"published: {folder}" if args.upload else f"dry run, nothing uploaded: staged in {folder}; --upload "
               f"uploads it to https://huggingface.co/{args.repo_id}")
         return 0
-    if args.command == "map":
-        import numpy as np
-
-        from stem_zoo.io import read_micrograph
-        from stem_zoo.maps import map_figure, predict_map, save_columns_csv, save_maps_hdf5
-
-        image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
-        import_tensorflow(args.verbose)
-        maps = predict_map(image, load(args.model), pixel_size=pixel_size, pattern=args.pattern)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = Path(args.file).stem
-        np.save(out / f"{stem}_tilt_maps.npy", maps.maps)
-        save_maps_hdf5(maps, out / f"{stem}_tilt_maps.h5")
-        save_columns_csv(maps, out / f"{stem}_tilt_columns.csv")
-        map_figure(maps, out / f"{stem}_tilt_maps.png", title=f"{Path(args.file).name}: {args.model}")
-        print(f"maps {maps.maps.shape} and {len(maps.columns)} B columns written to {out}")
-        return 0
-    if args.command == "atoms":
-        return _atoms(args)
-    if args.command == "polarization":
-        return _polarization(args)
     raise AssertionError(args.command)
-
-
-def _atoms(args) -> int:
-    from stem_zoo.atoms import LoGBaseline, atoms_figure, locate_atoms, save_atoms_csv, save_atoms_hdf5
-    from stem_zoo.io import read_micrograph
-
-    image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
-    if args.model != "log":
-        import_tensorflow(args.verbose)
-    if args.model == "log":
-        result = LoGBaseline(column_width_A=args.column_width, detector=args.detector).locate(image, pixel_size)
-    else:
-        result = locate_atoms(image, args.model, pixel_size=pixel_size, threshold=args.threshold)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(args.file).stem
-    save_atoms_csv(result, out / f"{stem}_atoms.csv")
-    save_atoms_hdf5(result, out / f"{stem}_atoms.h5")
-    atoms_figure(result, out / f"{stem}_atoms.png",
-                 title=f"{Path(args.file).name}: {result.method}, {len(result)} columns")
-    counts = ", ".join(f"{n} {name}" for name, n in result.counts.items()) or "none"
-    print(f"{len(result)} columns ({counts}) written to {out}/{stem}_atoms.csv, .h5, .png")
-    return 0
-
-
-def _polarization(args) -> int:
-    from stem_zoo.io import read_micrograph
-    from stem_zoo.polarization import predict_polarization
-
-    image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
-    import_tensorflow(args.verbose)
-    result = predict_polarization(image, args.model, pixel_size=pixel_size, atom_model=args.atom_model,
-                                  sampling=args.sampling)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(args.file).stem
-    result.save_hdf5(out / f"{stem}_polarization.h5")
-    result.save_npy(out / f"{stem}_polarization.npy")
-    result.figures(out, stem)
-    dropped = ", ".join(f"{n} {why}" for why, n in result.dropped.items())
-    print(f"{len(result)} cells ({result.sampling} windows; dropped: {dropped}); mean |P| "
-          f"{result.magnitude_pm.mean():.1f} pm; written to {out}/{stem}_polarization.h5, .npy, "
-          "_polarization_quiver.png, _polarization_angle.png")
-    return 0
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 The subset of examples and the label indices come from the model's entry; how an example
 becomes an input (augmentation, crop, normalization) from its architecture module's
-``train_inputs`` and ``eval_input`` (e.g. :mod:`stem_zoo.models.tilt_dcnn`).
+``train_inputs`` and ``eval_input`` (e.g. :mod:`stem_zoo.tasks.tilt.model`).
 
 Example:
     >>> from stem_zoo.registry import get_entry
@@ -13,8 +13,9 @@ Example:
 
 from __future__ import annotations
 
-from stem_zoo.normalization import normalization_margin
+from stem_zoo.micrograph import normalization_margin
 from stem_zoo.registry import InputSpec, ModelEntry
+from stem_zoo.task import task_hook
 
 
 def augment_spec(input_spec: InputSpec):
@@ -64,19 +65,19 @@ def train_pipeline(builder, entry: ModelEntry, batch_size: int, seed: int = 0, s
     repeated before the model's ``train_inputs``, so every sample of the stream gets its own
     augmentation draw (``train_inputs`` seeds it with the sample's position in the stream);
     repeating after it would cycle through one pass's draws.
-    A model module may also have ``train_examples(ds, entry)``, run once on the split before
+    A task may also have a ``train_examples(ds, entry)`` hook, run once on the split before
     shuffling (e.g. ``atom_fcn`` pairs each scan's HAADF and ABF examples).
     """
     import tensorflow as tf
 
-    module = entry.architecture()  # the model module says how it reads its dataset
-    ds = examples(builder, "train", entry)
-    if hasattr(module, "train_examples"):
-        ds = module.train_examples(ds, entry)
+    ds = examples(builder, "train", entry)  # the task's hooks say how its models read the dataset
+    regroup = task_hook(entry, "train_examples")
+    if regroup is not None:
+        ds = regroup(ds, entry)
     ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = module.train_inputs(ds, entry, seed)
+    ds = task_hook(entry, "train_inputs", required=True)(ds, entry, seed)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
 
@@ -91,8 +92,8 @@ def eval_pipeline(builder, split: str, entry: ModelEntry, batch_size: int, drop_
     import tensorflow as tf
 
     ds = examples(builder, split, entry)
-    module = entry.architecture()
-    prepare = lambda e: module.eval_input(e, entry)  # noqa: E731
+    eval_input = task_hook(entry, "eval_input", required=True)
+    prepare = lambda e: eval_input(e, entry)  # noqa: E731
     missing = [k for k in keep if k not in builder.info.features]
     if missing:
         raise ValueError(f"{builder.name} has no feature {missing}; it has {', '.join(builder.info.features)}.")

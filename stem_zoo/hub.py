@@ -63,8 +63,6 @@ def load_folder(folder: str | os.PathLike, source: str | None = None):
     """Load a model folder (config.json + model.keras), verifying the weights' checksum."""
     import keras
 
-    import stem_zoo.models.tilt_dcnn  # noqa: F401  (registers the custom layers and loss)
-
     folder = Path(folder)
     missing = [name for name in (MODEL_FILE, CONFIG_FILE) if not (folder / name).is_file()]
     if missing:
@@ -81,6 +79,7 @@ def load_folder(folder: str | os.PathLike, source: str | None = None):
             f"{folder / MODEL_FILE} does not match the SHA-256 in its config.json (corrupt or incomplete "
             f"download?): expected {expected[:12]}..., got {actual[:12]}...; delete it and download again."
         )
+    entry.architecture()  # its task's model module registers the custom layers, losses and metrics
     model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)
     model.zoo = ZooMetadata(entry=entry, source=source or str(folder))
     return model
@@ -227,8 +226,7 @@ def stage(model, entry: ModelEntry, folder: str | os.PathLike, repo_id: str) -> 
     """Write the exact folder that goes to the Hub."""
     import keras
 
-    import stem_zoo.models.tilt_dcnn  # noqa: F401  (custom objects)
-
+    entry.architecture()  # registers the task's custom objects
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     # Save an uncompiled copy: the file then holds no optimizer state (a third of the size).

@@ -97,7 +97,8 @@ class ModelEntry:
         return {**({self.metrics_version: self.metrics} if self.metrics else {}), **self.metrics_other_versions}
 
     def architecture(self):
-        """The module that builds the model and says how it trains and reads its inputs."""
+        """The task's model module: it builds the model and says how it trains and reads its inputs (a
+        :class:`stem_zoo.task.ZooTask`)."""
         import importlib
 
         return importlib.import_module(self.builder.split(":")[0])
@@ -115,9 +116,27 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 ENV_VAR = "STEM_ZOO_WEIGHTS_PATH"
 
 
+def current_builder(builder: str) -> str:
+    """``builder`` ("module:function") with a module that moved since an earlier release renamed to where it lives now.
+
+    Each task folder lists its former module names (``FORMER_MODULES``), so a config on the Hub
+    written before a move still loads.
+    """
+    module, _, function = builder.partition(":")
+    if not module.startswith("stem_zoo.") or module.startswith("stem_zoo.tasks."):
+        return builder
+    from stem_zoo.task import builtin_tasks
+
+    for package in builtin_tasks().values():
+        if module in getattr(package, "FORMER_MODULES", {}):
+            return f"{package.__name__}.{package.FORMER_MODULES[module]}:{function}"
+    return builder
+
+
 def entry_from_config(config: dict) -> ModelEntry:
     """The ModelEntry a model folder's ``config.json`` declares (its ``"entry"``)."""
     fields = dict(config["entry"])
+    fields["builder"] = current_builder(fields["builder"])
     fields["input"] = InputSpec(**{**fields["input"], "crop_shape": tuple(fields["input"]["crop_shape"]),
                                    "margin": tuple(fields["input"].get("margin", ()))})
     fields["outputs"] = tuple(fields["outputs"])

@@ -19,6 +19,7 @@ import json
 from pathlib import Path
 
 from stem_zoo.registry import MODELS, ModelEntry, get_entry
+from stem_zoo.task import task_hook
 
 
 def chosen_entries(models: list[str] | None = None) -> list[ModelEntry]:
@@ -47,7 +48,7 @@ def benchmark_report(entries, out_dir: str | Path, config: str, data_dir: str | 
 
 
 def write_reports(config: str, out_dir: str | Path, models: list[str] | None = None, data_dir: str | None = None) -> list[Path]:
-    """Every chosen model's report (its module's ``report`` hook, else :func:`benchmark_report`)."""
+    """Every chosen model's report (its task's ``report`` hook, else :func:`benchmark_report`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     groups: dict[str, list[ModelEntry]] = {}
@@ -55,6 +56,6 @@ def write_reports(config: str, out_dir: str | Path, models: list[str] | None = N
         groups.setdefault(entry.builder.split(":")[0], []).append(entry)
     paths: list[Path] = []
     for entries in groups.values():
-        hook = getattr(entries[0].architecture(), "report", None) or benchmark_report
+        hook = task_hook(entries[0], "report") or benchmark_report
         paths += hook(entries, out, config, data_dir)
     return paths

@@ -33,24 +33,93 @@ import shutil
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from stem_zoo.registry import get_entry
+from stem_zoo.task import task_hook
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """The paper's hyper-parameters (Fig. S2 caption) unless changed."""
+    """Training hyper-parameters; a zoo model's own are in its entry (:meth:`for_entry`).
+
+    >>> from stem_zoo.registry import get_entry
+    >>> s = TrainSettings.for_entry(get_entry("polarization_dcnn"), epochs=3)
+    >>> s.epochs, s.batch_size, s.decay_every_epochs, s.huber_delta
+    (3, 64, 10, 25.0)
+    """
 
     epochs: int = 12
     batch_size: int = 32  # global batch, split across replicas
     learning_rate: float = 1e-3
     decay_every_epochs: int = 2
-    huber_delta: float = 25.0
+    huber_delta: float = 25.0  # in the label's units, for a task whose loss is a Huber loss (polarization: pm)
     steps_per_epoch: int | None = None
     seed: int = 0
     ensemble: int = 1  # members trained with seeds seed, seed + 1, ...; the saved model averages their outputs
+
+    @classmethod
+    def for_entry(cls, entry, **overrides) -> "TrainSettings":
+        """The settings a zoo model was trained with (its entry's ``training``: ``settings``, else those of the
+        ``stem-zoo train`` command line it records as ``trainer``), then ``overrides`` that are not None; the class
+        defaults for anything neither names."""
+        names = {f.name for f in fields(cls)}
+        recorded = dict(entry.training.get("settings") or settings_of_command(entry.training.get("trainer", "")))
+        chosen = {**{k: v for k, v in recorded.items() if k in names},
+                  **{k: v for k, v in overrides.items() if v is not None}}
+        unknown = sorted(set(chosen) - names)
+        if unknown:
+            raise ValueError(f"unknown training settings {', '.join(unknown)}; known: {', '.join(sorted(names))}.")
+        return cls(**chosen)
+
+
+# command-line flag (argparse dest) -> TrainSettings field
+SETTING_FLAGS = {"epochs": "epochs", "batch_size": "batch_size", "steps_per_epoch": "steps_per_epoch",
+                 "learning_rate": "learning_rate", "decay_every": "decay_every_epochs", "seed": "seed",
+                 "ensemble": "ensemble"}
+
+
+def add_arguments(parser) -> None:
+    """The arguments of ``stem-zoo train``; the settings' defaults are None: the model's own (:meth:`TrainSettings.for_entry`)."""
+    parser.add_argument("model")
+    parser.add_argument("--config", default=None, help="dataset config (default: the entry's)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None, help="global batch, split across replicas")
+    parser.add_argument("--steps-per-epoch", type=int, default=None)
+    parser.add_argument("--learning-rate", type=float, default=None)
+    parser.add_argument("--decay-every", type=int, default=None, help="halve the learning rate every this many epochs")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the weights, shuffling and augmentation")
+    parser.add_argument("--ensemble", type=int, default=None,
+                        help="train this many members (seeds --seed, --seed + 1, ...) and save their average")
+    parser.add_argument("--out", required=True, help="run folder (resumes if it holds a backup)")
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--workers", action="store_true",
+                        help="one of several machines (MultiWorkerMirroredStrategy): the cluster and this machine's "
+                             "task from TF_CONFIG; run the same command on each; only the chief writes --out")
+
+
+def settings_of_command(command: str) -> dict:
+    """The settings a ``stem-zoo train ...`` command line sets (text from a ``(`` on is a comment); {} for other text.
+
+    >>> settings_of_command("stem-zoo train tilt_dcnn --epochs 10 --decay-every 3 (stopped early)")
+    {'epochs': 10, 'decay_every_epochs': 3}
+    """
+    import argparse
+    import shlex
+
+    words = shlex.split(command.split("(")[0])
+    if words[:2] != ["stem-zoo", "train"]:
+        return {}
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    args, _ = parser.parse_known_args([*words[2:], "--out", "-"])
+    return {field: getattr(args, flag) for flag, field in SETTING_FLAGS.items() if getattr(args, flag) is not None}
+
+
+def settings_of_args(args, entry) -> TrainSettings:
+    """The settings of parsed ``stem-zoo train`` arguments: the entry's own, overridden by the flags given."""
+    return TrainSettings.for_entry(entry, **{field: getattr(args, flag) for flag, field in SETTING_FLAGS.items()})
 
 
 TF_CONFIG_EXAMPLE = ('{"cluster": {"chief": ["host1:12345"], "worker": ["host2:12345"]}, '
@@ -130,7 +199,7 @@ def train(
     model_id: str,
     out_dir: str | Path,
     config: str | None = None,
-    settings: TrainSettings = TrainSettings(),
+    settings: TrainSettings | None = None,
     data_dir: str | None = None,
     devices: list[str] | None = None,
     verbose: int = 1,
@@ -144,6 +213,7 @@ def train(
     ``multi_worker``: one of the workers in ``TF_CONFIG`` (see the module notes); only the
     chief writes ``out_dir``, and only its record has ``validation``.
     """
+    settings = settings or TrainSettings.for_entry(get_entry(model_id))  # the entry's own hyper-parameters
     if settings.ensemble < 1:
         raise ValueError(f"ensemble must be 1 or more members, not {settings.ensemble}.")
     if settings.ensemble > 1:
@@ -167,7 +237,7 @@ def train(
 
     with strategy.scope():
         model = _build(entry)
-        loss, optimizer, metrics, schedule = entry.architecture().training_setup(settings)
+        loss, optimizer, metrics, schedule = task_hook(entry, "training_setup", required=True)(settings)
         model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
     train_ds = data.train_pipeline(builder, entry, settings.batch_size, settings.seed,
                                    repeat=bool(settings.steps_per_epoch))
@@ -351,7 +421,7 @@ def _evaluate_saved(path: Path, builder, entry, batch_size: int) -> dict:
     from stem_zoo.benchmarking import decode_predictions, task_metrics
 
     model = keras.saving.load_model(path, safe_mode=True)
-    scorer = getattr(entry.architecture(), "score_split", None)  # a task scored from whole examples (atom columns)
+    scorer = task_hook(entry, "score_split")  # a task scored from whole examples (atom columns)
     if scorer is not None:
         return scorer(model, data.examples(builder, "validation", entry), entry, features=builder.info.features)[0]
     true, pred = _predict_split(data.eval_pipeline(builder, "validation", entry, batch_size), model.predict_on_batch)

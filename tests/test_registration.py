@@ -1,8 +1,9 @@
 """Datasets and models are found by registration: import order, no TensorFlow for the physics, outside folders.
 
-The last test is the refactor's promise: a dataset that is one builder folder and a model
-that is one model folder, both outside the package ($STEM_DATASETS_PATH,
-$STEM_ZOO_WEIGHTS_PATH), are built, listed and benchmarked without editing a project file.
+The last test is the refactor's promise: a dataset that is one builder folder, a task that is one
+folder (its hooks, its own metric, report, facade and ``stem-zoo`` subcommand) and a model that is
+one model folder, all outside the package ($STEM_DATASETS_PATH, PYTHONPATH, $STEM_ZOO_WEIGHTS_PATH),
+are built, listed, benchmarked, reported and run without editing a project file.
 """
 
 import json
@@ -109,7 +110,14 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
         }), supervised_keys=("image", "label"))
 '''
 
-ARCHITECTURE = '''
+TASK = {  # a task folder outside the package: its hooks, its own metric, report, facade and CLI subcommand
+    "__init__.py": """
+HOOKS = {"training_setup": "model:training_setup", "train_inputs": "model:train_inputs",
+         "eval_input": "model:eval_input", "metrics": "metrics:brightness_metrics", "report": "report:report"}
+FACADES = {"count_bright": "apply:count_bright"}
+COMMANDS = {"toy-count": "cli:add_command"}
+""",
+    "model.py": """
 def build(input_spec):
     import keras
 
@@ -117,12 +125,72 @@ def build(input_spec):
     return keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(inputs)))
 
 
+def training_setup(settings):
+    import keras
+
+    return "sparse_categorical_crossentropy", keras.optimizers.SGD(settings.learning_rate), ["accuracy"], []
+
+
+def train_inputs(ds, entry, seed):
+    return ds.map(lambda e: (e[entry.input.feature], e[entry.label]))
+
+
 def eval_input(example, entry):
     return example[entry.input.feature]
-'''
+""",
+    "metrics.py": """
+import numpy as np
+
+
+def brightness_metrics(true, pred, context=None):
+    true, pred = np.asarray(true).astype(int), np.asarray(pred).argmax(axis=1)
+    return {"n": int(len(true)), "accuracy": float(np.mean(pred == true)),
+            "bright_recall": float(np.mean(pred[true == 1] == 1))}
+""",
+    "apply.py": """
+import numpy as np
+
+
+def count_bright(images, threshold=0.4):
+    return int(np.sum(np.asarray(images, float).mean(axis=(1, 2)) >= threshold))
+""",
+    "report.py": """
+from pathlib import Path
+
+import numpy as np
+
+
+def report(entries, out_dir, config, data_dir=None):
+    import stem_zoo
+
+    bright = lambda x: np.stack([x.mean(axis=(1, 2, 3)) < 0.4, x.mean(axis=(1, 2, 3)) >= 0.4], 1).astype(float)
+    paths = []
+    for entry in entries:
+        result = stem_zoo.benchmark(bright, task=entry.id, config=config, data_dir=data_dir, name="threshold")
+        path = Path(out_dir) / f"{entry.id}_{config}.md"
+        path.write_text("# toy report\\n\\n" + result["leaderboard"])
+        paths.append(path)
+    return paths
+""",
+    "cli.py": """
+def add_command(subparsers):
+    parser = subparsers.add_parser("toy-count", help="count bright images in a .npy stack")
+    parser.add_argument("file")
+    parser.set_defaults(run=run, reads_file_first=True)
+
+
+def run(args):
+    import numpy as np
+
+    from toy_task.apply import count_bright
+
+    print(f"bright: {count_bright(np.load(args.file))}")
+    return 0
+""",
+}
 
 ENTRY = {
-    "id": "toy_model", "builder": "toy_architecture:build", "task": "bright or dark", "dataset": "toy_spots",
+    "id": "toy_model", "builder": "toy_task.model:build", "task": "bright or dark", "dataset": "toy_spots",
     "dataset_config": "smoke", "dataset_version": "1.0.0", "input": {"crop_shape": [8, 8], "pixel_size": 1.0},
     "outputs": ["dark", "bright"], "output_units": "class probability", "hub_repo": "nobody/toy_model",
     "hub_revision": "v0", "label": "label",
@@ -139,8 +207,9 @@ def _toy_folders(root):
         (folder / name).write_text(text)
     (root / "models" / "toy_model").mkdir(parents=True)
     (root / "models" / "toy_model" / "config.json").write_text(json.dumps({"entry": ENTRY}))
-    (root / "code").mkdir()
-    (root / "code" / "toy_architecture.py").write_text(ARCHITECTURE)
+    (root / "code" / "toy_task").mkdir(parents=True)
+    for name, text in TASK.items():
+        (root / "code" / "toy_task" / name).write_text(text)
 
 
 def test_a_dataset_and_a_model_from_outside_the_package(tmp_path):
@@ -154,6 +223,10 @@ def test_a_dataset_and_a_model_from_outside_the_package(tmp_path):
         from stem_datasets import builders, cli
         assert "toy_spots" in builders.DATASETS and "stem_abf_tilt" in builders.DATASETS
         assert cli.main(["build", "smoke", "--dataset", "toy_spots", "--data-dir", {data_dir!r}]) == 0
+        from matplotlib.figure import Figure
+        savefig = Figure.savefig  # print what each saved figure shows: its title and its panels' titles
+        Figure.savefig = lambda self, *a, **k: print("figure:", [self._suptitle.get_text() if self._suptitle else "",
+                                                                 *(ax.get_title() for ax in self.axes)]) or savefig(self, *a, **k)
         assert cli.main(["report", "smoke", "--dataset", "toy_spots", "--data-dir", {data_dir!r}, "--out", {out!r}]) == 0
 
         import stem_zoo
@@ -163,11 +236,28 @@ def test_a_dataset_and_a_model_from_outside_the_package(tmp_path):
         result = stem_zoo.benchmark(bright, task="toy_model", config="smoke", data_dir={data_dir!r})
         print(result["splits"]["test"])
         assert result["dataset"] == "toy_spots/smoke:1.0.0" and result["splits"]["test"]["accuracy"] == 1.0
-        assert result["splits"]["test"]["n"] == 6
+        assert result["splits"]["test"]["n"] == 6 and result["splits"]["test"]["bright_recall"] == 1.0  # its metric
+
+        from stem_zoo import report, task
+        assert task.check_task(task.task_of(registry.get_entry("toy_model"))).__name__ == "toy_task"
+        assert stem_zoo.count_bright(np.full((3, 8, 8), 0.5)) == 3  # its facade
+        np.save({str(tmp_path / "stack.npy")!r}, np.stack([np.zeros((8, 8)), np.ones((8, 8))]))
+        from stem_zoo.cli import main
+        assert main(["toy-count", {str(tmp_path / "stack.npy")!r}]) == 0  # its subcommand
+        written = report.write_reports("smoke", {out!r}, ["toy_model"], {data_dir!r})  # its report
+        assert [p.name for p in written] == ["toy_model_smoke.md"]
+        assert "# toy report" in written[0].read_text() and "threshold" in written[0].read_text()
     """, env=env, cwd=tmp_path)
+    assert "bright: 1" in done.stdout
     assert "toy_spots/smoke: {'train': 6, 'test': 6}" in done.stdout
     report = (tmp_path / "report" / "toy_spots_smoke.md").read_text()
     assert "| test | 6 |" in report and '"examples_per_unit": 3' in report
     assert (tmp_path / "report" / "toy_spots_smoke_examples.png").stat().st_size > 1000
+    import ast
+
+    (figure,) = [ast.literal_eval(line[len("figure: "):]) for line in done.stdout.splitlines() if line.startswith("figure: ")]
+    assert figure[0] == "toy_spots/smoke: `image` (first examples)"  # the examples figure: 4 of each split, labelled
+    assert [title.split("\n")[0] for title in figure[1:]] == ["train"] * 4 + ["test"] * 4
+    assert {title.split("\n")[1] for title in figure[1:] if title} == {"label: dark", "label: bright"}
     info = json.loads((tmp_path / "tfds" / "toy_spots" / "smoke" / "1.0.0" / "dataset_info.json").read_text())
     assert "Toy spots" in info["citation"] and info["redistributionInfo"]["license"] == "CC-BY-4.0"

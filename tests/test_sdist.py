@@ -15,7 +15,8 @@ NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "runs", "report", "build", 
 
 @pytest.mark.skipif(not (ROOT / "setup.cfg").is_file(), reason="needs a source checkout")
 def test_sdist_ships_tests_bench_cards_and_builders(tmp_path):
-    build_meta = pytest.importorskip("setuptools.build_meta")
+    import setuptools.build_meta as build_meta  # the PEP 517 backend of pyproject.toml: must run, never skip
+
     source = tmp_path / "source"  # a copy: building writes an egg-info folder into the tree
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE, symlinks=True)
     with pytest.MonkeyPatch.context() as patch:

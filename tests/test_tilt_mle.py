@@ -8,7 +8,7 @@ import stem_datasets  # noqa: F401
 from stem_datasets.abf_tilt import get_recipe
 from stem_datasets.glazer import canonical_angles
 from stem_datasets.tilt_mle import CropModel, crop_crb, fit_crop
-from stem_zoo.tilt_baseline import QUANTITIES, baseline_table, score_mle
+from stem_zoo.tasks.tilt.baseline import QUANTITIES, baseline_table, score_mle
 
 RECIPE = get_recipe("smoke")
 

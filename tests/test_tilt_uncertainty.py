@@ -6,9 +6,10 @@ import pytest
 
 from stem_datasets.glazer import canonical_angles, shifted_angles
 from stem_zoo.benchmarking import decode_predictions
-from stem_zoo.maps import reference_frame
-from stem_zoo.models.tilt_dcnn import (
-    STD_OFFSET, BetaGaussianNLL, basis_permutation, decode_outputs, fit_std_scale, uncertainty_metrics,
+from stem_zoo.tasks.tilt.maps import reference_frame
+from stem_zoo.tasks.tilt.model import BetaGaussianNLL
+from stem_zoo.tasks.tilt.uncertainty import (
+    STD_OFFSET, basis_permutation, decode_outputs, fit_std_scale, uncertainty_metrics,
 )
 from stem_zoo.registry import get_entry
 

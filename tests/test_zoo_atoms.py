@@ -17,10 +17,10 @@ import numpy as np
 import pytest
 
 import stem_zoo
-from stem_zoo.atoms import (CLASSES, LoGBaseline, columns_from_probabilities, locate_atoms, locate_columns_log,
+from stem_zoo.tasks.atoms.locate import (CLASSES, LoGBaseline, columns_from_probabilities, locate_atoms, locate_columns_log,
                             predict_probabilities)
-from stem_zoo.atoms_metrics import count_detections, group_metrics, match_columns, score_split, summarize
-from stem_zoo.models.atom_fcn import RECEPTIVE_FIELD_PX, build_atom_fcn
+from stem_zoo.tasks.atoms.metrics import count_detections, group_metrics, match_columns, score_split, summarize
+from stem_zoo.tasks.atoms.model import RECEPTIVE_FIELD_PX, build_atom_fcn
 from stem_zoo.registry import ModelEntry
 
 PIXEL = 0.2  # A/px, as in stem_atom_columns
@@ -28,7 +28,8 @@ PIXEL = 0.2  # A/px, as in stem_atom_columns
 
 @pytest.fixture(scope="module")
 def fcn():
-    keras = pytest.importorskip("keras")
+    import keras
+
     keras.utils.set_random_seed(0)
     return build_atom_fcn()
 
@@ -219,7 +220,7 @@ def test_clear_errors_for_bad_input(fcn):
 
 
 def _tilt_model():
-    from stem_zoo.models.tilt_dcnn import build_tilt_dcnn
+    from stem_zoo.tasks.tilt.model import build_tilt_dcnn
     from stem_zoo.registry import get_entry
 
     return build_tilt_dcnn(get_entry("tilt_dcnn").input)
@@ -369,8 +370,9 @@ def test_score_split_with_the_baseline_and_an_untrained_network(fcn):
 
 
 def test_benchmark_dispatches_to_the_architecture(fcn, monkeypatch, tmp_path):
-    tf = pytest.importorskip("tensorflow")
-    tfds = pytest.importorskip("tensorflow_datasets")
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
+
     from stem_zoo import benchmarking, data
 
     entry = _entry()
@@ -402,7 +404,7 @@ def test_benchmark_dispatches_to_the_architecture(fcn, monkeypatch, tmp_path):
 # --- docstrings -----------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["stem_zoo.atoms", "stem_zoo.atoms_metrics", "stem_zoo.models.atom_fcn"])
+@pytest.mark.parametrize("name", ["stem_zoo.tasks.atoms.locate", "stem_zoo.tasks.atoms.metrics", "stem_zoo.tasks.atoms.model"])
 def test_docstring_examples(name):
     result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
@@ -410,7 +412,7 @@ def test_docstring_examples(name):
 
 DRAFT_ENTRY = {
     "id": "atom_fcn",
-    "builder": "stem_zoo.models.atom_fcn:build_atom_fcn",
+    "builder": "stem_zoo.tasks.atoms.model:build_atom_fcn",
     "task": "per-pixel classes of atomic columns (background, light, intermediate, heavy) in a HAADF or ABF image",
     "dataset": "stem_atom_columns",
     "dataset_config": "small",

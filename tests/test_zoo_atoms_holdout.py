@@ -6,8 +6,8 @@ import pytest
 from stem_datasets import lattices
 from stem_datasets.atom_columns import BULK, ShotDraw, simulate_field
 from stem_datasets.prism import PrismSettings
-from stem_zoo.atoms import locate_atoms
-from stem_zoo.atoms_metrics import count_detections, summarize
+from stem_zoo.tasks.atoms.locate import locate_atoms
+from stem_zoo.tasks.atoms.metrics import count_detections, summarize
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import types
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf  # a required dependency: a broken install fails, never skips
 
-from stem_zoo.atoms import CLASSES  # noqa: E402
-from stem_zoo.models import atom_fcn  # noqa: E402
+from stem_zoo.tasks.atoms.locate import CLASSES  # noqa: E402
+from stem_zoo.tasks.atoms import model as atom_fcn  # noqa: E402
 from stem_zoo.registry import entry_from_config  # noqa: E402
 
 SHAPE = (64, 64)
@@ -23,7 +23,7 @@ SHAPE = (64, 64)
 
 def _entry(crop=(48, 48)):
     return entry_from_config({"entry": {
-        "id": "atom_fcn_test", "builder": "stem_zoo.models.atom_fcn:build_atom_fcn", "task": "test",
+        "id": "atom_fcn_test", "builder": "stem_zoo.tasks.atoms.model:build_atom_fcn", "task": "test",
         "dataset": "stem_atom_columns", "dataset_config": "synthetic", "dataset_version": "0.0.0",
         "input": {"crop_shape": list(crop), "pixel_size": 0.2, "feature": "image"},
         "outputs": list(CLASSES), "output_units": "class probability per pixel", "hub_repo": "x/y",

@@ -5,8 +5,8 @@ import pytest
 import tensorflow_datasets as tfds
 
 import stem_zoo
-from stem_zoo.benchmarking import angle_metrics
-from stem_zoo.models.tilt_dcnn import build_tilt_dcnn
+from stem_zoo.tasks.tilt.metrics import angle_metrics
+from stem_zoo.tasks.tilt.model import build_tilt_dcnn
 from stem_zoo.registry import get_entry
 
 

@@ -11,8 +11,8 @@ import pytest
 
 import stem_zoo
 from stem_zoo import hub
-from stem_zoo.cbed import check_stacks
-from stem_zoo.models.cbed_cnn import build_cbed_interface_cnn, build_cbed_step_cnn
+from stem_zoo.tasks.cbed.classify import check_stacks
+from stem_zoo.tasks.cbed.model import build_cbed_interface_cnn, build_cbed_step_cnn
 from stem_zoo.registry import get_entry
 
 

@@ -15,7 +15,7 @@ from stem_datasets.cbed_interface import A, RECIPES, thickness_range
 from stem_datasets.cache import SimulationCache
 from stem_datasets.simulate import simulate_4dstem
 from stem_datasets.structures import lao_sto_interface
-from stem_zoo.cbed import classify_stacks
+from stem_zoo.tasks.cbed.classify import classify_stacks
 
 RECIPE = RECIPES["small"]
 CELLS = 32

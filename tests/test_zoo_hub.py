@@ -12,7 +12,7 @@ import pytest
 
 import stem_zoo
 from stem_zoo import hub
-from stem_zoo.models.tilt_dcnn import build_tilt_dcnn
+from stem_zoo.tasks.tilt.model import build_tilt_dcnn
 from stem_zoo.registry import get_entry
 
 ENTRY = dataclasses.replace(get_entry("tilt_dcnn"), metrics={"test": {"rmse_deg": 1.25, "mae_deg": 0.9}},
@@ -191,10 +191,37 @@ def test_publish_refuses_an_existing_tag_and_uploads_nothing(staged, tmp_path, f
     assert not [name for name, _, _ in fake_api.calls if name in ("upload_folder", "create_tag")]
 
 
-def test_dry_run_contacts_nothing(staged, tmp_path, fake_api):
+def test_dry_run_contacts_nothing(staged, tmp_path, fake_api, monkeypatch):
+    import socket
+
+    import huggingface_hub
+
     model, _ = staged
-    hub.publish(model, "someone/tilt_dcnn_test", entry=ENTRY, dry_run=True, out_dir=tmp_path)
-    assert fake_api.calls == [] and (tmp_path / "model.keras").is_file()
+    contacted = []  # every way to the Hub: an HfApi made, a module-level upload, a socket connected
+
+    def refuse(self, address):
+        contacted.append(("connect", address))
+        raise OSError("a dry run must not open a connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(fake_api, "__init__", lambda self, token=None: contacted.append(("HfApi", token)))
+    for name in ("create_repo", "upload_folder", "upload_file", "create_commit", "create_tag"):
+        monkeypatch.setattr(huggingface_hub, name, lambda *args, _name=name, **kwargs: contacted.append(_name))
+    folder = hub.publish(model, "someone/tilt_dcnn_test", entry=ENTRY, dry_run=True, out_dir=tmp_path / "dry",
+                         token="hf_x")
+    assert contacted == [] and fake_api.calls == []
+    # What it leaves is the folder an upload sends: the weights it checksums, the card model_card writes.
+    assert folder == tmp_path / "dry" and sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json",
+                                                                                      "model.keras"]
+    loaded = stem_zoo.load(str(folder))
+    x = np.random.default_rng(1).normal(size=(1, 52, 74, 1)).astype("float32")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), atol=1e-5)
+    hub.model_card(ENTRY, "someone/tilt_dcnn_test").save(tmp_path / "card.md")
+    assert (folder / "README.md").read_text() == (tmp_path / "card.md").read_text()
+    # The same watch sees an upload: a dry run that uploaded would not pass unnoticed.
+    hub.publish(model, "someone/tilt_dcnn_test", entry=ENTRY, dry_run=False, out_dir=tmp_path / "up", token="hf_x")
+    assert contacted == [("HfApi", "hf_x")] and [name for name, _, _ in fake_api.calls][-2:] == ["upload_folder",
+                                                                                              "create_tag"]
 
 
 @pytest.mark.parametrize("bad, error", [("nonexistent_model", ValueError), ("hf://no-slash", ValueError)])

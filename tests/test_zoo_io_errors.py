@@ -14,7 +14,7 @@ import pytest
 import tifffile
 
 from stem_zoo.cli import main as zoo_cli
-from stem_zoo.io import MicrographReadError, read_micrograph
+from stem_zoo.micrograph import MicrographReadError, read_micrograph
 
 
 def _tiff_bytes(tmp_path) -> bytes:

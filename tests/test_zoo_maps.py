@@ -14,9 +14,9 @@ from stem_datasets.simulate import simulate_stem
 from stem_datasets.structures import tilted_perovskite
 from stem_zoo import hub
 from stem_zoo.cli import main as zoo_cli
-from stem_zoo.io import read_micrograph
-from stem_zoo.maps import ColumnLattice, column_average, predict_map, register_columns
-from stem_zoo.models.tilt_dcnn import build_tilt_dcnn
+from stem_zoo.micrograph import read_micrograph
+from stem_zoo.tasks.tilt.maps import ColumnLattice, column_average, predict_map, register_columns
+from stem_zoo.tasks.tilt.model import build_tilt_dcnn
 from stem_zoo.registry import get_entry
 
 A = get_entry("tilt_dcnn").input.lattice_constant  # SrTiO3, the nominal lattice of the model and its dataset
@@ -46,10 +46,18 @@ def test_dense_maps_equal_per_window_predictions(model):
     assert dense.lattice == windows.lattice and dense.lattice.method == "registered"
 
 
-def test_resampling_to_the_model_pixel_size(model):
-    image = np.random.default_rng(2).normal(size=(45, 60)).astype("float32")  # at 0.3 A/px
-    maps = predict_map(image, model, pixel_size=0.3)
-    assert maps.image.shape == (90, 120) and maps.pixel_size == 0.15 and maps.source_pixel_size == 0.3
+def test_resampling_to_the_model_pixel_size():
+    """A field recorded at 0.3 A/px is mapped as the same field at the model's 0.15 A/px would be."""
+    origin = (20.0, 15.0)  # a B column, in pixels at 0.15 A/px
+    native = _parity_micrograph((160, 220), origin)  # at 0.15 A/px
+    maps = predict_map(native[::2, ::2], _ParityModel(), pixel_size=0.3, method="windows", column_origin=origin)
+    assert maps.image.shape == (160, 220) and maps.pixel_size == 0.15 and maps.source_pixel_size == 0.3
+    assert np.corrcoef(maps.image.ravel(), native.ravel())[0, 1] > 0.98  # the field itself, not a stretched one
+    columns = maps.columns
+    assert len(columns) >= 12
+    parity = (-1.0) ** (columns["m"] + columns["n"])
+    for name, v in zip(maps.output_names, (6.0, -4.0, 8.0)):  # every window's reference pixel on its B column
+        np.testing.assert_allclose(columns[name], parity * v, atol=1e-5)
 
 
 class _ParityModel:
@@ -174,7 +182,11 @@ def test_readers_take_the_pixel_size_from_metadata(tmp_path):
         read_micrograph(tmp_path / "missing.tif")
 
 
-def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys):
+def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys, monkeypatch):
+    from matplotlib.figure import Figure
+
+    saved, savefig = [], Figure.savefig  # every figure the CLI saves, kept to read what it shows
+    monkeypatch.setattr(Figure, "savefig", lambda self, *args, **kwargs: saved.append(self) or savefig(self, *args, **kwargs))
     folder = hub.publish(model, "someone/x", entry=get_entry("tilt_dcnn"), dry_run=True, out_dir=tmp_path / "model")
     np.save(tmp_path / "scan.npy", _parity_micrograph((100, 130), (20.0, 15.0)))
     assert zoo_cli(["map", str(tmp_path / "scan.npy"), "--model", str(folder), "--pixel-size", "0.15",
@@ -188,6 +200,15 @@ def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys):
         assert {"m", "n", "row", "col", "x_A", "y_A", "alpha", "beta", "gamma"} <= set(table.dtype.names)
         assert handle.attrs["lattice_method"] == "registered"
     assert (tmp_path / "maps" / "scan_tilt_maps.png").stat().st_size > 10_000
+    (figure,) = saved  # the PNG's panels: the micrograph with its columns, each angle's per-column maps
+    titles = [ax.get_title() for ax in figure.axes]
+    assert titles[0] == f"micrograph, {len(table)} B columns" and "alpha per window [deg]" in titles
+    for name in ("alpha", "beta", "gamma"):
+        assert {f"{name} per column [deg]", f"|{name}| per column [deg]"} <= set(titles)
+    np.testing.assert_allclose(figure.axes[0].images[0].get_array(), np.load(tmp_path / "scan.npy"), rtol=1e-6)
+    per_column = np.asarray(figure.axes[titles.index("gamma per column [deg]")].images[0].get_array().filled(np.nan))
+    shown = np.unique(np.round(per_column[np.isfinite(per_column)], 4))
+    assert len(shown) > 1 and set(shown) <= set(np.round(table["gamma"], 4))  # the table's values, column by column
     assert zoo_cli(["map", str(tmp_path / "scan.npy"), "--model", str(folder)]) == 2
     assert "pixel size" in capsys.readouterr().err
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stem_zoo.normalization import (
+from stem_zoo.micrograph import (
     local_standardize, local_standardize_tf, normalization_margin, normalization_window,
 )
 from stem_zoo.registry import get_entry
@@ -58,7 +58,7 @@ def test_offset_and_gain_do_not_change_the_standardized_image():
 
 def test_a_map_window_sees_what_a_training_crop_sees():
     """An interior window of the standardized micrograph equals the standardized field around it."""
-    from stem_zoo.maps import standardize_micrograph
+    from stem_zoo.micrograph import standardize_micrograph
 
     image = _lattice_image((150, 200), seed=3)
     standardized = standardize_micrograph(image, SPEC)

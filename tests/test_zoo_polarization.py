@@ -1,4 +1,4 @@
-"""polarization_dcnn and stem_zoo.polarization: symmetry augmentation, hooks, metrics, maps, files, errors, CLI.
+"""polarization_dcnn and stem_zoo.tasks.polarization.predict: symmetry augmentation, hooks, metrics, maps, files, errors, CLI.
 
 Windows and micrographs here are synthetic sums of 2-D Gaussians at known sub-pixel positions
 (not simulations) and the polarization network is untrained: these test the geometry and the
@@ -16,13 +16,15 @@ import h5py
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-keras = pytest.importorskip("keras")
+import keras  # noqa: E402  (required dependencies: a broken install fails, never skips)
+import tensorflow as tf  # noqa: E402
 
 import stem_zoo  # noqa: E402
-from stem_zoo.atoms import fit_gaussian_peak  # noqa: E402
-from stem_zoo.models import polarization_dcnn as pd  # noqa: E402
-from stem_zoo.polarization import PolarizationMap, predict_polarization  # noqa: E402
+from stem_zoo.tasks.atoms.locate import fit_gaussian_peak  # noqa: E402
+import stem_zoo.tasks.polarization.metrics as pm  # noqa: E402
+import stem_zoo.tasks.polarization.model as pd  # noqa: E402
+import stem_zoo.tasks.polarization.report as pr  # noqa: E402
+from stem_zoo.tasks.polarization.predict import PolarizationMap, predict_polarization  # noqa: E402
 from stem_zoo.registry import get_entry  # noqa: E402
 
 PM_PER_PX = 25.0  # at the model's 0.25 A/px
@@ -120,21 +122,21 @@ def test_standardization_numpy_and_tensorflow_agree():
 def test_metrics_components_vector_magnitude_and_angle():
     true = np.array([[30.0, 0.0], [0.0, -30.0], [2.0, 0.0]])
     pred = np.array([[0.0, 30.0], [0.0, -36.0], [-2.0, 0.0]])  # 90 deg off; 6 pm too long; a small one reversed
-    m = pd.polarization_metrics(true, pred)
+    m = pm.polarization_metrics(true, pred)
     assert m["rmse_px_pm"] == pytest.approx(np.sqrt((900 + 0 + 16) / 3), abs=1e-3)
     assert m["rmse_py_pm"] == pytest.approx(np.sqrt((900 + 36) / 3), abs=1e-3)
     assert m["rmse_pm"] ** 2 == pytest.approx(m["rmse_px_pm"] ** 2 + m["rmse_py_pm"] ** 2, rel=1e-3)
     assert m["magnitude_error_pm"] == pytest.approx(2.0) and m["magnitude_mae_pm"] == pytest.approx(2.0)
     assert m["n_angle"] == 2 and m["angle_mae_deg"] == pytest.approx(45.0)  # |P| = 2 pm is below 5 pm: not scored
-    wrapped = pd.polarization_metrics([[-30.0, 1.0]], [[-30.0, -1.0]])  # across +-180 deg: 3.8 deg, not 356
+    wrapped = pm.polarization_metrics([[-30.0, 1.0]], [[-30.0, -1.0]])  # across +-180 deg: 3.8 deg, not 356
     assert wrapped["angle_mae_deg"] == pytest.approx(3.82, abs=0.01)
     with pytest.raises(ValueError, match=r"\(n, 2\)"):
-        pd.polarization_metrics(np.zeros((2, 3)), np.zeros((2, 3)))
+        pm.polarization_metrics(np.zeros((2, 3)), np.zeros((2, 3)))
 
 
 def test_metric_class_matches_the_numbers_and_round_trips():
     true, pred = np.array([[30.0, 0.0], [0.0, -30.0]]), np.array([[27.0, 4.0], [0.0, -30.0]])
-    reference = pd.polarization_metrics(true, pred)
+    reference = pm.polarization_metrics(true, pred)
     for component, key in ((0, "rmse_px_pm"), (1, "rmse_py_pm"), (None, "rmse_pm")):
         metric = pd.PolarizationRMSE(component, name=key)
         copy = type(metric).from_config(metric.get_config())  # as stem_zoo.train's validation copies them
@@ -216,7 +218,7 @@ def test_generic_trainer_reads_centred_windows_and_scores_vectors(monkeypatch, t
     assert validation["n"] == 12 and {"rmse_px_pm", "rmse_py_pm", "rmse_pm", "angle_mae_deg"} <= set(validation)
     assert json.loads((tmp_path / "training.json").read_text())["validation"]["n"] == 12
     # A run's model.keras is a polarization model for predict_polarization (loaded without its compiled loss).
-    from stem_zoo.polarization import load_polarization_model
+    from stem_zoo.tasks.polarization.predict import load_polarization_model
 
     assert load_polarization_model(tmp_path / "model.keras").output_shape == (None, 2)
 
@@ -230,19 +232,19 @@ def test_score_split_groups_and_benchmark_dispatch(monkeypatch, tmp_path):
     def zero(x):  # a "model" that predicts no polarization: its errors are the labels
         return np.zeros((len(x), 2))
 
-    metrics, groups = pd.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="pattern",
+    metrics, groups = pm.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="pattern",
                                      features=builder.info.features)
     centred = examples["sampling"] == 0
-    expected = pd.polarization_metrics(examples["polarization_pm"][centred], np.zeros((centred.sum(), 2)))
+    expected = pm.polarization_metrics(examples["polarization_pm"][centred], np.zeros((centred.sum(), 2)))
     assert metrics["n"] == 12 and metrics["rmse_pm"] == pytest.approx(expected["rmse_pm"], abs=1e-3)
     assert set(groups) == {"wall_71", "single"} and sum(g["n"] for g in groups.values()) == 12
-    _, by_sampling = pd.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="sampling",
+    _, by_sampling = pm.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="sampling",
                                     features=builder.info.features)
     assert list(by_sampling) == ["centred"]  # the entry's subset; a class name, not an index
-    _, by_sm = pd.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="composition_sm")
+    _, by_sm = pm.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="composition_sm")
     assert set(by_sm) == {"0", "0.07"}
     with pytest.raises(ValueError, match="no feature 'nope'"):
-        pd.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="nope")
+        pm.score_split(zero, data.examples(builder, "test", ENTRY), ENTRY, by="nope")
 
     monkeypatch.setattr(data, "load_builder", lambda dataset, config, data_dir=None: builder)
     result = stem_zoo.benchmark(zero, task="polarization_dcnn", config="tiny", out_dir=tmp_path, by="pattern")
@@ -259,7 +261,7 @@ def test_report_without_weights_says_so(monkeypatch, tmp_path):
     assert [p.name for p in paths] == ["polarization_dcnn_smoke.md"] and "Not trained yet" in paths[0].read_text()
 
 
-def test_report_with_a_model_benchmarks_and_draws_a_field(monkeypatch, tmp_path):
+def test_report_with_a_model_benchmarks_and_draws_a_field(monkeypatch, tmp_path, saved_figures):
     from stem_zoo import data, hub, registry
     from stem_zoo.hub import ZooMetadata
 
@@ -274,12 +276,15 @@ def test_report_with_a_model_benchmarks_and_draws_a_field(monkeypatch, tmp_path)
                         "test_unseen_field": {**_examples(16, 7, field="unseen/0.00/0", pattern="wall_109")}})
     monkeypatch.setattr(data, "load_builder", lambda dataset, config, data_dir=None: builder)
     # the hold-out field (a PRISM run and the shipped atom_fcn) is exercised by tests/test_zoo_polarization_holdout.py
-    monkeypatch.setattr(pd, "holdout_section", lambda model, out, stem: ["## hold-out field"])
-    [path] = pd.report([ENTRY], tmp_path / "report", "tiny")
+    monkeypatch.setattr(pr, "holdout_section", lambda model, out, stem: ["## hold-out field"])
+    [path] = pr.report([ENTRY], tmp_path / "report", "tiny")
     text = path.read_text()
     assert "| **polarization_dcnn** (this run) |" in text and "wall_109" in text and "unseen/0.00/0" in text
     assert "## hold-out field" in text
     assert (tmp_path / "report" / "polarization_dcnn_tiny_field.png").stat().st_size > 10_000
+    (figure,) = saved_figures  # truth, prediction and their difference over the unseen field
+    assert [ax.get_title() for ax in figure.axes[:2]] == ["truth", "prediction"]
+    assert figure.axes[2].get_title().startswith("difference, mean ") and "unseen/0.00/0" in figure._suptitle.get_text()
 
 
 # --- predict_polarization --------------------------------------------------------------------------------------------
@@ -308,7 +313,7 @@ def untrained():
     return pd.build_polarization_dcnn()
 
 
-def test_centred_map_puts_a_vector_on_every_fe_column_with_room(untrained, tmp_path):
+def test_centred_map_puts_a_vector_on_every_fe_column_with_room(untrained, tmp_path, saved_figures):
     image, fe = bfo_like_image()
     image[40:46, 50:56] = np.nan  # a NaN patch: windows touching it are dropped and counted
     result = stem_zoo.predict_polarization(image, untrained, pixel_size=PIXEL)
@@ -330,14 +335,18 @@ def test_centred_map_puts_a_vector_on_every_fe_column_with_room(untrained, tmp_p
     assert not np.any((np.abs(result.xy[:, 0] - 52.5) < half - 3) & (np.abs(result.xy[:, 1] - 42.5) < half - 3))
     # The same windows as cut by hand: the model saw each Fe column at its window's reference pixel.
     from stem_datasets.subimages import centred_windows
-    from stem_zoo.maps import resample_to
+    from stem_zoo.micrograph import resample_to
 
     resampled = resample_to(np.nan_to_num(image, nan=float(np.nanmedian(image))), PIXEL, 0.25)
     scale = (np.array(resampled.shape[::-1]) - 1) / (np.array(image.shape[::-1]) - 1)
     cut = centred_windows(resampled, result.xy * scale, 24)
     manual = untrained.predict_on_batch(pd.standardize_windows(cut.windows)[..., None])
     assert np.allclose(manual, result.P_pm, atol=1e-3)
-    assert all(p.stat().st_size > 5_000 for p in result.figures(tmp_path, "with_nan"))  # NaN pixels drawn filled
+    assert all(p.stat().st_size > 5_000 for p in result.figures(tmp_path, "with_nan"))
+    shown = np.asarray(saved_figures[0].axes[0].images[0].get_array())
+    finite = np.isfinite(image)
+    assert np.isfinite(shown).all() and np.all(shown[~finite] == np.median(image[finite]))  # NaN pixels drawn filled
+    np.testing.assert_allclose(shown[finite], image[finite], rtol=1e-6)
 
 
 def test_grid_map_needs_no_atom_finding(untrained):
@@ -356,7 +365,7 @@ def test_grid_map_needs_no_atom_finding(untrained):
     assert result.xy[0, 1] == pytest.approx(12 * scale[1])
 
 
-def test_map_files_hdf5_npy_and_figures(untrained, tmp_path):
+def test_map_files_hdf5_npy_and_figures(untrained, tmp_path, saved_figures):
     image, _ = bfo_like_image((96, 96))
     result = predict_polarization(image, untrained, pixel_size=PIXEL)
     result.save_npy(tmp_path / "m.npy")
@@ -372,6 +381,16 @@ def test_map_files_hdf5_npy_and_figures(untrained, tmp_path):
     paths = result.figures(tmp_path / "fig", "m")
     assert [p.name for p in paths] == ["m_polarization_quiver.png", "m_polarization_angle.png"]
     assert all(p.stat().st_size > 5_000 for p in paths)
+    from matplotlib.quiver import Quiver
+
+    quiver, angle = saved_figures
+    assert quiver.axes[0].get_title() == f"m: polarization_dcnn, centred windows, {len(result)} cells"
+    (arrows,) = [c for c in quiver.axes[0].collections if isinstance(c, Quiver)]
+    np.testing.assert_allclose(np.stack([arrows.X, arrows.Y], axis=1), result.xy)  # one arrow on each cell
+    direction = np.arctan2(arrows.V, arrows.U)  # each arrow points along its cell's P (y down the image)
+    np.testing.assert_allclose(np.cos(direction - np.radians(result.angle_deg)), 1.0, atol=1e-6)
+    assert angle.axes[0].get_title().startswith("m: direction and |P|")
+    assert np.asarray(angle.axes[0].images[0].get_array()).shape[:2] == image.shape  # the micrograph's extent
     assert result.angle_deg.shape == result.magnitude_pm.shape == (len(result),)
 
 
@@ -443,3 +462,18 @@ def test_cli_writes_hdf5_npy_and_figures(untrained, tmp_path, capsys):
                  str(tmp_path / "untrained.keras")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("stem-zoo: error:") and "no finite pixel" in err and "Traceback" not in err
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Every matplotlib Figure saved during the test, in order (still written to its file)."""
+    from matplotlib.figure import Figure
+
+    figures, savefig = [], Figure.savefig
+
+    def record(self, *args, **kwargs):
+        figures.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figures

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stem_datasets.bfo_polarization import holdout_field
-from stem_zoo.models.polarization_dcnn import field_labels
+from stem_zoo.tasks.polarization.report import field_labels
 
 
 @pytest.mark.parametrize("layers", [

@@ -9,9 +9,9 @@ import pytest
 import stem_zoo
 from stem_datasets.abf_tilt import RECIPES, stitched_domains
 from stem_zoo import report
-from stem_zoo.models import cbed_cnn
-from stem_zoo.models.cbed_cnn import write_cbed_report
-from stem_zoo.models.tilt_dcnn import two_domain_check, write_zoo_report
+from stem_zoo.tasks.cbed import model as cbed_cnn
+from stem_zoo.tasks.cbed.model import write_cbed_report
+from stem_zoo.tasks.tilt.report import two_domain_check, write_zoo_report
 
 
 def test_packaged_reference_loads_offline_with_its_entry():
@@ -40,7 +40,7 @@ def test_stitched_domains_are_two_periodic_images(smoke_build):
     assert np.all(np.isfinite(image)) and not np.allclose(left.mean(), right.mean(), rtol=1e-6)
 
 
-def test_zoo_report_writes_benchmark_and_map(smoke_build, tmp_path):
+def test_zoo_report_writes_benchmark_and_map(smoke_build, tmp_path, saved_figures):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     path = write_zoo_report("smoke", tmp_path, data_dir=str(smoke_data_dir))
     text = path.read_text()
@@ -62,6 +62,14 @@ def test_zoo_report_writes_benchmark_and_map(smoke_build, tmp_path):
     calibration = record["by_dose"]["splits"]["test_multislice"]["calibration"]
     assert set(calibration) == {"alpha", "beta", "gamma", "alpha_plus_beta", "beta_minus_alpha"}
     assert all(0 <= c["coverage_68"] <= c["coverage_95"] <= 1 for c in calibration.values())
+    # The figures show those numbers: one reliability panel per split, a curve per quantity; the map's columns.
+    (two_domains,) = [f for f in saved_figures if f._suptitle and f._suptitle.get_text().startswith("tilt_dcnn: stitched")]
+    (reliability,) = [f for f in saved_figures if f.axes and f.axes[0].get_xlabel() == "nominal coverage"]
+    panels = {ax.get_title(): ax for ax in reliability.axes}
+    assert set(panels) == set(record["by_dose"]["splits"]) and "test_multislice" in panels
+    curves = {line.get_label(): list(line.get_ydata()) for line in panels["test_multislice"].lines[1:]}
+    assert curves == {q: c["reliability"] for q, c in calibration.items()}
+    assert two_domains.axes[0].get_title() == f"micrograph, {len(columns.splitlines()) - 1} B columns"
 
 
 def test_two_domain_check_compares_signed_labels_and_finds_the_border():
@@ -82,7 +90,7 @@ def test_two_domain_check_compares_signed_labels_and_finds_the_border():
     assert check["left"]["mean"] == [6.0, 4.0] and check["max_error_deg"] == 8.0 and not check["passed"]
 
 
-def test_cbed_report_classifies_fresh_simulations(tmp_path):
+def test_cbed_report_classifies_fresh_simulations(tmp_path, saved_figures):
     path = write_cbed_report(tmp_path, thickness_angstrom=31.24)  # thin: seconds, not the models' 10-20 nm
     rows = [line for line in path.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [row.split(" | ")[1] for row in rows] == ["rough, step 3", "rough, step 7", "intermixed"]
@@ -90,6 +98,12 @@ def test_cbed_report_classifies_fresh_simulations(tmp_path):
         p_rough = [float(p) for p in row.split(" | ")[2].split(", ")]
         assert len(p_rough) == 4 and all(0.0 <= p <= 1.0 for p in p_rough)
     assert (tmp_path / "cbed_classifiers.png").stat().st_size > 10_000
+    (figure,) = saved_figures  # a row of CBED patterns per structure, labelled with its first line's P(rough)
+    labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
+    assert labels == [f"{name}\nP(rough) {row.split(' | ')[2].split(', ')[0]}" for name, row in
+                      zip(("buried step at 0.3 t", "buried step at 0.7 t", "25% Ti on Al sites"), rows)]
+    assert len(figure.axes) % 3 == 0 and all(len(ax.images) == 1 and np.ptp(ax.images[0].get_array()) > 0
+                                             for ax in figure.axes)  # a pattern in every panel
     assert "is not a measurement of the step depth" in path.read_text()  # the step model's failure is said, not hidden
 
 
@@ -101,3 +115,18 @@ def test_each_model_module_reports_once_for_all_its_chosen_models(tmp_path, monk
     assert [e.id for e in report.chosen_entries()] == stem_zoo.list_models()
     with pytest.raises(ValueError, match="Unknown model 'nope'"):
         report.write_reports("smoke", tmp_path, ["nope"])
+
+
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """Every matplotlib Figure saved during the test, in order (still written to its file)."""
+    from matplotlib.figure import Figure
+
+    figures, savefig = [], Figure.savefig
+
+    def record(self, *args, **kwargs):
+        figures.append(self)
+        return savefig(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    return figures

@@ -17,7 +17,7 @@ import pytest
 import stem_zoo
 from stem_datasets.abf_tilt import RECIPES, stitched_domains
 from stem_datasets.glazer import canonical_angles
-from stem_zoo.maps import predict_map
+from stem_zoo.tasks.tilt.maps import predict_map
 
 ANGLES = (5.371, -3.629, 2.913)  # a-b-c-, deg
 LAYERS = 39

@@ -182,7 +182,48 @@ def test_every_shipped_card_is_what_model_card_writes(model_id, tmp_path):
     assert sha256_file(folder / "model.keras") == config["sha256"]  # the weights are the ones the card is about
 
 
+@pytest.mark.parametrize("model_id", sorted(MODELS))
+def test_benchmark_rows_and_the_card_name_the_same_dataset_version(model_id):
+    """The card's tables, its model-index, the README's model row and the leaderboard's card row: one version each."""
+    import re
+    from pathlib import Path
+
+    from huggingface_hub import ModelCard
+
+    entry = get_entry(model_id)
+    name, by_version = f"{entry.dataset}/{entry.dataset_config}", entry.metrics_by_version()
+    assert list(by_version)[0] == entry.metrics_version and by_version[entry.metrics_version] == entry.metrics
+    text = (FOLDERS[model_id] / "README.md").read_text()
+    # Each results table of the card is headed by the version its numbers were measured on.
+    assert re.findall(rf"^On `{re.escape(name)}` \*\*(\S+)\*\* \(", text, flags=re.M) == list(by_version)
+    # The model-index (what the Hub shows): the entry's numbers, on metrics_version.
+    results = ModelCard(text).data.eval_results or []
+    assert {r.dataset_revision for r in results} == {entry.metrics_version}
+    assert {(r.dataset_split, r.metric_type): r.metric_value for r in results} == {
+        (split, metric): value for split, values in entry.metrics.items() for metric, value in values.items()
+        if isinstance(value, (int, float)) and metric != "n"}
+    # The card's prose, its training record and the README's row name no version of the dataset beside these.
+    stated = {entry.dataset_version, *by_version}
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    row = [line for line in readme.read_text().splitlines() if line.startswith(f"| `{model_id}` |")]
+    assert len(row) == 1, f"README.md has no single model row for {model_id}"
+    assert re.findall(rf"`{re.escape(name)}` (\d+\.\d+\.\d+)", row[0]) == [entry.dataset_version]  # "trained on"
+    for mention in (text, json.dumps(entry.training)):
+        named = re.findall(rf"`{re.escape(name)}` (?:\(version )?(\d+\.\d+\.\d+)|{re.escape(name)}:(\d+\.\d+\.\d+)", mention)
+        assert {a or b for a, b in named} <= stated, named
+    assert entry.training.get("dataset", f"{name}:{entry.dataset_version}") == f"{name}:{entry.dataset_version}"
+    # A benchmark run on metrics_version that scores the card's numbers: its row and the unmarked card row agree.
+    record = {"model": "rerun", "task": model_id, "dataset": f"{name}:{entry.metrics_version}", "splits": entry.metrics}
+    rows = _rows(leaderboard(record, entry.dataset, entry.dataset_config))
+    assert rows[f"{model_id} (card)"] == rows["**rerun** (this run)"]
+    assert not any(label.startswith(f"{model_id} (card, dataset {entry.metrics_version}") for label in rows)
+    # On another version the card's numbers are marked with theirs, never unmarked.
+    rows = _rows(leaderboard({**record, "dataset": f"{name}:99.0.0"}, entry.dataset, entry.dataset_config))
+    assert f"{model_id} (card)" not in rows and f"{model_id} (card, dataset {entry.metrics_version})" in rows
+
 def test_the_tilt_dcnn_card_names_its_dataset_version_and_uncertainty():
+    import matplotlib.image as mpimg
+    import numpy as np
     from huggingface_hub import ModelCard
 
     entry = get_entry("tilt_dcnn")
@@ -192,6 +233,9 @@ def test_the_tilt_dcnn_card_names_its_dataset_version_and_uncertainty():
     assert "## Goals at 10000 e/A^2" in text and "## Uncertainty: calibration" in text
     for figure in ("tilt_dcnn_small_reliability.png", "tilt_dcnn_small_two_domain_map.png"):
         assert f"({figure})" in text and (FOLDERS["tilt_dcnn"] / figure).stat().st_size > 10_000
+        pixels = mpimg.imread(FOLDERS["tilt_dcnn"] / figure)[..., :3]  # a drawn plot: many colours, mostly background
+        colours, counts = np.unique(np.round(pixels.reshape(-1, 3), 2), axis=0, return_counts=True)
+        assert min(pixels.shape[:2]) > 300 and len(colours) > 100 and counts.max() / counts.sum() > 0.3, figure
     results = ModelCard(text).data.eval_results
     assert results and {r.dataset_revision for r in results} == {"3.0.0"}
     rmse = entry.metrics["test_multislice"]["rmse_deg"]

@@ -4,7 +4,7 @@ The question: are the columns of the three failing MoS2 ABF images (defocus +29,
 network when MoS2 is in its training data? The oracle sees new MoS2 structures/scans (simulate_mos2.py, another
 seed), never the test images.
 
-Training is that of ``stem-zoo train atom_fcn`` (stem_zoo.models.atom_fcn.training_setup / train_inputs): random
+Training is that of ``stem-zoo train atom_fcn`` (stem_zoo.tasks.atoms.model.training_setup / train_inputs): random
 96 x 96 crops, one of 8 rot90/flips, per-crop standardization, class-weighted CE + soft Dice, Adam; batches of 16.
 The mix: each training example is drawn from the MoS2 images with probability ``--mos2-fraction`` (else from the
 dataset's train split). The learning rate decays from ``--lr`` to ``--lr``/10 (cosine) over the run: a fine-tune of
@@ -38,7 +38,7 @@ def mixed_pipeline(builder, entry, mos2: list[dict], fraction: float, batch: int
     import tensorflow as tf
 
     from stem_zoo import data
-    from stem_zoo.models import atom_fcn
+    from stem_zoo.tasks.atoms import model as atom_fcn
 
     keep = lambda e: {"image": e["image"], "mask": e["mask"]}  # noqa: E731
     train = data.examples(builder, "train", entry).map(keep).cache()
@@ -59,7 +59,7 @@ def mixed_pipeline(builder, entry, mos2: list[dict], fraction: float, batch: int
 
 
 def per_image(records_by_method: dict[str, list[dict]]) -> None:
-    from stem_zoo.atoms_metrics import summarize
+    from stem_zoo.tasks.atoms.metrics import summarize
 
     names = list(records_by_method)
     first = records_by_method[names[0]]
@@ -78,7 +78,7 @@ def per_image(records_by_method: dict[str, list[dict]]) -> None:
 
 
 def split_line(label: str, records_by_method: dict[str, list[dict]], select=None) -> None:
-    from stem_zoo.atoms_metrics import summarize
+    from stem_zoo.tasks.atoms.metrics import summarize
 
     parts = []
     for n, recs in records_by_method.items():
@@ -105,7 +105,7 @@ def main() -> None:
     p.add_argument("--test-images", type=int, default=64, help="how many `test` images to score")
     p.add_argument("--no-base-score", action="store_true", help="skip scoring the starting model")
     p.add_argument("--log-baseline", nargs=2, type=float, metavar=("WIDTH_A", "THRESHOLD"),
-                   help="also score stem_zoo.atoms.LoGBaseline (the card's: 1.0 0.05)")
+                   help="also score stem_zoo.tasks.atoms.locate.LoGBaseline (the card's: 1.0 0.05)")
     p.add_argument("--out", default="oracle_out/oracle.keras")
     a = p.parse_args()
 
@@ -113,9 +113,9 @@ def main() -> None:
     import keras
 
     from stem_zoo import data
-    from stem_zoo.atoms import LoGBaseline, load_atom_model
-    from stem_zoo.atoms_metrics import score_examples
-    from stem_zoo.models.atom_fcn import WeightedCrossEntropyDice
+    from stem_zoo.tasks.atoms.locate import LoGBaseline, load_atom_model
+    from stem_zoo.tasks.atoms.metrics import score_examples
+    from stem_zoo.tasks.atoms.model import WeightedCrossEntropyDice
     from stem_zoo.registry import get_entry
 
     keras.utils.set_random_seed(a.seed)

@@ -1,6 +1,6 @@
 """``stem-zoo report``'s part for atom finding: the benchmark against the LoG baseline and a hold-out field.
 
-Writes ``atom_fcn_<config>.md``: F1 / RMSE of ``atom_fcn`` and of :class:`stem_zoo.atoms.LoGBaseline`
+Writes ``atom_fcn_<config>.md``: F1 / RMSE of ``atom_fcn`` and of :class:`stem_zoo.tasks.atoms.locate.LoGBaseline`
 on every split of ``stem_atom_columns/<config>``, then both methods on a freshly simulated
 field outside every draw of the dataset (:func:`stem_datasets.atom_columns.holdout_field`:
 LaAlO3, 7.6 nm), with overlay figures.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from stem_zoo.atoms_metrics import count_detections, summarize
+from stem_zoo.tasks.atoms.metrics import count_detections, summarize
 
 
 def holdout_scores(locate, fields: dict[str, dict]) -> dict[str, dict]:
@@ -32,7 +32,7 @@ def report(entries, out_dir: str | Path, config: str, data_dir: str | None = Non
     """The atom-finding report of each entry (``atom_fcn``) on ``stem_atom_columns/<config>``."""
     from stem_datasets.atom_columns import holdout_field
     from stem_datasets.cache import SimulationCache
-    from stem_zoo.atoms import LoGBaseline, atoms_figure, locate_atoms
+    from stem_zoo.tasks.atoms.locate import LoGBaseline, atoms_figure, locate_atoms
     from stem_zoo.benchmarking import benchmark
     from stem_zoo.hub import load
 

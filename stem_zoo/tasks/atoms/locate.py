@@ -1,8 +1,8 @@
 """Atomic columns of a micrograph: sub-pixel positions and classes, from ``atom_fcn`` or a classical baseline.
 
-:func:`locate_atoms` runs the fully convolutional ``atom_fcn`` (:mod:`stem_zoo.models.atom_fcn`):
+:func:`locate_atoms` runs the fully convolutional ``atom_fcn`` (:mod:`stem_zoo.tasks.atoms.model`):
 
-1. Resample the image from its ``pixel_size`` to the model's (:func:`stem_zoo.maps.resample_to`),
+1. Resample the image from its ``pixel_size`` to the model's (:func:`stem_zoo.micrograph.resample_to`),
    standardize it (zero mean, unit std), reflect-pad it to a multiple of 8 px and run the
    network, in overlapping tiles for large images (:func:`predict_probabilities`).
 2. Find the columns in the per-pixel class probabilities (:func:`columns_from_probabilities`):
@@ -15,7 +15,7 @@
 
 :class:`LoGBaseline` (:func:`locate_columns_log`) is the classical alternative: peaks of the
 Laplacian-of-Gaussian filtered image, each refined by a 2-D Gaussian fit; positions only.
-Both return :class:`AtomColumns`; :mod:`stem_zoo.atoms_metrics` scores them.
+Both return :class:`AtomColumns`; :mod:`stem_zoo.tasks.atoms.metrics` scores them.
 
 Example (a synthetic image of Gaussian peaks, not a micrograph):
     >>> yy, xx = np.mgrid[0:48, 0:48]
@@ -34,10 +34,10 @@ from typing import Callable
 
 import numpy as np
 
-from stem_zoo.maps import _check_image, resample_for_model
+from stem_zoo.micrograph import check_image, check_pixel_size, resample_for_model
 from stem_zoo.registry import InputSpec
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX, standardize
 
-CLASSES = ("background", "light", "intermediate", "heavy")  # = stem_datasets.atom_columns.CLASSES
 CLASS_COLOURS = {"light": "tab:cyan", "intermediate": "tab:orange", "heavy": "tab:red", "column": "gold"}
 UNCLASSIFIED = -1  # class_id of columns found without a class (the LoG baseline); class_name "column"
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
@@ -135,17 +135,15 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     of this size (a multiple of 8); tiles overlap by 64 px, more than the receptive field
     reaches, so tiling does not change the result.
 
-    >>> from stem_zoo.models.atom_fcn import build_atom_fcn
+    >>> from stem_zoo.tasks.atoms.model import build_atom_fcn
     >>> result = locate_atoms(np.random.default_rng(0).random((40, 50)), build_atom_fcn(), pixel_size=0.25)
     >>> result.probabilities.shape, result.columns.dtype.names[:4]
     ((40, 50, 4), ('x', 'y', 'x_A', 'y_A'))
     """
-    from stem_zoo.models.atom_fcn import DEFAULT_INPUT, MIN_SIDE_PX, standardize
-
-    _check_pixel_size(pixel_size)
+    check_pixel_size(pixel_size)
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be a probability in (0, 1), got {threshold!r}.")
-    raw = _check_image(image)
+    raw = check_image(image)
     model = _resolve_model(model)
     zoo = getattr(model, "zoo", None)
     spec: InputSpec = zoo.entry.input if zoo else DEFAULT_INPUT
@@ -170,12 +168,31 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
                        {"threshold": threshold, "min_separation_A": min_separation_A, "model_pixel_size": target})
 
 
-def _check_pixel_size(pixel_size) -> None:
-    if pixel_size is None:
-        raise ValueError("the image's pixel size is unknown: pass pixel_size=... in angstrom per pixel "
-                         "(--pixel-size on the command line, or read the file with stem_zoo.io.read_micrograph).")
-    if not (isinstance(pixel_size, (int, float, np.floating)) and math.isfinite(pixel_size) and pixel_size > 0):
-        raise ValueError(f"pixel_size must be a positive number of angstrom per pixel, got {pixel_size!r}.")
+class ShippedAtomFinder:
+    """A zoo atom model as ``stem_datasets``' atom finder (entry point ``stem_datasets.atom_finders``).
+
+    >>> ATOM_FCN_FINDER.identity()["model"], len(ATOM_FCN_FINDER.identity()["sha256"])
+    ('atom_fcn', 64)
+    """
+
+    def __init__(self, model_id: str):
+        self.model_id = model_id
+
+    def __call__(self, image, pixel_size: float) -> np.ndarray:
+        """(n, 2) column positions (x, y) [px] found by :func:`locate_atoms`."""
+        return locate_atoms(image, self.model_id, pixel_size=pixel_size).xy
+
+    def identity(self) -> dict:
+        """The model id, hub revision and weights' checksum."""
+        import json
+
+        from stem_zoo.registry import FOLDERS
+
+        config = json.loads((FOLDERS[self.model_id] / "config.json").read_text())
+        return {"model": self.model_id, "hub_revision": config["entry"]["hub_revision"], "sha256": config.get("sha256")}
+
+
+ATOM_FCN_FINDER = ShippedAtomFinder("atom_fcn")
 
 
 def _resolve_model(model):
@@ -186,7 +203,7 @@ def load_atom_model(name_or_path: str):
     """A zoo id, model folder or ``hf://`` URI (:func:`stem_zoo.load`), or a ``.keras`` file of a training run.
 
     A run's ``model.keras`` (or ``checkpoints/epoch*.keras``) is loaded without its compiled
-    loss (a custom one, registered by :mod:`stem_zoo.models.atom_fcn`); it has no zoo entry,
+    loss (a custom one, registered by :mod:`stem_zoo.tasks.atoms.model`); it has no zoo entry,
     so :func:`locate_atoms` runs it at 0.2 A/px unless told ``model_pixel_size``.
     """
     from stem_zoo.hub import load
@@ -196,11 +213,11 @@ def load_atom_model(name_or_path: str):
     if model.endswith(".keras") and Path(model).is_file():
         import keras
 
-        import stem_zoo.models.atom_fcn  # noqa: F401  (registers the training loss)
+        import stem_zoo.tasks.atoms.model  # noqa: F401  (registers the training loss)
 
         return keras.saving.load_model(model, compile=False, safe_mode=True)
     if model not in MODELS and not model.startswith("hf://") and not Path(model).exists():
-        atom_models = [m for m, e in MODELS.items() if e.builder.startswith("stem_zoo.models.atom_fcn:")]
+        atom_models = [m for m, e in MODELS.items() if e.builder.startswith("stem_zoo.tasks.atoms.model:")]
         raise ValueError(f"unknown model {model!r}: not a zoo id, a model folder or hf://owner/name. Atom-column "
                          f"models in this zoo: {', '.join(atom_models) or 'none yet'}; or pass a Keras model.")
     return load(model)
@@ -401,8 +418,8 @@ def locate_columns_log(image, pixel_size: float | None, column_width_A: float = 
     from scipy import ndimage
     from skimage.feature import peak_local_max
 
-    _check_pixel_size(pixel_size)
-    raw = _check_image(image)
+    check_pixel_size(pixel_size)
+    raw = check_image(image)
     if detector not in ("haadf", "abf", "auto"):
         raise ValueError(f"detector must be 'haadf', 'abf' or 'auto', got {detector!r}.")
     if not (column_width_A > 0 and min_separation_A >= 0 and 0 <= threshold < 1):

@@ -5,7 +5,7 @@ Steps of :func:`predict_polarization` (seed: Ghosh, Nelson et al., npj Comput. M
 1. Check the image (2-D, real, some finite pixels); NaN pixels are filled with the median of
    the others for atom finding and resampling, and remembered.
 2. Cut windows of the model's size (24 px at 0.25 A/px for ``polarization_dcnn``) from the
-   micrograph resampled to the model's pixel size (:func:`stem_zoo.maps.resample_to`):
+   micrograph resampled to the model's pixel size (:func:`stem_zoo.micrograph.resample_to`):
    ``sampling="centred"`` centres them on the Fe (B-site) columns, those of class
    ``"intermediate"`` that :func:`stem_zoo.locate_atoms` finds with ``atom_model``
    (:func:`stem_datasets.subimages.centred_windows`, bilinear at the sub-pixel positions);
@@ -26,7 +26,7 @@ model suits ``sampling="grid"``).
 Example (an untrained network on a synthetic lattice of Gaussian peaks, so the numbers mean
 nothing; the stand-in atom model calls every bright pixel an "intermediate" column):
     >>> import tempfile, pathlib
-    >>> from stem_zoo.models.polarization_dcnn import build_polarization_dcnn
+    >>> from stem_zoo.tasks.polarization.model import build_polarization_dcnn
     >>> yy, xx = np.mgrid[0:80, 0:96]
     >>> image = sum(np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 8.0) for x in range(8, 96, 16) for y in range(8, 80, 16))
     >>> bright = lambda x: np.concatenate([x < 1, 0 * x, x >= 1, 0 * x], -1).astype("float32")
@@ -129,7 +129,7 @@ class PolarizationMap:
     def figures(self, out_dir, stem: str) -> list[Path]:
         """``<stem>_polarization_quiver.png`` (arrows on the micrograph) and ``<stem>_polarization_angle.png``
         (colour-wheel map of direction and magnitude) in ``out_dir``."""
-        from stem_zoo.polarization_plots import angle_map_figure, quiver_figure
+        from stem_zoo.tasks.polarization.plots import angle_map_figure, quiver_figure
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -155,10 +155,9 @@ def predict_polarization(image, model=MODEL_ID, pixel_size: float | None = None,
     None: the windows the model was trained on (its entry's ``subset``), else "centred".
     See the module notes for the steps and what is dropped.
     """
-    from stem_zoo.atoms import _check_pixel_size
-    from stem_zoo.maps import resample_for_model
+    from stem_zoo.micrograph import check_pixel_size, resample_for_model
 
-    _check_pixel_size(pixel_size)
+    check_pixel_size(pixel_size)
     raw = _check_input(image)
     resolved = _resolve_model(model)
     zoo = getattr(resolved, "zoo", None)
@@ -200,7 +199,7 @@ def predict_polarization(image, model=MODEL_ID, pixel_size: float | None = None,
     if not len(cut.windows):
         raise ValueError(f"no window of {window} px is left: {cut.dropped['outside']} reach past the image and "
                          f"{cut.dropped['nan']} touch NaN pixels; use a larger field of view or crop the NaNs away.")
-    from stem_zoo.models.polarization_dcnn import standardize_windows
+    from stem_zoo.tasks.polarization.model import standardize_windows
 
     inputs = standardize_windows(cut.windows)[..., None]
     P = np.concatenate([predict(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
@@ -235,7 +234,7 @@ def _default_spec() -> InputSpec:
 
     if MODEL_ID in MODELS:
         return MODELS[MODEL_ID].input
-    from stem_zoo.models.polarization_dcnn import DEFAULT_INPUT
+    from stem_zoo.tasks.polarization.model import DEFAULT_INPUT
 
     return DEFAULT_INPUT
 
@@ -264,7 +263,7 @@ def load_polarization_model(name_or_path):
     if model.endswith(".keras") and Path(model).is_file():
         import keras
 
-        import stem_zoo.models.polarization_dcnn  # noqa: F401  (registers the training metrics)
+        import stem_zoo.tasks.polarization.model  # noqa: F401  (registers the training metrics)
 
         return keras.saving.load_model(model, compile=False, safe_mode=True)
     if model not in MODELS and not model.startswith("hf://") and not Path(model).exists():
@@ -289,7 +288,7 @@ def load_polarization_model(name_or_path):
 def _polarization_ids() -> list[str]:
     from stem_zoo.registry import MODELS
 
-    return [m for m, e in MODELS.items() if e.builder.startswith("stem_zoo.models.polarization_dcnn:")]
+    return [m for m, e in MODELS.items() if e.builder.startswith("stem_zoo.tasks.polarization.model:")]
 
 
 def _window_predictor(model, window: int) -> Callable[[np.ndarray], np.ndarray]:
@@ -332,7 +331,7 @@ def _resampled_mask(nan: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 def _fe_columns(image: np.ndarray, atom_model, pixel_size: float, atom_name: str) -> np.ndarray:
     """(n, 2) positions (x, y) [px of ``image``] of the "intermediate" (Fe) columns that locate_atoms finds."""
-    from stem_zoo.atoms import locate_atoms
+    from stem_zoo.tasks.atoms.locate import locate_atoms
 
     found = locate_atoms(image, atom_model, pixel_size=pixel_size)
     fe = found.columns[found.columns["class_name"] == FE_CLASS]

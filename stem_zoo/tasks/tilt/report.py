@@ -1,37 +1,8 @@
-"""``tilt_dcnn``: the octahedral-tilt regressor of Laanait, He & Borisevich (Methods 3.2, Fig. S2), with an uncertainty.
+"""``tilt_dcnn``'s part of ``stem-zoo report``, and its release.
 
-Ten convolution layers (batch normalization before ReLU, He initialization, L2 1e-4),
-average pooling only (max pooling hurt in the paper), two fully connected layers with a
-tanh before the linear output. The paper's head gives (alpha, beta, gamma) in degrees; the
-Gaussian head (``uncertainty=True``, version 2) gives six numbers per crop: the mean of the
-canonical (alpha, beta, gamma), then one raw number per quantity of :data:`STD_BASIS`,
-(alpha + beta, beta - alpha, gamma), whose standard deviation is
-``STD_FLOOR_DEG + softplus(raw + STD_OFFSET)`` (:func:`decode_outputs`). The std lives in that
-basis because alpha + beta and beta - alpha are what the image determines
-(``stem_datasets.glazer.DETERMINABLE``) and their errors are nearly independent (their
-Cramer-Rao bounds combine to those of alpha and beta), and because every label map of the
-orbit (shift, [1-10] mirror) and of a step to the neighbouring B column only permutes and
-flips those three, so a std moves with its quantity. It is trained with the beta-NLL loss
-(Seitzer et al., ICLR 2022, beta = 1/2: the Gaussian NLL with each example weighted by its
-stopped std, which keeps the means learning where the std is large).
-
-Every layer uses "valid" padding, so a window's prediction depends on its pixels only:
-the same network evaluated densely over a whole micrograph (``stem_zoo.maps``) gives the
-per-window numbers exactly. Inputs are normalized outside the model, the same way in
-training, benchmarks and maps: :func:`stem_zoo.normalization.local_standardize` over the
-box around each pixel (the crop plus ``InputSpec.margin`` of context).
-
-Its part of ``stem-zoo report`` (:func:`report`): the benchmark on every split, by thickness
-and by dose, the calibration of its std, and the tilt map of a stitched two-domain micrograph with its check.
-
-Example:
-    >>> from stem_zoo.registry import get_entry
-    >>> model = build_tilt_dcnn(get_entry("tilt_dcnn").input)
-    >>> model.output_shape
-    (None, 6)
-    >>> means, stds = decode_outputs(np.zeros((1, 6)))
-    >>> means.tolist(), [round(float(v), 3) for v in stds[0]]
-    ([[0.0, 0.0, 0.0]], [2.147, 2.147, 2.147])
+The benchmark on every split, by dose, pattern and thickness, against the goals and the physical
+limit (MLE and Cramer-Rao bound), the calibration of its std with a reliability figure, and the
+tilt map of a stitched two-domain micrograph with its check (:func:`two_domain_check`).
 """
 
 from __future__ import annotations
@@ -39,245 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
-from keras import layers
 
-# (filters, kernel) per convolution; "pool" = 2x2 average pooling, stride 2 (all "valid").
-PLAN = [(32, 3), (32, 3), "pool", (64, 3), (64, 3), "pool", (128, 3), (128, 3), (128, 3), (128, 3),
-        (256, 1), (256, 1)]
-ANGLES = ("alpha", "beta", "gamma")
-STD_BASIS = ("alpha_plus_beta", "beta_minus_alpha", "gamma")  # the quantities whose std the head predicts
-TO_STD_BASIS = np.array([[1.0, 1.0, 0.0], [-1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])  # (alpha, beta, gamma) -> STD_BASIS
-STD_FLOOR_DEG = 0.02  # deg: keeps the likelihood finite; far below any bound at the datasets' doses
-STD_OFFSET = 2.0  # softplus(0 + 2) = 2.1 deg at initialization, about the spread of untrained errors
-TRAIN_DOSE_RANGE = (5e2, 2e5)  # e-/A^2, log-uniform: around the evaluation doses 1e3 / 1e4 / 1e5
-# Milder imperfections than stem_datasets.augment's defaults (0.8 A source, 0.15 A line jitter): alpha + beta and gamma
-# show as the splitting of the O columns along the beam (~0.17 A at 5 deg), which a 0.8 A source blur washes out; in a
-# first run with the defaults the network learned beta - alpha only (gamma RMSE 5.5 deg after 4000 steps).
-TRAIN_IMPERFECTIONS = {"source_size_fwhm_A": (0.0, 0.3), "line_jitter_A": 0.05}
-
-
-def build_tilt_dcnn(input_spec, l2: float = 1e-4, fc_units: int = 256, uncertainty: bool = True) -> keras.Model:
-    """The untrained network for crops of ``input_spec.crop_shape`` pixels (six outputs with ``uncertainty``, else three)."""
-    regularizer = keras.regularizers.L2(l2)
-    inputs = keras.Input((*input_spec.crop_shape, input_spec.channels), name="crop")
-    x = inputs
-    n_conv = n_pool = 0
-    for step in PLAN:
-        if step == "pool":
-            n_pool += 1
-            x = layers.AveragePooling2D(2, name=f"pool{n_pool}")(x)
-            continue
-        filters, kernel = step
-        n_conv += 1
-        x = layers.Conv2D(filters, kernel, use_bias=False, kernel_initializer="he_normal",
-                          kernel_regularizer=regularizer, name=f"conv{n_conv}")(x)
-        x = layers.BatchNormalization(epsilon=1e-3, momentum=0.9, name=f"bn{n_conv}")(x)
-        x = layers.ReLU(name=f"relu{n_conv}")(x)
-    x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(fc_units, kernel_initializer="he_normal", kernel_regularizer=regularizer, name="fc1")(x)
-    x = layers.Activation("tanh", name="tanh")(x)
-    outputs = layers.Dense(6 if uncertainty else 3, kernel_regularizer=regularizer, name="fc2")(x)
-    return keras.Model(inputs, outputs, name="tilt_dcnn")
-
-
-def std_scale(entry=None) -> np.ndarray:
-    """The calibration factors of the std per quantity of :data:`STD_BASIS` (an entry's ``uncertainty``), else ones."""
-    scale = (getattr(entry, "uncertainty", None) or {}).get("std_scale") if entry is not None else None
-    return np.ones(3) if scale is None else np.asarray(scale, float)
-
-
-def decode_outputs(raw, entry=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """(means (n, 3) of the canonical (alpha, beta, gamma), stds (n, 3) of :data:`STD_BASIS` or None) [deg].
-
-    ``raw`` is the model's output (n, 6) (or (..., 6)); a three-output model (the paper's head)
-    gives stds None. The stds are multiplied by the entry's calibration (:func:`std_scale`).
-    """
-    raw = np.asarray(raw, np.float64)
-    if raw.shape[-1] == 3:
-        return raw, None
-    if raw.shape[-1] != 6:
-        raise ValueError(f"tilt_dcnn outputs are 3 (angles) or 6 (angles and std parameters), got shape {raw.shape}.")
-    stds = STD_FLOOR_DEG + np.logaddexp(0.0, raw[..., 3:] + STD_OFFSET)
-    return raw[..., :3], stds * std_scale(entry)
-
-
-def angle_stds(stds: np.ndarray) -> np.ndarray:
-    """Stds of (alpha, beta, gamma) from those of :data:`STD_BASIS` (independent errors of alpha +- beta)."""
-    stds = np.asarray(stds, float)
-    half = 0.5 * np.hypot(stds[..., 0], stds[..., 1])
-    return np.stack([half, half, stds[..., 2]], axis=-1)
-
-
-def basis_permutation(transforms: np.ndarray) -> np.ndarray:
-    """|B T B^-1| for label maps T (..., 3, 3) of (alpha, beta, gamma), B = :data:`TO_STD_BASIS`.
-
-    Every orbit map and neighbouring-column step is a signed permutation of :data:`STD_BASIS`,
-    so this is the permutation that carries the stds along (a ValueError otherwise).
-    """
-    mapped = TO_STD_BASIS @ np.asarray(transforms, float) @ np.linalg.inv(TO_STD_BASIS)
-    permutation = np.abs(np.round(mapped, 9))
-    if not np.allclose(mapped, np.round(mapped)) or not np.allclose(permutation.sum(axis=-1), 1.0):
-        raise ValueError("the label map does not permute (alpha + beta, beta - alpha, gamma); its std cannot follow it.")
-    return permutation
-
-
-COVERAGE_Z = {"68": 1.0, "95": 1.959964}  # two-sided Gaussian intervals: 68.27% and 95%
-RELIABILITY_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)  # nominal coverages of the reliability curve
-CALIBRATED = ("alpha", "beta", "gamma", "alpha_plus_beta", "beta_minus_alpha")
-
-
-def aligned_in_basis(true, means, stds, patterns) -> tuple[np.ndarray, np.ndarray]:
-    """(angle errors (n, 3), stds (n, 3) of :data:`STD_BASIS`), the means aligned to their labels' orbits and the stds
-    carried along."""
-    from stem_zoo.benchmarking import align_to_orbit
-
-    true = np.asarray(true, float)
-    names = [p.decode() if isinstance(p, bytes) else str(p) for p in patterns]
-    aligned, transforms = align_to_orbit(true, means, names, return_transforms=True)
-    return aligned - true, np.einsum("nij,nj->ni", basis_permutation(transforms), np.asarray(stds, float))
-
-
-def scored_errors(true, means, stds, patterns) -> tuple[dict, dict]:
-    """({quantity: errors}, {quantity: stds}) of :data:`CALIBRATED`, the means aligned to their labels' orbits."""
-    error, basis_stds = aligned_in_basis(true, means, stds, patterns)
-    errors = {**{name: error[:, k] for k, name in enumerate(ANGLES)},
-              "alpha_plus_beta": error @ TO_STD_BASIS[0], "beta_minus_alpha": error @ TO_STD_BASIS[1]}
-    angle = angle_stds(basis_stds)
-    sigmas = {**{name: angle[:, k] for k, name in enumerate(ANGLES)},
-              "alpha_plus_beta": basis_stds[:, 0], "beta_minus_alpha": basis_stds[:, 1]}
-    return errors, sigmas
-
-
-def uncertainty_metrics(true, means, stds, patterns) -> dict:
-    """Per quantity: coverage of the 68% and 95% Gaussian intervals, mean std, RMSE and RMS z-score [deg], and the
-    observed coverage of the central interval at each of :data:`RELIABILITY_LEVELS` (``reliability``).
-
-    >>> true = np.zeros((4, 3)); means = np.array([[0.5, 0.5, 0.5], [-1.5, 1.5, 2.5], [0.1, 0.1, 0.1], [2, 2, 2]])
-    >>> m = uncertainty_metrics(true, means, np.ones((4, 3)), ["a-b-c-"] * 4)
-    >>> m["gamma"]["coverage_68"], m["gamma"]["mean_std_deg"], m["alpha_plus_beta"]["coverage_95"]
-    (0.5, 1.0, 0.75)
-    """
-    if patterns is None:
-        raise ValueError("uncertainty_metrics needs each example's Glazer pattern (to align predictions to their orbits).")
-    from scipy.stats import norm
-
-    errors, sigmas = scored_errors(true, means, stds, patterns)
-    thresholds = norm.ppf(0.5 + 0.5 * np.asarray(RELIABILITY_LEVELS))
-    out = {}
-    for name in CALIBRATED:
-        z = np.abs(errors[name]) / sigmas[name]
-        out[name] = {**{f"coverage_{level}": round(float(np.mean(z <= threshold)), 4) for level, threshold in COVERAGE_Z.items()},
-                     "mean_std_deg": round(float(np.mean(sigmas[name])), 4),
-                     "rmse_deg": round(float(np.sqrt(np.mean(errors[name] ** 2))), 4),
-                     "rms_z": round(float(np.sqrt(np.mean(z**2))), 4),
-                     "reliability": [round(float(np.mean(z <= t)), 4) for t in thresholds]}
-    return out
-
-
-def fit_std_scale(true, means, stds, patterns) -> np.ndarray:
-    """Factors for the stds of :data:`STD_BASIS` that put 68.27% of the |error| / std below 1 (on a calibration split).
-
-    The quantile, not the RMS z-score: a few crops whose label lies across the canonical fold
-    (alpha + beta near 0) have large errors and would inflate every std.
-    """
-    error, basis_stds = aligned_in_basis(true, means, stds, patterns)
-    return np.quantile(np.abs(error @ TO_STD_BASIS.T) / basis_stds, 0.6827, axis=0)
-
-
-@keras.saving.register_keras_serializable(package="stem_zoo")
-class BetaGaussianNLL(keras.losses.Loss):
-    """Gaussian negative log-likelihood of the labels in :data:`STD_BASIS`, each term weighted by its stopped std**(2 beta).
-
-    ``y_pred`` is the model's six outputs; ``y_true`` the canonical (alpha, beta, gamma) [deg].
-    """
-
-    def __init__(self, beta: float = 0.5, name: str = "beta_gaussian_nll", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.beta = float(beta)
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        basis = ops.convert_to_tensor(TO_STD_BASIS.T, dtype=y_pred.dtype)
-        error = ops.matmul(ops.cast(y_true, y_pred.dtype) - y_pred[..., :3], basis)
-        std = STD_FLOOR_DEG + ops.softplus(y_pred[..., 3:] + STD_OFFSET)
-        nll = ops.log(std) + 0.5 * ops.square(error / std)
-        weight = ops.stop_gradient(std ** (2 * self.beta))
-        return ops.mean(weight * nll, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "beta": self.beta}
-
-
-@keras.saving.register_keras_serializable(package="stem_zoo")
-class AngleRMSE(keras.metrics.RootMeanSquaredError):
-    """RMSE [deg] of the predicted angles: the first three outputs (a Gaussian head's means)."""
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(y_true, y_pred[..., :3], sample_weight)
-
-
-@keras.saving.register_keras_serializable(package="stem_zoo")
-class AngleMAE(keras.metrics.MeanAbsoluteError):
-    """MAE [deg] of the predicted angles: the first three outputs (a Gaussian head's means)."""
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        return super().update_state(y_true, y_pred[..., :3], sample_weight)
-
-
-class StaircaseDecay(keras.callbacks.Callback):
-    """Halve the learning rate every ``every_epochs`` epochs (staircase), as the paper's schedule."""
-
-    def __init__(self, initial_lr: float, every_epochs: int = 2, rate: float = 0.5):
-        super().__init__()
-        self.initial_lr, self.every, self.rate = initial_lr, every_epochs, rate
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.optimizer.learning_rate.assign(self.initial_lr * self.rate ** (epoch // self.every))
-
-
-def training_setup(settings) -> tuple:
-    """(loss, optimizer, metrics, callbacks) for ``stem_zoo.train``: beta-NLL, Adam halved every ``decay_every_epochs``."""
-    return (
-        BetaGaussianNLL(),
-        keras.optimizers.Adam(settings.learning_rate, beta_1=0.9, beta_2=0.999),
-        [AngleMAE(name="mae_deg"), AngleRMSE(name="rmse_deg")],
-        [StaircaseDecay(settings.learning_rate, settings.decay_every_epochs)],
-    )
-
-
-def train_inputs(ds, entry, seed: int):
-    """(input, angles) for training: the dataset's augmentation (fields with context, Poisson noise at a dose
-    log-uniform in :data:`TRAIN_DOSE_RANGE`, :data:`TRAIN_IMPERFECTIONS`), then the local normalization."""
-    import dataclasses
-
-    import tensorflow as tf
-
-    from stem_datasets.augment import augment_dataset
-    from stem_zoo.data import augment_spec
-    from stem_zoo.normalization import local_standardize_tf, normalization_window
-
-    window = normalization_window(entry.input)
-    spec = dataclasses.replace(augment_spec(entry.input), dose_range=TRAIN_DOSE_RANGE,  # the train split is noise-free
-                               **TRAIN_IMPERFECTIONS)
-    ds = augment_dataset(ds, spec, seed)
-    return ds.map(lambda field, angles: (local_standardize_tf(field, window), angles), num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def eval_input(example: dict, entry):
-    """The un-augmented input of one example: the reference crop of its field, normalized."""
-    from stem_datasets.augment import reference_crop
-    from stem_zoo.data import augment_spec
-    from stem_zoo.normalization import local_standardize_tf, normalization_window
-
-    field = reference_crop(example[entry.input.feature], augment_spec(entry.input))
-    return local_standardize_tf(field, normalization_window(entry.input))
-
-
-# --- stem-zoo report ------------------------------------------------------------------------------------------------
-
-
+from stem_zoo.tasks.tilt.model import TRAIN_DOSE_RANGE, TRAIN_IMPERFECTIONS
+from stem_zoo.tasks.tilt.uncertainty import CALIBRATED, RELIABILITY_LEVELS, STD_BASIS, decode_outputs, fit_std_scale
 def report(entries, out_dir: str | Path, config: str, data_dir: str | None = None) -> list[Path]:
     """``stem-zoo report``'s part for the models of this module: one :func:`write_zoo_report` each."""
     return [write_zoo_report(config, out_dir, entry.id, data_dir) for entry in entries]
@@ -518,7 +254,7 @@ def reliability_figure(curves: dict[str, dict], path: Path) -> None:
 def two_domain_section(model, config: str, out: Path) -> tuple[dict, list[str]]:
     """The stitched two-domain map (``TWO_DOMAINS``), its figure, columns, check, and its markdown."""
     from stem_datasets.abf_tilt import get_recipe, stitched_domains
-    from stem_zoo.maps import map_figure, predict_map, save_columns_csv
+    from stem_zoo.tasks.tilt.maps import map_figure, predict_map, save_columns_csv
 
     model_id = model.zoo.entry.id
     recipe = get_recipe(config)
@@ -611,7 +347,7 @@ def physics_limit_section(model, config: str, data_dir: str | None, out: Path, b
     """(MLE rows, markdown): the MLE baseline and the bound on the first crops of test and test_multislice at ``dose``,
     the model beside (``by_dose``: its benchmark by dose)."""
     from stem_zoo import data
-    from stem_zoo.tilt_baseline import baseline_table, score_mle
+    from stem_zoo.tasks.tilt.baseline import baseline_table, score_mle
 
     splits = ("test", "test_multislice")
     builder = data.load_builder("stem_abf_tilt", config, data_dir)

@@ -3,7 +3,7 @@
 Steps of :func:`predict_map`:
 
 1. Resample the micrograph to the model's pixel size, reflect-pad it by the normalization
-   margin and apply :func:`stem_zoo.normalization.local_standardize`: every pixel is
+   margin and apply :func:`stem_zoo.micrograph.local_standardize`: every pixel is
    normalized by the box around it, exactly as in training, so each window sees what a
    training crop sees.
 2. Evaluate the model on every stride-1 window. Two evaluations give the same numbers:
@@ -22,13 +22,13 @@ Steps of :func:`predict_map`:
    lies within the training jitter (+-1/4 of a column spacing along [110] and of a cell along
    [001]) of it, and nothing from its neighbours (:func:`column_average`).
 5. A model with a Gaussian head (``tilt_dcnn`` 2) also gives each window the std of (alpha +
-   beta, beta - alpha, gamma) (calibrated, :func:`stem_zoo.models.tilt_dcnn.decode_outputs`);
+   beta, beta - alpha, gamma) (calibrated, :func:`stem_zoo.tasks.tilt.model.decode_outputs`);
    a column's std is the mean of its windows' (overlapping windows share most pixels and most
    of their error, so averaging them does not shrink it).
 
 Example:
     >>> import numpy as np
-    >>> from stem_zoo.models.tilt_dcnn import build_tilt_dcnn
+    >>> from stem_zoo.tasks.tilt.model import build_tilt_dcnn
     >>> from stem_zoo.registry import get_entry
     >>> model = build_tilt_dcnn(get_entry("tilt_dcnn").input)
     >>> image = np.random.default_rng(0).normal(size=(80, 112)).astype("float32")
@@ -47,8 +47,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stem_zoo.normalization import local_standardize, normalization_margin, normalization_window
+from stem_zoo.micrograph import check_image, normalization_margin, resample_to, standardize_micrograph
 from stem_zoo.registry import InputSpec, get_entry
+
 
 @dataclass(frozen=True)
 class ColumnLattice:
@@ -133,50 +134,6 @@ class TiltMaps:
 
 
 QUANTITIES = ("alpha_plus_beta", "beta_minus_alpha", "abs_gamma")  # per column, from its canonical angles
-def _check_image(image) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim != 2:
-        raise ValueError(f"a micrograph must be a 2-D array (rows, columns); got shape {array.shape}. "
-                         "Pick one frame or channel first.")
-    if not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
-        raise ValueError(f"a micrograph must be real numbers, got dtype {array.dtype}.")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"the micrograph has {int(np.sum(~np.isfinite(array)))} NaN or infinite pixels; "
-                         "crop or inpaint them first.")
-    return array.astype(np.float32)
-
-
-def resample_to(image: np.ndarray, pixel_size: float, target: float) -> np.ndarray:
-    """Cubic-spline resampling from ``pixel_size`` to ``target`` A per pixel."""
-    from scipy.ndimage import zoom
-
-    if not (isinstance(pixel_size, (int, float)) and math.isfinite(pixel_size) and pixel_size > 0):
-        raise ValueError(f"pixel_size must be a positive number of angstrom per pixel, got {pixel_size!r}.")
-    factor = pixel_size / target
-    return image if abs(factor - 1) < 1e-9 else zoom(image, factor, order=3, mode="reflect").astype(np.float32)
-
-
-def resample_for_model(image: np.ndarray, pixel_size: float, target: float, minimum_px: int,
-                       requirement: str) -> np.ndarray:
-    """``image`` resampled to the model's ``target`` A/px; a clear error if a side is under ``minimum_px``."""
-    resampled = resample_to(image, float(pixel_size), target)
-    if min(resampled.shape) < minimum_px:
-        raise ValueError(
-            f"the image is {image.shape[0]} x {image.shape[1]} px at {pixel_size} A/px, {resampled.shape[0]} x "
-            f"{resampled.shape[1]} px at the model's {target} A/px: {requirement}; use a larger field of view (or "
-            "check the pixel size: nm passed as A is a common slip).")
-    return resampled
-
-
-def standardize_micrograph(image: np.ndarray, input_spec: InputSpec) -> np.ndarray:
-    """Reflect-pad by the normalization margin, then :func:`local_standardize`: same shape as ``image``."""
-    my, mx = normalization_margin(input_spec)
-    padded = np.pad(np.asarray(image, np.float64), ((my, my), (mx, mx)), mode="reflect")
-    return local_standardize(padded, normalization_window(input_spec))
-
-
 MAX_PIXEL_SIZE_A = 0.5  # Nyquist for the 1.38 A B-O column separation is 0.69 A; keep a margin
 
 
@@ -195,7 +152,7 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
     """
     if pixel_size is None:
         raise ValueError("the micrograph's pixel size is unknown: pass pixel_size=... in angstrom per pixel "
-                         "(or read the file with stem_zoo.io.read_micrograph, which takes it from the metadata).")
+                         "(or read the file with stem_zoo.micrograph.read_micrograph, which takes it from the metadata).")
     if method not in ("dense", "windows"):
         raise ValueError(f"method must be 'dense' or 'windows', got {method!r}.")
     if pattern is not None:
@@ -216,7 +173,7 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
             f"{h * spec.pixel_size / pixel_size:.0f} x {w * spec.pixel_size / pixel_size:.0f} source pixels and the O "
             f"columns, 1.4 A from the B columns, are not resolved; tilt maps need at most {MAX_PIXEL_SIZE_A} A/px "
             "(record at higher magnification, or check the pixel size: a value in nm passed as A is a common slip).")
-    raw = _check_image(image)
+    raw = check_image(image)
     resampled = resample_to(raw, pixel_size, spec.pixel_size)
     my, mx = normalization_margin(spec)
     size = f"{resampled.shape[0]} x {resampled.shape[1]} px at {spec.pixel_size} A/px"
@@ -249,7 +206,7 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
                              f"got {column_origin!r}.")
         lattice = ColumnLattice.nominal(column_origin, spec.pixel_size, a)
     from stem_zoo.benchmarking import decode_predictions
-    from stem_zoo.models.tilt_dcnn import STD_BASIS
+    from stem_zoo.tasks.tilt.uncertainty import STD_BASIS
 
     means, stds = decode_predictions(get_entry("tilt_dcnn"), windows, zoo.entry if zoo else None)
     if require_std and stds is None:
@@ -282,7 +239,7 @@ def reference_frame(means: np.ndarray, stds: np.ndarray | None, m: np.ndarray, n
     [[6.0, -4.0, 8.0], [6.0, -4.0, 8.0]]
     """
     from stem_datasets.glazer import canonical_transforms, neighbour_transform
-    from stem_zoo.models.tilt_dcnn import basis_permutation
+    from stem_zoo.tasks.tilt.uncertainty import basis_permutation
 
     means = np.array(means, np.float64)
     stds = None if stds is None else np.array(stds, np.float64)
@@ -309,7 +266,7 @@ def with_quantities(columns: np.ndarray) -> np.ndarray:
     extra = {"alpha_plus_beta": columns["alpha"] + columns["beta"], "beta_minus_alpha": columns["beta"] - columns["alpha"],
              "abs_gamma": np.abs(columns["gamma"])}
     if "std_alpha_plus_beta" in columns.dtype.names:
-        from stem_zoo.models.tilt_dcnn import STD_BASIS, angle_stds
+        from stem_zoo.tasks.tilt.uncertainty import STD_BASIS, angle_stds
 
         angle = angle_stds(np.stack([columns[f"std_{q}"] for q in STD_BASIS], axis=-1))
         extra.update(std_alpha=angle[:, 0], std_beta=angle[:, 1], std_abs_gamma=columns["std_gamma"])

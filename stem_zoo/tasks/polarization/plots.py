@@ -1,7 +1,7 @@
 """Figures of per-cell polarization maps: arrows on the micrograph, colour-wheel maps, truth vs prediction.
 
 Seed: Ghosh et al., npj Comput. Mater. 7, 149 (2021), Figs. 1-2. Cells sit at ``xy`` (x =
-column, y = row of the micrograph, pixels, as :attr:`stem_zoo.atoms.AtomColumns.xy`);
+column, y = row of the micrograph, pixels, as :attr:`stem_zoo.tasks.atoms.locate.AtomColumns.xy`);
 ``P_pm`` (n, 2) is each cell's (Px, Py) in pm in the same frame, so Py > 0 points *down*
 the image. The direction of P is coloured by one cyclic hue ("hsv") in every figure: the
 hue of angle atan2(Py, Px), drawn as seen on the image (0 = right, 90 deg = down). Cells
@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stem_zoo.atoms import _scale_bar_length
-from stem_zoo.maps import _check_image
+from stem_zoo.tasks.atoms.locate import _scale_bar_length
+from stem_zoo.micrograph import check_image
 
 HALF_CELL_PM = 30.0  # by default a 30 pm arrow is half a cell spacing long
 
@@ -125,7 +125,7 @@ def quiver_figure(image, xy, P_pm, path, pixel_size: float | None = None, title:
     An arrow of ``scale_pm`` (default 30 pm) is half the median nearest-neighbour cell
     spacing long; the key arrow shows that length. With ``pixel_size`` [A/px] a scale bar.
     """
-    image = _check_image(image)
+    image = check_image(image)
     xy, P = _check_cells(xy, P_pm)
     scale_pm = HALF_CELL_PM if scale_pm is None else float(scale_pm)
     if not (math.isfinite(scale_pm) and scale_pm > 0):

@@ -33,11 +33,11 @@ import time
 
 import numpy as np
 
-from stem_zoo.atoms import CLASSES, UNCLASSIFIED, AtomColumns
+from stem_zoo.tasks.atoms.locate import UNCLASSIFIED, AtomColumns
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, DETECTORS, MULTIPLE, standardize
 
 MATCH_RADIUS_A = 0.5
 BORDER_PX = 2.0
-DETECTORS = ("haadf", "abf")  # stem_atom_columns' detector ClassLabel, in order
 _GROUND_TRUTH = ("image", "mask", "columns_xy", "columns_class")
 
 
@@ -207,7 +207,7 @@ class FcnLocator:
     """``locate`` for a Keras model or callable giving per-pixel class probabilities (see :func:`locate_atoms`)."""
 
     def __init__(self, model, input_spec, threshold: float = 0.5, min_separation_A: float = 1.0):
-        from stem_zoo.atoms import _probability_predictor
+        from stem_zoo.tasks.atoms.locate import _probability_predictor
 
         self.model, self.spec, self.threshold, self.min_separation_A = model, input_spec, threshold, min_separation_A
         self.predict = _probability_predictor(model)
@@ -215,15 +215,14 @@ class FcnLocator:
         self.name = self.name.id if self.name else getattr(model, "name", "model")
 
     def locate(self, image, pixel_size: float, detector: str | None = None) -> AtomColumns:
-        from stem_zoo.atoms import locate_atoms
+        from stem_zoo.tasks.atoms.locate import locate_atoms
 
         return locate_atoms(image, self.model, pixel_size, self.threshold, self.min_separation_A,
                             model_pixel_size=self.spec.pixel_size)
 
     def locate_batch(self, images: list[np.ndarray], pixel_sizes: list[float], detectors=None) -> list[AtomColumns]:
         """One network call for images already at the model's pixel size and of one shape; else one by one."""
-        from stem_zoo.atoms import column_table, columns_from_probabilities
-        from stem_zoo.models.atom_fcn import MULTIPLE, standardize
+        from stem_zoo.tasks.atoms.locate import column_table, columns_from_probabilities
 
         shapes = {np.shape(i) for i in images}
         same_size = all(abs(p / self.spec.pixel_size - 1) < 1e-4 for p in pixel_sizes)
@@ -243,10 +242,9 @@ class FcnLocator:
 
 def as_locator(model, entry=None, threshold: float = 0.5):
     """An object with ``locate(image, pixel_size, detector=None)``: the model if it has one (e.g.
-    :class:`stem_zoo.atoms.LoGBaseline`), else a :class:`FcnLocator` of the entry's input spec."""
+    :class:`stem_zoo.tasks.atoms.locate.LoGBaseline`), else a :class:`FcnLocator` of the entry's input spec."""
     if hasattr(model, "locate"):
         return model
-    from stem_zoo.models.atom_fcn import DEFAULT_INPUT
 
     zoo = getattr(model, "zoo", None)
     spec = zoo.entry.input if zoo else (entry.input if entry is not None else DEFAULT_INPUT)
@@ -398,7 +396,7 @@ def score_split(model, examples, entry, by: str | None = None, features=None,
     """(metrics of the split, {value: metrics} grouped by ``by`` or None): the benchmark hook of atom_fcn.
 
     ``model``: a Keras model or callable giving per-pixel probabilities (run at the entry's
-    input spec), or a locator such as :class:`stem_zoo.atoms.LoGBaseline`.
+    input spec), or a locator such as :class:`stem_zoo.tasks.atoms.locate.LoGBaseline`.
     """
     records = score_examples(model, examples, entry, batch_size, features)
     metrics = summarize([r["counts"] for r in records])

@@ -4,7 +4,7 @@ After Ziatdinov et al., "Deep learning of atomically resolved scanning transmiss
 microscopy images" (ACS Nano 11, 12742, 2017): a network trained on simulated images maps a
 micrograph to the probability, at every pixel, that it belongs to a column of each class
 (background, light, intermediate, heavy: :data:`CLASSES`, as in ``stem_atom_columns``).
-Columns are then found in the maps by :func:`stem_zoo.atoms.columns_from_probabilities`.
+Columns are then found in the maps by :func:`stem_zoo.tasks.atoms.locate.columns_from_probabilities`.
 
 Architecture: three down and three up levels (``FILTERS`` = 16, 32, 64 and 128 in the
 bottleneck), two 3 x 3 convolutions per level (batch normalization before ReLU, "same"
@@ -12,7 +12,7 @@ padding), 2 x 2 max pooling down, 2 x 2 stride-2 transposed convolutions and ski
 concatenation up, a 1 x 1 softmax over the classes: 483,908 parameters, a receptive field
 of 100 px (20 A at 0.2 A/px; :data:`RECEPTIVE_FIELD_PX`). The input is (None, None, 1): any
 image whose height and width are multiples of 8 (:data:`MULTIPLE`), at least 32 px
-(:data:`MIN_SIDE_PX`); :func:`stem_zoo.atoms.locate_atoms` pads to a multiple. Inputs are
+(:data:`MIN_SIDE_PX`); :func:`stem_zoo.tasks.atoms.locate.locate_atoms` pads to a multiple. Inputs are
 standardized outside the model (zero mean, unit std per image: :func:`standardize`).
 
 Training (``stem-zoo train atom_fcn``): detector mixing (half of the samples whose scan was
@@ -21,10 +21,10 @@ then random crops of ``input.crop_shape`` with the same random rot90 and flip ap
 image and its mask; loss: class-weighted per-pixel
 cross-entropy plus a soft Dice term over the column classes, so that the column pixels
 (10-20 % of an image) count; metrics: pixel accuracy and mean IoU. Benchmarks score column
-detection (:func:`score_split`, :mod:`stem_zoo.atoms_metrics`), not pixels. The loss is a
+detection (:func:`score_split`, :mod:`stem_zoo.tasks.atoms.metrics`), not pixels. The loss is a
 registered custom class: a run's compiled ``model.keras`` loads in a new process after
-``import stem_zoo.models.atom_fcn`` (or with ``compile=False``, as
-:func:`stem_zoo.atoms.load_atom_model` does); staged zoo folders hold uncompiled models. The
+``import stem_zoo.tasks.atoms.model`` (or with ``compile=False``, as
+:func:`stem_zoo.tasks.atoms.locate.load_atom_model` does); staged zoo folders hold uncompiled models. The
 shipped weights are an ensemble (``stem-zoo train atom_fcn --ensemble 3``): one model whose
 maps are the mean of three such U-Nets trained with seeds 0, 1 and 2.
 
@@ -42,25 +42,9 @@ import keras
 import numpy as np
 from keras import layers
 
-from stem_zoo.atoms import CLASSES  # background, light, intermediate, heavy: stem_datasets.atom_columns.CLASSES
 from stem_zoo.registry import InputSpec
-
-FILTERS = (16, 32, 64, 128)  # per level, the last one the bottleneck at 1/8 of the input size
-MULTIPLE = 2 ** (len(FILTERS) - 1)  # input height and width must be multiples of this (8)
-MIN_SIDE_PX = 32  # smallest image side [model pixels]: the bottleneck then has 4 x 4 pixels
-STANDARDIZE_EPS = 1e-6
-# Input pixels that can influence one output pixel, along each axis: 92 to 100 depending on the pixel's
-# position modulo 8 (measured from the gradient of an output pixel, tests/test_zoo_atoms.py), i.e. 20 A at 0.2 A/px.
-RECEPTIVE_FIELD_PX = 100
-
-DEFAULT_INPUT = InputSpec(
-    crop_shape=(96, 96), pixel_size=0.2,
-    normalization="stem_zoo.models.atom_fcn.standardize: zero mean, unit std per crop (training) or per image "
-                  "(benchmarks, locate_atoms), outside the model",
-    crop_convention="random 96 x 96 px crops of the 128 x 128 px images at 0.2 A/px, random rot90 and flip; "
-                    "any size that is a multiple of 8 px at inference",
-    feature="image",
-)
+from stem_zoo.tasks.atoms.spec import (CLASSES, DEFAULT_INPUT, DETECTORS, FILTERS, MIN_SIDE_PX, MULTIPLE,  # noqa: F401
+                                      RECEPTIVE_FIELD_PX, STANDARDIZE_EPS, standardize)
 
 
 def build_atom_fcn(input_spec: InputSpec = DEFAULT_INPUT, filters: tuple[int, ...] = FILTERS) -> keras.Model:
@@ -93,16 +77,6 @@ def _double_conv(x, filters: int, name: str):
 
 
 # --- preprocessing --------------------------------------------------------------------------------------------------
-
-
-def standardize(image: np.ndarray) -> np.ndarray:
-    """Zero mean, unit std (numpy), as :func:`standardize_tf`: a constant image becomes zeros.
-
-    >>> standardize(np.array([[1.0, 3.0]])).tolist()
-    [[-1.0, 1.0]]
-    """
-    image = np.asarray(image, np.float64)
-    return ((image - image.mean()) / max(float(image.std()), STANDARDIZE_EPS)).astype(np.float32)
 
 
 def standardize_tf(image):
@@ -212,8 +186,6 @@ def train_examples(ds, entry):
     """
     import tensorflow as tf
 
-    from stem_zoo.atoms_metrics import DETECTORS
-
     feature, label = entry.input.feature, entry.label
     if not set(SCAN_FEATURES) <= set(ds.element_spec):
         return ds
@@ -281,34 +253,3 @@ def eval_input(example: dict, entry):
         raise ValueError(f"atom_fcn evaluates whole images, which must be multiples of {MULTIPLE} px; "
                          f"the dataset's are {shape[0]} x {shape[1]}.")
     return standardize_tf(image)
-
-
-# --- stem_zoo.benchmarking hooks ------------------------------------------------------------------------------------
-
-
-def score_split(model, examples, entry, by: str | None = None, features=None) -> tuple[dict, dict | None]:
-    """Column-detection metrics of one split (see :func:`stem_zoo.atoms_metrics.score_split`)."""
-    from stem_zoo.atoms_metrics import score_split as _score
-
-    return _score(model, examples, entry, by=by, features=features)
-
-
-def leaderboard(rows, splits, dataset: str, config: str) -> str:
-    """Markdown: F1 / localization RMSE per split (see :func:`stem_zoo.atoms_metrics.leaderboard`)."""
-    from stem_zoo.atoms_metrics import leaderboard as _leaderboard
-
-    return _leaderboard(rows, splits, dataset, config)
-
-
-def grouped_table(record: dict) -> str:
-    """Markdown: F1 / RMSE per value of the ``by`` feature (see :func:`stem_zoo.atoms_metrics.grouped_table`)."""
-    from stem_zoo.atoms_metrics import grouped_table as _grouped
-
-    return _grouped(record)
-
-
-def report(entries, out_dir, config: str, data_dir: str | None = None) -> list:
-    """``stem-zoo report``'s part: benchmark against the LoG baseline and a hold-out field (:mod:`stem_zoo.atoms_report`)."""
-    from stem_zoo.atoms_report import report as _report
-
-    return _report(entries, out_dir, config, data_dir)

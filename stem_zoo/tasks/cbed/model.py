@@ -116,7 +116,7 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
     from stem_datasets.cbed_interface import get_recipe
     from stem_datasets.simulate import simulate_4dstem
     from stem_datasets.structures import lao_sto_interface, snap_interface_thickness
-    from stem_zoo.cbed import classify_stacks
+    from stem_zoo.tasks.cbed.classify import classify_stacks
     from stem_zoo.hub import load
 
     out = Path(out_dir)

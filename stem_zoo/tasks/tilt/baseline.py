@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stem_zoo.benchmarking import align_to_orbit
+from stem_zoo.tasks.tilt.metrics import align_to_orbit
 
 from stem_datasets.limits import COMBINATIONS
 from stem_datasets.tilt_mle import NUISANCES, QUANTITIES

@@ -1,1 +1,0 @@
-"""Architectures of the zoo's models."""
