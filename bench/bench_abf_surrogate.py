@@ -45,9 +45,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["STEM_ZOO_CACHE"] = tempfile.mkdtemp(prefix="bench-multislice-")
 
-    from stem_datasets import abf_tilt
-    from stem_datasets.abf_tilt_design import lattice_angles
-    from stem_datasets.cache import SimulationCache
+    from stem_datasets.builders.stem_abf_tilt import recipe as abf_tilt
+    from stem_datasets.builders.stem_abf_tilt.design import lattice_angles
+    from stem_datasets.simulation.cache import SimulationCache
 
     base = abf_tilt.get_recipe(args.config)
     pattern = base.patterns[0]

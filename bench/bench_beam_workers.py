@@ -27,7 +27,7 @@ SIZES = {  # (patterns, Sobol design points, train labels, scan step [A], frozen
 
 def recipe_of(size: str):
     """``full`` with the numbers of ``size``."""
-    from stem_datasets.abf_tilt import get_recipe
+    from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe
 
     patterns, sobol, train, step, phonons = SIZES[size]
     full = get_recipe("full")
@@ -44,7 +44,7 @@ def build(recipe, workers: int, root: str) -> tuple[float, dict, dict]:
     import tensorflow_datasets as tfds
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from stem_datasets.offline import RecipeConfig
+    from stem_datasets.pipeline.offline import RecipeConfig
 
     os.environ["STEM_ZOO_CACHE"] = f"file://{root}/cache-{workers}"
     options = PipelineOptions(direct_num_workers=workers, direct_running_mode="multi_processing")

@@ -14,8 +14,8 @@ import os
 import time
 
 
-from stem_datasets import cbed_interface as ci
-from stem_datasets.simulate import InterfaceScan, simulate_4dstem
+from stem_datasets.builders.stem_cbed_interface import recipe as ci
+from stem_datasets.simulation.simulate import InterfaceScan, simulate_4dstem
 
 
 def _cost(recipe, scan: InterfaceScan | None = None) -> dict:

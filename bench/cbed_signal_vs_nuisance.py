@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from stem_datasets.cbed_interface import A, RECIPES
-from stem_datasets.simulate import simulate_4dstem
-from stem_datasets.structures import lao_sto_interface
+from stem_datasets.builders.stem_cbed_interface.recipe import A, RECIPES
+from stem_datasets.simulation.simulate import simulate_4dstem
+from stem_datasets.physics.structures import lao_sto_interface
 
 RECIPE = RECIPES["small"]
 LINES_CENTRE = 3 * A + A / 2 - A / (2 * RECIPE.scan.lines)

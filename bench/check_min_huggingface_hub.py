@@ -1,7 +1,7 @@
 """Check that the huggingface-hub lower bound in setup.cfg is enough for this repository's code.
 
 Creates a throw-away venv, installs exactly that release (``huggingface-hub==X``, with its own
-dependencies, plus numpy, which ``stem_datasets.cache`` imports) and there runs the repository's
+dependencies, plus numpy, which ``stem_datasets.simulation.cache`` imports) and there runs the repository's
 own code that uses huggingface_hub, offline: the model card and the dataset card (written, then
 parsed back), ``stem_zoo.hub.publish`` and ``stem_datasets.publish.publish`` against a stand-in
 HfApi whose every call is bound to the real ``HfApi`` method's signature (tag refused, upload,

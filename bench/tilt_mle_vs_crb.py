@@ -14,11 +14,11 @@ import json
 
 import numpy as np
 
-from stem_datasets.abf_tilt import get_recipe, gp_labels
-from stem_datasets.glazer import canonical_angles
-from stem_datasets.imaging import poisson_image
-from stem_datasets.limits import COMBINATIONS
-from stem_datasets.tilt_mle import QUANTITIES, CropModel, crop_crb, fit_crop
+from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe, gp_labels
+from stem_datasets.physics.glazer import canonical_angles
+from stem_datasets.simulation.imaging import poisson_image
+from stem_datasets.builders.stem_abf_tilt.limits import COMBINATIONS
+from stem_datasets.builders.stem_abf_tilt.mle import QUANTITIES, CropModel, crop_crb, fit_crop
 from stem_zoo.tasks.tilt.metrics import align_to_orbit
 
 REFERENCE = {  # a-b-c- (6, 4, 3), 8.8 nm, 1e4 e/A^2: independent finite-difference multislice (shared notes)

@@ -23,9 +23,9 @@ import dataclasses
 
 import numpy as np
 
-from stem_datasets import cbed_interface as ci
-from stem_datasets.simulate import CbedDetector, simulate_4dstem
-from stem_datasets.structures import COMPOSITIONS, lao_sto_interface, snap_interface_thickness
+from stem_datasets.builders.stem_cbed_interface import recipe as ci
+from stem_datasets.simulation.simulate import CbedDetector, simulate_4dstem
+from stem_datasets.physics.structures import COMPOSITIONS, lao_sto_interface, snap_interface_thickness
 
 CUBIC = COMPOSITIONS["SrTiO3"].lattice_constant  # version 1.0.0's film
 

@@ -21,7 +21,7 @@ import numpy as np
 def haadf(atoms, positions, settings, semiangle: float, tilt=(0.0, 0.0)) -> np.ndarray:
     import abtem
 
-    from stem_datasets.prism import _potential
+    from stem_datasets.simulation.prism import _potential
 
     abtem.config.set({"device": "cpu", "fft": "fftw"})
     potential = _potential(atoms, settings)
@@ -35,7 +35,7 @@ def haadf(atoms, positions, settings, semiangle: float, tilt=(0.0, 0.0)) -> np.n
 def apparent_polarization(image: np.ndarray, step: float, a: float, origin: float) -> np.ndarray:
     """delta_FeBi [pm] of the cell at (a..2a)^2 from parabolic refinement of its five column maxima
     (the image's pixel (0, 0) at (origin, origin) [A])."""
-    from stem_datasets.polarization import cell_polarization
+    from stem_datasets.physics.polarization import cell_polarization
 
     def peak(x0: float, y0: float) -> np.ndarray:
         r = int(round(0.6 / step))
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layers", type=int, default=6, help="units of 2 a_pc along the beam")
     args = parser.parse_args(argv)
 
-    from stem_datasets import bfo_polarization as bp
-    from stem_datasets import polarization
-    from stem_datasets.prism import frozen_configuration, grid_positions
+    from stem_datasets.builders.stem_bfo_polarization import recipe as bp
+    from stem_datasets.physics import polarization
+    from stem_datasets.simulation.prism import frozen_configuration, grid_positions
 
     settings = bp.BULK
     field = np.zeros((4, 4, 2)) + (20.0, 20.0)

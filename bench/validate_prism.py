@@ -17,9 +17,9 @@ import time
 import numpy as np
 from scipy.ndimage import map_coordinates
 
-from stem_datasets.atom_columns import BULK
-from stem_datasets.lattices import projected_columns, srtio3_001
-from stem_datasets.prism import Shot, conventional_images, frozen_configuration, grid_positions, prism_images
+from stem_datasets.builders.stem_atom_columns.recipe import BULK
+from stem_datasets.physics.lattices import projected_columns, srtio3_001
+from stem_datasets.simulation.prism import Shot, conventional_images, frozen_configuration, grid_positions, prism_images
 
 
 def standardized_rms(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Cramer-Rao bounds of :mod:`stem_datasets.limits` beside the measured reference (shared notes, what-abf-determines).
+"""Cramer-Rao bounds of :mod:`stem_datasets.builders.stem_abf_tilt.limits` beside the measured reference (shared notes, what-abf-determines).
 
 A bench, not a test: prints ours, the reference and their ratio for a-b-c- at (6, 4, 3) deg,
 stem_abf_tilt/small, 1e4 e/A^2, at 4.4 / 8.8 / 15.5 nm (one set of multislice runs, exit planes).
@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from stem_datasets.limits import COMBINATIONS, tilt_crb_thicknesses
+from stem_datasets.builders.stem_abf_tilt.limits import COMBINATIONS, tilt_crb_thicknesses
 
 THICKNESSES = (4.4, 8.8, 15.5)
 SHIFT_MAG = ("thickness", "defocus", "shift", "magnification")

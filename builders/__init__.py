@@ -1,9 +1,14 @@
 """TFDS builders, one folder per dataset (installed as ``stem_datasets.builders``).
 
-Importing this package imports every ``<name>/<name>_dataset_builder.py`` found here and in
-the folders listed in ``$STEM_DATASETS_PATH`` (``os.pathsep``-separated folders that hold
-builder folders: datasets that live outside this package), which registers each with TFDS;
-:data:`DATASETS` lists their names. A new dataset is a new folder.
+A dataset is one folder ``<name>/``: its TFDS builder ``<name>_dataset_builder.py``, its
+recipe (``recipe.py``: what the configs generate, and the dataset's report section), its
+metadata files, and any analysis of its own (``stem_abf_tilt``: the Cramer-Rao bound and
+the MLE baseline). :data:`DATASETS` lists the folders found here and in the folders of
+``$STEM_DATASETS_PATH`` (``os.pathsep``-separated folders that hold builder folders:
+datasets that live outside this package). Importing this package imports no builder (so a
+recipe imports without TensorFlow); :func:`register_all` imports every builder module,
+which registers it with TFDS (:mod:`stem_datasets.pipeline.registration` calls it once
+TFDS is imported). A new dataset is a new folder.
 """
 
 import importlib
@@ -25,5 +30,9 @@ def _find(folders) -> tuple[str, ...]:
 
 
 DATASETS: tuple[str, ...] = _find(__path__)  # noqa: F821
-for _name in DATASETS:
-    importlib.import_module(f"stem_datasets.builders.{_name}.{_name}_dataset_builder")  # one name, however this file was reached
+
+
+def register_all() -> None:
+    """Import every builder module (each registers with TFDS on import); imports TensorFlow Datasets."""
+    for name in DATASETS:
+        importlib.import_module(f"stem_datasets.builders.{name}.{name}_dataset_builder")  # one name, however reached

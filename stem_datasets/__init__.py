@@ -3,14 +3,14 @@
 The physics modules (``structures``, ``simulate``, ``glazer``, ``surrogate``, ...) import
 without TensorFlow. The dataset builders register with TensorFlow Datasets as soon as this
 package and ``tensorflow_datasets`` are both imported, in either order
-(:mod:`stem_datasets.registration`):
+(:mod:`stem_datasets.pipeline.registration`):
 
     >>> import stem_datasets, tensorflow_datasets as tfds
     >>> "stem_abf_tilt" in tfds.list_builders()
     True
 """
 
-from stem_datasets import registration as _registration
+from stem_datasets.pipeline import registration as _registration
 
 _registration.install()
 

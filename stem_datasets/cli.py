@@ -1,7 +1,7 @@
 """Command line: ``stem-datasets build CONFIG [--dataset NAME ...]`` and ``stem-datasets report CONFIG [--dataset NAME ...]``.
 
 ``stem-datasets limits stem_abf_tilt/CONFIG --dose D [...]`` prints the Cramer-Rao bound of the tilt angles from one
-crop (:mod:`stem_datasets.limits`).
+crop (:mod:`stem_datasets.builders.stem_abf_tilt.limits`).
 
 Without ``--dataset``, every registered dataset that has the config (``stem_datasets.builders.DATASETS``,
 including those in ``$STEM_DATASETS_PATH``).
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _add_limits_parser(sub) -> None:
-    from stem_datasets.limits import DEFAULT_NUISANCE, NUISANCES
+    from stem_datasets.builders.stem_abf_tilt.limits import DEFAULT_NUISANCE, NUISANCES
 
     limits = sub.add_parser("limits", help="Cramer-Rao bound of the tilt angles from one crop of stem_abf_tilt/CONFIG "
                             "(markdown table per pattern and thickness)")
@@ -142,8 +142,8 @@ def _add_limits_parser(sub) -> None:
 
 
 def _limits(args) -> int:
-    """``stem-datasets limits``: print :func:`stem_datasets.limits.crb_table` (multislice runs cached)."""
-    from stem_datasets.limits import crb_table
+    """``stem-datasets limits``: print :func:`stem_datasets.builders.stem_abf_tilt.limits.crb_table` (multislice runs cached)."""
+    from stem_datasets.builders.stem_abf_tilt.limits import crb_table
 
     try:
         dataset, _, config = args.name.partition("/")

@@ -51,13 +51,6 @@ def build(config: str, data_dir: str | None = None, dataset: str | None = None):
     return builder, time.perf_counter() - start
 
 
-def take_examples(builder, split: str, n: int) -> list[dict]:
-    """The first ``n`` examples of a split as NumPy dicts (file order)."""
-    import tensorflow_datasets as tfds
-
-    return list(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False).take(n)))
-
-
 def _image_feature(builder) -> str | None:
     """The first tensor feature with at least two dimensions (an image, a stack, a pattern)."""
     for name, feature in builder.info.features.items():
@@ -80,6 +73,8 @@ def preview_figure(builder, path: Path, per_split: int = 4) -> Path | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from stem_datasets.pipeline.offline import take_examples
 
     feature = _image_feature(builder)
     if feature is None:

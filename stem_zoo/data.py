@@ -20,7 +20,7 @@ from stem_zoo.task import task_hook
 
 def augment_spec(input_spec: InputSpec):
     """The dataset augmentation for a model's crop, pixel size, lattice constant and normalization margin."""
-    from stem_datasets.augment import AugmentSpec
+    from stem_datasets.pipeline.augment import AugmentSpec
 
     return AugmentSpec(crop_shape=tuple(input_spec.crop_shape), pixel_size=input_spec.pixel_size,
                        lattice_constant=input_spec.lattice_constant, margin=normalization_margin(input_spec))

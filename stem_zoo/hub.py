@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from stem_datasets.cache import sha256_file
+from stem_datasets.simulation.cache import sha256_file
 from stem_zoo.registry import FOLDERS, MODELS, WEIGHTS_DIR, ModelEntry, entry_from_config, get_entry
 
 MODEL_FILE, CONFIG_FILE, CARD_FILE = "model.keras", "config.json", "README.md"

@@ -19,7 +19,7 @@ custom Keras objects. The folder's ``__init__.py`` declares, importing nothing h
 Modules are relative to the task's package. A model whose builder module lies outside a
 package (``STEM_ZOO_WEIGHTS_PATH``) is its own task: its module declares ``HOOKS`` with
 targets ``":function"``. :func:`check_task` checks a declaration like
-:func:`stem_datasets.recipe.check_recipe` checks a recipe. The core (registry, data, train,
+:func:`stem_datasets.pipeline.recipe.check_recipe` checks a recipe. The core (registry, data, train,
 benchmarking, hub, report, cli, micrograph) names no task; a new task is its folder plus its
 weights folders, and nothing else lists it.
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
-from stem_datasets import atom_columns as ac
-from stem_datasets import lattices
-from stem_datasets.prism import PrismSettings, Shot, prism_images
+from stem_datasets.builders.stem_atom_columns import recipe as ac
+from stem_datasets.physics import lattices
+from stem_datasets.simulation.prism import PrismSettings, Shot, prism_images
 
 
 def _peak(image: np.ndarray, x: float, y: float, sign: float) -> tuple[float, float]:
@@ -107,6 +107,6 @@ def test_bad_input_is_refused():
         prism_images(lattices.srtio3_001((1, 1), 1), [Shot(0.0, 20.0, np.zeros((2, 2, 2)))],
                      dataclasses.replace(ac.BULK, potential_sampling=0.2), cache=None)
     with pytest.raises(ValueError, match="No thermal displacement"):
-        from stem_datasets.prism import frozen_configuration
+        from stem_datasets.simulation.prism import frozen_configuration
         from ase import Atoms
         frozen_configuration(Atoms("Xe", cell=[2, 2, 2]), 0)

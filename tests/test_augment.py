@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from stem_datasets.abf_tilt import RECIPES
-from stem_datasets.augment import AugmentSpec, augment, augment_dataset, reference_crop, shifted_angles_tf
-from stem_datasets.glazer import shifted_angles
+from stem_datasets.builders.stem_abf_tilt.recipe import RECIPES
+from stem_datasets.pipeline.augment import AugmentSpec, augment, augment_dataset, reference_crop, shifted_angles_tf
+from stem_datasets.physics.glazer import shifted_angles
 
 A = RECIPES["smoke"].lattice_constant  # what the stem_abf_tilt recipe declares (SrTiO3)
 SPEC = AugmentSpec(crop_shape=(52, 74), lattice_constant=A)
@@ -216,8 +216,8 @@ AUGMENT_IN_A_PROCESS = """
 import sys
 import numpy as np, tensorflow as tf
 tf.config.threading.set_intra_op_parallelism_threads(int(sys.argv[1]))
-from stem_datasets.abf_tilt import RECIPES
-from stem_datasets.augment import AugmentSpec, augment, augment_dataset
+from stem_datasets.builders.stem_abf_tilt.recipe import RECIPES
+from stem_datasets.pipeline.augment import AugmentSpec, augment, augment_dataset
 spec = AugmentSpec(crop_shape=(52, 74), lattice_constant=RECIPES["smoke"].lattice_constant, margin=(13, 18),
                    line_jitter_A=0.3, drift_A_per_row=0.02, line_gain=0.05, source_size_fwhm_A=(0.0, 0.6))
 image = tf.random.stateless_uniform((128, 144, 1), seed=(7, 8))
@@ -248,7 +248,7 @@ def test_the_same_seed_gives_the_same_fields_in_another_process(tmp_path):
         np.testing.assert_array_equal(second[name], first[name], err_msg=name)
 
 def test_the_lattice_constant_comes_from_the_dataset():
-    from stem_datasets.abf_tilt import describe
+    from stem_datasets.builders.stem_abf_tilt.recipe import describe
 
     assert AugmentSpec.from_metadata(describe(RECIPES["smoke"])) == AugmentSpec((52, 74), lattice_constant=A, margin=(13, 18))
     with pytest.raises(ValueError, match="lattice constant of the dataset's material"):

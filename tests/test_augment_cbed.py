@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from stem_datasets.augment_cbed import CbedAugmentSpec, augment_cbed, preprocess_cbed
-from stem_datasets.simulate import CbedDetector
+from stem_datasets.pipeline.augment_cbed import CbedAugmentSpec, augment_cbed, preprocess_cbed
+from stem_datasets.simulation.simulate import CbedDetector
 
 EXACT = (1e12, 1e12 + 1)  # a dose so high that the noise vanishes
 

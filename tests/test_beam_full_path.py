@@ -14,11 +14,11 @@ import tensorflow_datasets as tfds
 from apache_beam.options.pipeline_options import PipelineOptions
 
 import stem_datasets  # noqa: F401
-from stem_datasets import abf_tilt
-from stem_datasets.abf_tilt_design import planned_runs
-from stem_datasets.cache import SimulationCache
-from stem_datasets.offline import RecipeConfig
-from stem_datasets.recipe import COUNTS
+from stem_datasets.builders.stem_abf_tilt import recipe as abf_tilt
+from stem_datasets.builders.stem_abf_tilt.design import planned_runs
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.pipeline.offline import RecipeConfig
+from stem_datasets.pipeline.recipe import COUNTS
 
 FULL = abf_tilt.get_recipe("full")
 FULL_TINY = dataclasses.replace(

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 import pytest
 
-from stem_datasets import bfo_experimental as bfo
+from stem_datasets.builders.stem_bfo_polarization import experimental as bfo
 
 UNPICKLED: list[str] = []
 

@@ -5,9 +5,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from stem_datasets import bfo_polarization as bp
-from stem_datasets import polarization
-from stem_datasets.atom_columns import scan_positions
+from stem_datasets.builders.stem_bfo_polarization import recipe as bp
+from stem_datasets.physics import polarization
+from stem_datasets.builders.stem_atom_columns.recipe import scan_positions
 
 
 def test_draws_reproducible_and_splits_hold_other_fields():

@@ -6,9 +6,9 @@ import re
 import time
 from dataclasses import dataclass, field
 
-import tensorflow_datasets  # noqa: F401  (first: importing stem_datasets.offline first leaves the builders unregistered)
+import tensorflow_datasets  # noqa: F401  (first: importing stem_datasets.pipeline.offline first leaves the builders unregistered)
 
-from stem_datasets.offline import _examples  # noqa: E402
+from stem_datasets.pipeline.offline import _examples  # noqa: E402
 
 
 @dataclass
@@ -78,8 +78,8 @@ def test_shared_simulations_run_under_their_own_bar_before_anything_else(tmp_pat
     import numpy as np
     import tensorflow_datasets as tfds
 
-    from stem_datasets.offline import RecipeBuilder, configs
-    from stem_datasets.recipe import PreparedRecipe
+    from stem_datasets.pipeline.offline import RecipeBuilder, configs
+    from stem_datasets.pipeline.recipe import PreparedRecipe
 
     recipe = ToyPreparedRecipe()
     assert isinstance(recipe, PreparedRecipe)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stem_datasets import cbed_interface as ci
+from stem_datasets.builders.stem_cbed_interface import recipe as ci
 
 
 @pytest.mark.parametrize("name", list(ci.RECIPES))

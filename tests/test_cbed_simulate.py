@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from stem_datasets.cache import SimulationCache
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import CbedDetector, InterfaceScan, simulate_4dstem
-from stem_datasets.structures import lao_sto_interface, snap_interface_thickness
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import CbedDetector, InterfaceScan, simulate_4dstem
+from stem_datasets.physics.structures import lao_sto_interface, snap_interface_thickness
 
 T = snap_interface_thickness(16.0)  # 4 cells: a few seconds
 MICROSCOPE = Microscope(semiangle=20.0, potential_sampling=0.2, frozen_phonons=1)

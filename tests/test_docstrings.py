@@ -32,7 +32,7 @@ MODULES = _modules()
 
 
 def test_every_package_is_walked():
-    assert {"stem_datasets.recipe", "stem_datasets.registration", "stem_zoo.registry", "stem_zoo.tasks.tilt.model",
+    assert {"stem_datasets.pipeline.recipe", "stem_datasets.pipeline.registration", "stem_zoo.registry", "stem_zoo.tasks.tilt.model",
             "stem_datasets.builders.stem_abf_tilt.stem_abf_tilt_dataset_builder"} <= set(MODULES)
 
 

@@ -3,7 +3,7 @@ import itertools
 import numpy as np
 import pytest
 
-from stem_datasets.glazer import (
+from stem_datasets.physics.glazer import (
     canonical_angles, determinable_quantities, equivalent_transforms, has_mirror, parse_pattern, same_crystal_angles,
     shifted_angles,
 )

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from stem_datasets.cache import SimulationCache, cache_key
-from stem_datasets.imaging import resample_periodic
+from stem_datasets.simulation.cache import SimulationCache, cache_key
+from stem_datasets.simulation.imaging import resample_periodic
 
 
 def test_resample_is_exact_for_band_limited_images_and_tiles():

@@ -1,9 +1,12 @@
 """The import graph of stem_datasets (builders included) and stem_zoo: no cycles, no arrow from a lower layer up.
 
-Layers, bottom up: ``stem_datasets`` (physics, simulation, pipeline, builders) < the zoo's core
+Layers, bottom up (:data:`LAYERS`): ``stem_datasets.physics`` < ``.simulation`` < ``.pipeline`` <
+``stem_datasets.builders`` (each dataset's folder: builder, recipe, its own analysis) < the
+datasets' application (``stem_datasets`` itself: the CLI, reports, publishing) < the zoo's core
 (``stem_zoo.*`` outside ``stem_zoo.tasks``) < its tasks (``stem_zoo.tasks.<name>``). Every
-``import`` counts, at module level or inside a function; the core reaches a task only through
-the names an entry or a task folder declares (``stem_zoo.task``), never by importing it.
+``import`` counts, at module level or inside a function; a lower layer reaches a higher one only
+through names it is given (an entry's builder, a task folder's declarations, an entry point, the
+builder folders found on disk), never by importing it.
 """
 
 from __future__ import annotations
@@ -90,16 +93,22 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
+LAYERS = ("stem_datasets.physics", "stem_datasets.simulation", "stem_datasets.pipeline", "stem_datasets.builders",
+          "stem_datasets", "stem_zoo", "stem_zoo.tasks")  # bottom up; a module's layer is its longest prefix here
+
+
 def layer(module: str) -> int:
-    """0: stem_datasets (builders included); 1: the zoo's core; 2: a zoo task."""
-    if module.startswith("stem_zoo.tasks.") or module == "stem_zoo.tasks":
-        return 2
-    return 1 if module.split(".")[0] == "stem_zoo" else 0
+    """The index in :data:`LAYERS` of the longest layer prefix of ``module``.
+
+    >>> [layer(m) for m in ("stem_datasets.physics.glazer", "stem_datasets.cli", "stem_zoo.hub", "stem_zoo.tasks.tilt")]
+    [0, 4, 5, 6]
+    """
+    matches = [k for k, prefix in enumerate(LAYERS) if module == prefix or module.startswith(prefix + ".")]
+    return max(matches, key=lambda k: len(LAYERS[k]))
 
 
 def upward(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
-    """(importer, imported) where a lower layer imports a higher one (the zoo's ``__init__`` facades excepted: they
-    only name the task folders' declarations)."""
+    """(importer, imported) where a lower layer imports a higher one."""
     return sorted((a, b) for a, targets in graph.items() for b in targets if layer(b) > layer(a))
 
 
@@ -109,10 +118,10 @@ def graph():
 
 
 def test_the_graph_covers_every_module_and_sees_lazy_imports(graph):
-    assert {"stem_datasets.glazer", "stem_datasets.builders.stem_abf_tilt.stem_abf_tilt_dataset_builder",
+    assert {"stem_datasets.physics.glazer", "stem_datasets.builders.stem_abf_tilt.stem_abf_tilt_dataset_builder",
             "stem_zoo.hub", "stem_zoo.tasks.tilt.maps"} <= set(graph)
     assert "stem_zoo.tasks.tilt.maps" in graph["stem_zoo.tasks.tilt.report"]  # imported inside a function
-    assert "stem_datasets.glazer" in graph["stem_zoo.tasks.tilt.metrics"]
+    assert "stem_datasets.physics.glazer" in graph["stem_zoo.tasks.tilt.metrics"]
 
 
 def test_no_import_cycles(graph):
@@ -124,9 +133,11 @@ def test_no_lower_layer_imports_a_higher_one(graph):
 
 
 def test_the_checks_catch_a_cycle_and_an_upward_arrow(tmp_path):
-    (tmp_path / "stem_datasets").mkdir()
+    (tmp_path / "stem_datasets" / "physics").mkdir(parents=True)
     (tmp_path / "stem_zoo" / "tasks" / "toy").mkdir(parents=True)
-    files = {"stem_datasets/__init__.py": "", "stem_datasets/physics.py": "def f():\n    import stem_zoo.hub\n",
+    files = {"stem_datasets/__init__.py": "", "stem_datasets/physics/__init__.py": "",
+             "stem_datasets/physics/lattice.py": "def f():\n    import stem_zoo.hub\n    import stem_datasets.cli\n",
+             "stem_datasets/cli.py": "",
              "stem_zoo/__init__.py": "", "stem_zoo/hub.py": "from stem_zoo import train\n",
              "stem_zoo/train.py": "from .hub import x\nfrom stem_zoo.tasks.toy import model\n",
              "stem_zoo/tasks/__init__.py": "", "stem_zoo/tasks/toy/__init__.py": "",
@@ -135,4 +146,5 @@ def test_the_checks_catch_a_cycle_and_an_upward_arrow(tmp_path):
         (tmp_path / name).write_text(text)
     toy = import_graph({"stem_datasets": tmp_path / "stem_datasets", "stem_zoo": tmp_path / "stem_zoo"})
     assert cycles(toy) == [["stem_zoo.hub", "stem_zoo.train"]]
-    assert upward(toy) == [("stem_datasets.physics", "stem_zoo.hub"), ("stem_zoo.train", "stem_zoo.tasks.toy.model")]
+    assert upward(toy) == [("stem_datasets.physics.lattice", "stem_datasets.cli"),
+                           ("stem_datasets.physics.lattice", "stem_zoo.hub"), ("stem_zoo.train", "stem_zoo.tasks.toy.model")]

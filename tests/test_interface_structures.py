@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stem_datasets.structures import interface_slice_thickness, lao_sto_interface, snap_interface_thickness
+from stem_datasets.physics.structures import interface_slice_thickness, lao_sto_interface, snap_interface_thickness
 
 T = snap_interface_thickness(40.0)  # 10 unit cells, 20 slices
 
@@ -116,7 +116,7 @@ def test_slices_are_one_atomic_plane():
 
 
 def test_terrace_width_and_edge_angle_confine_and_incline_the_step():
-    from stem_datasets.structures import lao_sto_interface, snap_interface_thickness
+    from stem_datasets.physics.structures import lao_sto_interface, snap_interface_thickness
 
     t = snap_interface_thickness(40.0)
     plain = lao_sto_interface(t, step_fraction=0.5)

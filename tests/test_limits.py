@@ -1,10 +1,10 @@
-"""Cramer-Rao bounds of stem_datasets.limits on real (thin, smoke-config) multislice: scaling, nesting, errors."""
+"""Cramer-Rao bounds of stem_datasets.builders.stem_abf_tilt.limits on real (thin, smoke-config) multislice: scaling, nesting, errors."""
 
 import numpy as np
 import pytest
 
-from stem_datasets.abf_tilt import get_recipe, margin_px, projected_period, to_dataset_image
-from stem_datasets.limits import COMBINATIONS, NUISANCES, _crop_series, fisher_information, tilt_crb
+from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe, margin_px, projected_period, to_dataset_image
+from stem_datasets.builders.stem_abf_tilt.limits import COMBINATIONS, NUISANCES, _crop_series, fisher_information, tilt_crb
 
 POINT = ("a-b-c-", (6.0, 4.0, 3.0), 1.1)  # smoke's one pattern, two [1-10] layers: 11 cheap runs, cached
 SMOKE = {"config": "smoke"}

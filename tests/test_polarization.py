@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from stem_datasets import lattices
-from stem_datasets import polarization as pol
+from stem_datasets.physics import lattices
+from stem_datasets.physics import polarization as pol
 
 
 def _angle(u, v) -> float:

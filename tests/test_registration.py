@@ -23,8 +23,9 @@ def _python(code: str, env: dict | None = None, cwd=None) -> subprocess.Complete
 
 
 def test_the_recipes_declare_the_interface():
-    from stem_datasets import abf_tilt, cbed_interface
-    from stem_datasets.recipe import DatasetRecipe, check_recipe
+    from stem_datasets.builders.stem_abf_tilt import recipe as abf_tilt
+    from stem_datasets.builders.stem_cbed_interface import recipe as cbed_interface
+    from stem_datasets.pipeline.recipe import DatasetRecipe, check_recipe
 
     for module in (abf_tilt, cbed_interface):
         for recipe in module.RECIPES.values():
@@ -39,14 +40,14 @@ def test_the_recipes_declare_the_interface():
 def test_physics_modules_import_without_tensorflow():
     _python("""
         import sys
-        import stem_datasets.structures, stem_datasets.simulate, stem_datasets.glazer, stem_datasets.surrogate
+        import stem_datasets.physics.structures, stem_datasets.simulation.simulate, stem_datasets.physics.glazer, stem_datasets.simulation.surrogate
         assert "tensorflow" not in sys.modules and "tensorflow_datasets" not in sys.modules, sorted(sys.modules)
     """)
 
 
 @pytest.mark.parametrize("imports", ["import stem_datasets, tensorflow_datasets as tfds",
                                      "import tensorflow_datasets as tfds, stem_datasets",
-                                     "import stem_datasets.offline, tensorflow_datasets as tfds"])
+                                     "import stem_datasets.pipeline.offline, tensorflow_datasets as tfds"])
 def test_builders_register_whatever_the_import_order(imports, tmp_path):
     _python(f"""
         {imports}
@@ -95,7 +96,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from stem_datasets.builders.toy_spots.toy_recipe import RECIPES
-from stem_datasets.offline import RecipeBuilder, configs
+from stem_datasets.pipeline.offline import RecipeBuilder, configs
 
 
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):

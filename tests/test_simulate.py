@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from stem_datasets import simulate as simulate_module
-from stem_datasets.cache import SimulationCache
-from stem_datasets.glazer import shifted_angles
-from stem_datasets.imaging import resample_periodic
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import simulate_stem
-from stem_datasets.structures import tilted_perovskite
+from stem_datasets.simulation import simulate as simulate_module
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.physics.glazer import shifted_angles
+from stem_datasets.simulation.imaging import resample_periodic
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import simulate_stem
+from stem_datasets.physics.structures import tilted_perovskite
 
 TINY = Microscope(potential_sampling=0.1, scan_step=0.25, frozen_phonons=0, haadf_detector=(50.0, 80.0))
 

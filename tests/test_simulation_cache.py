@@ -6,11 +6,11 @@ import threading
 import numpy as np
 import pytest
 
-from stem_datasets import simulate
-from stem_datasets.cache import SimulationCache, cache_key, sha256_file
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import CbedDetector, InterfaceScan, simulate_4dstem, simulate_stem
-from stem_datasets.structures import lao_sto_interface, tilted_perovskite
+from stem_datasets.simulation import simulate
+from stem_datasets.simulation.cache import SimulationCache, cache_key, sha256_file
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import CbedDetector, InterfaceScan, simulate_4dstem, simulate_stem
+from stem_datasets.physics.structures import lao_sto_interface, tilted_perovskite
 
 
 def test_memory_url_round_trip_json_delete_and_pickle():

@@ -19,11 +19,11 @@ SIMULATE = """
 import sys
 import dask, numpy as np
 dask.config.set(num_workers=int(sys.argv[1]))
-from stem_datasets import prism
-from stem_datasets.lattices import srtio3_001
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import simulate_stem
-from stem_datasets.structures import tilted_perovskite
+from stem_datasets.simulation import prism
+from stem_datasets.physics.lattices import srtio3_001
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import simulate_stem
+from stem_datasets.physics.structures import tilted_perovskite
 
 tiny = Microscope(potential_sampling=0.1, scan_step=0.35, frozen_phonons=0, haadf_detector=(50.0, 80.0))
 sim = simulate_stem(tilted_perovskite((4.0, -3.0, 6.0), "a-b-c-"), [1.1], tiny, None)

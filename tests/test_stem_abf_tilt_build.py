@@ -5,10 +5,10 @@ import pytest
 import tensorflow_datasets as tfds
 
 import stem_datasets  # noqa: F401
-from stem_datasets import abf_tilt
-from stem_datasets import simulate as simulate_module
-from stem_datasets.abf_tilt_design import planned_runs
-from stem_datasets.glazer import DETERMINABLE, canonical_angles, determinable_quantities
+from stem_datasets.builders.stem_abf_tilt import recipe as abf_tilt
+from stem_datasets.simulation import simulate as simulate_module
+from stem_datasets.builders.stem_abf_tilt.design import planned_runs
+from stem_datasets.physics.glazer import DETERMINABLE, canonical_angles, determinable_quantities
 
 RECIPE = abf_tilt.RECIPES["smoke"]
 N_DETECTORS = len(RECIPE.optics.abf_inner_fraction)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from ase.neighborlist import neighbor_list
 
-from stem_datasets.structures import COMPOSITIONS, tilted_perovskite, view_along_1m10
+from stem_datasets.physics.structures import COMPOSITIONS, tilted_perovskite, view_along_1m10
 
 
 def _bonds(atoms, cutoff=2.4):
@@ -80,7 +80,7 @@ def test_bad_thickness(thickness):
 
 
 def test_pseudocubic_abc_matches_the_built_cell():
-    from stem_datasets.structures import pseudocubic_abc
+    from stem_datasets.physics.structures import pseudocubic_abc
 
     atoms = tilted_perovskite((4.0, -7.0, 9.0), "a-b+c-", "CaTiO3")
     expected = atoms.info["pseudocubic_abc"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import map_coordinates
 
-from stem_datasets.subimages import centred_windows, grid_labels, grid_windows, region_split
+from stem_datasets.pipeline.subimages import centred_windows, grid_labels, grid_windows, region_split
 
 H, W = 30, 45
 IMAGE = np.arange(H * W, dtype=np.float64).reshape(H, W)  # pixel (i, j) holds i * W + j

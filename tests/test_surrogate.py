@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from stem_datasets.cache import SimulationCache
-from stem_datasets.imaging import resample_periodic
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import simulate_stem
-from stem_datasets.structures import tilted_perovskite
-from stem_datasets.surrogate import TiltSurrogate
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.simulation.imaging import resample_periodic
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import simulate_stem
+from stem_datasets.physics.structures import tilted_perovskite
+from stem_datasets.simulation.surrogate import TiltSurrogate
 
 TINY = Microscope(potential_sampling=0.1, scan_step=0.25, frozen_phonons=0, haadf_detector=(50.0, 80.0))
 PATTERN = "a0a0c-"
@@ -104,7 +104,7 @@ def test_on_grid_equals_resampled_prediction(ny, nx):
 
 def test_dataset_grid_fast_path_equals_to_dataset_image():
     """abf_tilt's GP images (surrogate_on_grid) are to_dataset_image of the predicted period, on the smoke grid."""
-    from stem_datasets import abf_tilt
+    from stem_datasets.builders.stem_abf_tilt import recipe as abf_tilt
 
     recipe = abf_tilt.get_recipe("smoke")
     grid = np.array([[a, b, c] for a in (-10.0, 10.0) for b in (-10.0, 0.0, 10.0) for c in (-10.0, 10.0)])

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from stem_datasets.abf_tilt import get_recipe, label_rule, projected_period, to_dataset_image
-from stem_datasets.glazer import canonical_angles, determinable_quantities
-from stem_datasets.simulate import simulate_stem
-from stem_datasets.structures import nominal_thickness_nm, tilted_perovskite
+from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe, label_rule, projected_period, to_dataset_image
+from stem_datasets.physics.glazer import canonical_angles, determinable_quantities
+from stem_datasets.simulation.simulate import simulate_stem
+from stem_datasets.physics.structures import nominal_thickness_nm, tilted_perovskite
 
 RECIPE = get_recipe("smoke")  # 0.1 A potential, 0.35 A scan, static lattice, 200 kV, 30 mrad, ABF 15-30 mrad
 

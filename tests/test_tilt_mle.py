@@ -5,9 +5,9 @@ import pytest
 import tensorflow_datasets as tfds
 
 import stem_datasets  # noqa: F401
-from stem_datasets.abf_tilt import get_recipe
-from stem_datasets.glazer import canonical_angles
-from stem_datasets.tilt_mle import CropModel, crop_crb, fit_crop
+from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe
+from stem_datasets.physics.glazer import canonical_angles
+from stem_datasets.builders.stem_abf_tilt.mle import CropModel, crop_crb, fit_crop
 from stem_zoo.tasks.tilt.baseline import QUANTITIES, baseline_table, score_mle
 
 RECIPE = get_recipe("smoke")

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from stem_datasets.glazer import canonical_angles, shifted_angles
+from stem_datasets.physics.glazer import canonical_angles, shifted_angles
 from stem_zoo.benchmarking import decode_predictions
 from stem_zoo.tasks.tilt.maps import reference_frame
 from stem_zoo.tasks.tilt.model import BetaGaussianNLL

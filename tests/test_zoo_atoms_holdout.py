@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from stem_datasets import lattices
-from stem_datasets.atom_columns import BULK, ShotDraw, simulate_field
-from stem_datasets.prism import PrismSettings
+from stem_datasets.physics import lattices
+from stem_datasets.builders.stem_atom_columns.recipe import BULK, ShotDraw, simulate_field
+from stem_datasets.simulation.prism import PrismSettings
 from stem_zoo.tasks.atoms.locate import locate_atoms
 from stem_zoo.tasks.atoms.metrics import count_detections, summarize
 

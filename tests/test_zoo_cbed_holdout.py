@@ -11,10 +11,10 @@ dataset never draws). About 20 s of multislice on 2 cores.
 import numpy as np
 import pytest
 
-from stem_datasets.cbed_interface import A, RECIPES, thickness_range
-from stem_datasets.cache import SimulationCache
-from stem_datasets.simulate import simulate_4dstem
-from stem_datasets.structures import lao_sto_interface
+from stem_datasets.builders.stem_cbed_interface.recipe import A, RECIPES, thickness_range
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.simulation.simulate import simulate_4dstem
+from stem_datasets.physics.structures import lao_sto_interface
 from stem_zoo.tasks.cbed.classify import classify_stacks
 
 RECIPE = RECIPES["small"]

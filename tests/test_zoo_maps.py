@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import tifffile
 
-from stem_datasets.cache import SimulationCache
-from stem_datasets.imaging import resample_periodic
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import simulate_stem
-from stem_datasets.structures import tilted_perovskite
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.simulation.imaging import resample_periodic
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import simulate_stem
+from stem_datasets.physics.structures import tilted_perovskite
 from stem_zoo import hub
 from stem_zoo.cli import main as zoo_cli
 from stem_zoo.micrograph import read_micrograph
@@ -214,7 +214,7 @@ def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys, monkeypatch):
 
 
 def test_the_model_declares_the_lattice_of_its_dataset():
-    from stem_datasets.abf_tilt import RECIPES
+    from stem_datasets.builders.stem_abf_tilt.recipe import RECIPES
 
     entry = get_entry("tilt_dcnn")
     assert entry.input.lattice_constant == RECIPES[entry.dataset_config].lattice_constant == 3.905

@@ -73,7 +73,7 @@ def test_a_map_window_sees_what_a_training_crop_sees():
 def test_the_training_field_yields_exactly_the_crop():
     import tensorflow as tf
 
-    from stem_datasets.augment import reference_crop
+    from stem_datasets.pipeline.augment import reference_crop
     from stem_zoo.data import augment_spec
 
     spec = augment_spec(SPEC)

@@ -334,7 +334,7 @@ def test_centred_map_puts_a_vector_on_every_fe_column_with_room(untrained, tmp_p
     assert result.dropped["nan"] >= 1 and result.dropped["outside"] >= 1
     assert not np.any((np.abs(result.xy[:, 0] - 52.5) < half - 3) & (np.abs(result.xy[:, 1] - 42.5) < half - 3))
     # The same windows as cut by hand: the model saw each Fe column at its window's reference pixel.
-    from stem_datasets.subimages import centred_windows
+    from stem_datasets.pipeline.subimages import centred_windows
     from stem_zoo.micrograph import resample_to
 
     resampled = resample_to(np.nan_to_num(image, nan=float(np.nanmedian(image))), PIXEL, 0.25)

@@ -1,13 +1,13 @@
 """The shipped polarization_dcnn on a field outside every draw of its dataset (a real PRISM image).
 
-``stem_datasets.bfo_polarization.holdout_field``: 4% Sm (no split holds it), a 109 deg wall with fixed variants,
+``stem_datasets.builders.stem_bfo_polarization.recipe.holdout_field``: 4% Sm (no split holds it), a 109 deg wall with fixed variants,
 exactly on zone, a rotated, drifting scan; 4.6 and 7.6 nm thick (training fields: 2.3-9.2 nm).
 """
 
 import numpy as np
 import pytest
 
-from stem_datasets.bfo_polarization import holdout_field
+from stem_datasets.builders.stem_bfo_polarization.recipe import holdout_field
 from stem_zoo.tasks.polarization.report import field_labels
 
 
@@ -16,7 +16,7 @@ from stem_zoo.tasks.polarization.report import field_labels
     10,  # 7.6 nm: no field of the dataset has it (training: 2.3, 4.6, 6.9 and 9.2 nm); 1.1.0-trained weights read 1.3x |P|
 ])
 def test_shipped_polarization_dcnn_maps_a_two_domain_field(simulation_cache_dir, layers):
-    from stem_datasets.cache import SimulationCache
+    from stem_datasets.simulation.cache import SimulationCache
     from stem_zoo import predict_polarization
 
     field = holdout_field(layers=layers, cache=SimulationCache(simulation_cache_dir))
@@ -34,7 +34,7 @@ def test_shipped_polarization_dcnn_maps_a_two_domain_field(simulation_cache_dir,
 def test_shipped_grid_model_labels_every_window_of_the_field(simulation_cache_dir):
     # Grid windows take their nearest Fe column's label, as in the dataset (a 0.5 A match, the centred windows'
     # rule, left none of them: the main job's report stopped on it).
-    from stem_datasets.cache import SimulationCache
+    from stem_datasets.simulation.cache import SimulationCache
     from stem_zoo import predict_polarization
 
     field = holdout_field(layers=10, cache=SimulationCache(simulation_cache_dir))

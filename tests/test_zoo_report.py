@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import stem_zoo
-from stem_datasets.abf_tilt import RECIPES, stitched_domains
+from stem_datasets.builders.stem_abf_tilt.recipe import RECIPES, stitched_domains
 from stem_zoo import report
 from stem_zoo.tasks.cbed import model as cbed_cnn
 from stem_zoo.tasks.cbed.model import write_cbed_report

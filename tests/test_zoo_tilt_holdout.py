@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 import stem_zoo
-from stem_datasets.abf_tilt import RECIPES, stitched_domains
-from stem_datasets.glazer import canonical_angles
+from stem_datasets.builders.stem_abf_tilt.recipe import RECIPES, stitched_domains
+from stem_datasets.physics.glazer import canonical_angles
 from stem_zoo.tasks.tilt.maps import predict_map
 
 ANGLES = (5.371, -3.629, 2.913)  # a-b-c-, deg

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from stem_datasets.cache import sha256_file
+from stem_datasets.simulation.cache import sha256_file
 from stem_zoo import benchmarking, data, hub
 from stem_zoo.benchmarking import DatasetVersionWarning, benchmark, leaderboard
 from stem_zoo.registry import FOLDERS, MODELS, WEIGHTS_DIR, discover, entry_from_config, get_entry

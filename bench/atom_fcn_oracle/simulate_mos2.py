@@ -36,7 +36,7 @@ ZONE = "MoS2 [001]"
 
 def check_disjoint(recipe, split: str, units: list, test_recipe) -> None:
     """Fail if any drawn structure or shot of ours equals one of the dataset's test_unseen_lattice draws."""
-    from stem_datasets.atom_columns import draw_shot, draw_structure
+    from stem_datasets.builders.stem_atom_columns.recipe import draw_shot, draw_structure
 
     test_units = test_recipe.units("test_unseen_lattice")
     test_structs = {draw_structure(test_recipe, "test_unseen_lattice", u) for u in test_units}
@@ -53,8 +53,8 @@ def check_disjoint(recipe, split: str, units: list, test_recipe) -> None:
 
 def simulate(units: int, seed: int, shots: int, first_index: int = 0, split: str = "train", recipe_name: str = "small",
              verbose: bool = True) -> tuple[list[dict], list[float]]:
-    from stem_datasets.atom_columns import generate_unit, get_recipe
-    from stem_datasets.cache import SimulationCache
+    from stem_datasets.builders.stem_atom_columns.recipe import generate_unit, get_recipe
+    from stem_datasets.simulation.cache import SimulationCache
 
     base = get_recipe(recipe_name)
     if seed == base.seed and split == "test_unseen_lattice":
@@ -77,7 +77,7 @@ def simulate(units: int, seed: int, shots: int, first_index: int = 0, split: str
 
 
 def save(path: str, examples: list[dict], meta: dict) -> None:
-    from stem_datasets.atom_columns import DETECTORS
+    from stem_datasets.builders.stem_atom_columns.recipe import DETECTORS
 
     xy = [np.asarray(e["columns_xy"], np.float32).reshape(-1, 2) for e in examples]
     arrays = {

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
-from stem_datasets import abf_tilt
-from stem_datasets.offline import RecipeBuilder, configs
+from stem_datasets.builders.stem_abf_tilt import recipe as abf_tilt
+from stem_datasets.pipeline.offline import RecipeBuilder, configs
 
 
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
@@ -77,5 +77,5 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
             "B column at (a/(2 sqrt2), a/2) from the crop's top-left corner; the crop starts crop_margin_px into the image"
         )
         meta["label_convention"] = ("angles of the octahedron on the reference B column; canonical under the shift and the "
-                                    "[1-10] mirror (label_rule per pattern; stem_datasets.glazer.canonical_angles)")
+                                    "[1-10] mirror (label_rule per pattern; stem_datasets.physics.glazer.canonical_angles)")
         return meta  # RecipeBuilder adds gp_validation (the recipe's summaries: GP against held-out multislice)

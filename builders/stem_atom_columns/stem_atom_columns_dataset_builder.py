@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
-from stem_datasets import atom_columns
-from stem_datasets.offline import RecipeBuilder, configs
+from stem_datasets.builders.stem_atom_columns import recipe as atom_columns
+from stem_datasets.pipeline.offline import RecipeBuilder, configs
 
 
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):

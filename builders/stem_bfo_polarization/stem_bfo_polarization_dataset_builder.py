@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
-from stem_datasets import bfo_experimental, bfo_polarization
-from stem_datasets.offline import RecipeBuilder, configs
+from stem_datasets.builders.stem_bfo_polarization import experimental as bfo_experimental
+from stem_datasets.builders.stem_bfo_polarization import recipe as bfo_polarization
+from stem_datasets.pipeline.offline import RecipeBuilder, configs
 
 
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_datasets as tfds
 
-from stem_datasets import cbed_interface
-from stem_datasets.offline import RecipeBuilder, configs
+from stem_datasets.builders.stem_cbed_interface import recipe as cbed_interface
+from stem_datasets.pipeline.offline import RecipeBuilder, configs
 
 
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):

@@ -2,7 +2,7 @@
 
 Writes ``atom_fcn_<config>.md``: F1 / RMSE of ``atom_fcn`` and of :class:`stem_zoo.tasks.atoms.locate.LoGBaseline`
 on every split of ``stem_atom_columns/<config>``, then both methods on a freshly simulated
-field outside every draw of the dataset (:func:`stem_datasets.atom_columns.holdout_field`:
+field outside every draw of the dataset (:func:`stem_datasets.builders.stem_atom_columns.recipe.holdout_field`:
 LaAlO3, 7.6 nm), with overlay figures.
 
 Example:
@@ -30,8 +30,8 @@ def holdout_scores(locate, fields: dict[str, dict]) -> dict[str, dict]:
 
 def report(entries, out_dir: str | Path, config: str, data_dir: str | None = None) -> list[Path]:
     """The atom-finding report of each entry (``atom_fcn``) on ``stem_atom_columns/<config>``."""
-    from stem_datasets.atom_columns import holdout_field
-    from stem_datasets.cache import SimulationCache
+    from stem_datasets.builders.stem_atom_columns.recipe import holdout_field
+    from stem_datasets.simulation.cache import SimulationCache
     from stem_zoo.tasks.atoms.locate import LoGBaseline, atoms_figure, locate_atoms
     from stem_zoo.benchmarking import benchmark
     from stem_zoo.hub import load
@@ -54,7 +54,7 @@ def report(entries, out_dir: str | Path, config: str, data_dir: str | None = Non
                  "## Hold-out field, outside every draw of the dataset", "",
                  "LaAlO3 [001] (a material in no split), 7.6 nm thick (beyond every drawn thickness), defocus -30 A, "
                  "23 mrad, source sigma 0.3 A, drift 0.5 A, jitter 0.06 A, 3e5 e-/A^2 "
-                 "(`stem_datasets.atom_columns.holdout_field`).", "",
+                 "(`stem_datasets.builders.stem_atom_columns.recipe.holdout_field`).", "",
                  "| method | detector | precision | recall | F1 | RMSE [pm] | class accuracy |", "| --- | --- | --- | --- | --- | --- | --- |"]
         figures = []
         for name, locate in methods.items():

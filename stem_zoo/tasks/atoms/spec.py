@@ -14,7 +14,7 @@ import numpy as np
 
 from stem_zoo.registry import InputSpec
 
-CLASSES = ("background", "light", "intermediate", "heavy")  # = stem_datasets.atom_columns.CLASSES
+CLASSES = ("background", "light", "intermediate", "heavy")  # = stem_datasets.builders.stem_atom_columns.recipe.CLASSES
 DETECTORS = ("haadf", "abf")  # stem_atom_columns' detector ClassLabel, in order
 FILTERS = (16, 32, 64, 128)  # per level, the last one the bottleneck at 1/8 of the input size
 MULTIPLE = 2 ** (len(FILTERS) - 1)  # input height and width must be multiples of this (8)

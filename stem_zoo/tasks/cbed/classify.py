@@ -62,7 +62,7 @@ def classify_stacks(stacks, model="cbed_interface_cnn", batch_size: int = 64) ->
         raise ValueError("classify_stacks needs a zoo CBED classifier (cbed_interface_cnn, cbed_step_cnn) or one loaded by stem_zoo.load.")
     batch = check_stacks(stacks, entry.input.crop_shape, entry.id)  # before loading: fail fast
     model = load(model) if isinstance(model, str) else model
-    from stem_datasets.augment_cbed import preprocess_cbed
+    from stem_datasets.pipeline.augment_cbed import preprocess_cbed
 
     inputs = preprocess_cbed(batch).numpy()
     probabilities = np.concatenate([np.asarray(model.predict_on_batch(inputs[i:i + batch_size]))

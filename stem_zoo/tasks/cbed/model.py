@@ -6,7 +6,7 @@ them (the relative positions of diffraction features matter; pooling after each 
 two dense layers and a softmax; dropout 15% on every layer. The interface model has
 two outputs (rough, intermixed), the step model nine (step at 0.1, ..., 0.9 of the
 thickness; 0 and 1 would be flat, abrupt interfaces). Inputs are preprocessed outside the model
-(:func:`stem_datasets.augment_cbed.preprocess_cbed`). Their part of ``stem-zoo report``
+(:func:`stem_datasets.pipeline.augment_cbed.preprocess_cbed`). Their part of ``stem-zoo report``
 (:func:`report`, one for both models): fresh simulations classified by both.
 
 Example:
@@ -75,7 +75,7 @@ def train_inputs(ds, entry, seed: int):
     """(input, label) for training: a random rotation and dose per stack (reproducible per seed), then sqrt and standardization."""
     import tensorflow as tf
 
-    from stem_datasets.augment_cbed import CbedAugmentSpec, augment_cbed, preprocess_cbed
+    from stem_datasets.pipeline.augment_cbed import CbedAugmentSpec, augment_cbed, preprocess_cbed
 
     spec = CbedAugmentSpec()
     return ds.enumerate().map(
@@ -87,7 +87,7 @@ def train_inputs(ds, entry, seed: int):
 
 def eval_input(example: dict, entry):
     """The un-augmented input of one example: sqrt, standardized per stack."""
-    from stem_datasets.augment_cbed import preprocess_cbed
+    from stem_datasets.pipeline.augment_cbed import preprocess_cbed
 
     return preprocess_cbed(example[entry.input.feature])
 
@@ -112,10 +112,10 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from stem_datasets.cache import SimulationCache
-    from stem_datasets.cbed_interface import get_recipe
-    from stem_datasets.simulate import simulate_4dstem
-    from stem_datasets.structures import lao_sto_interface, snap_interface_thickness
+    from stem_datasets.simulation.cache import SimulationCache
+    from stem_datasets.builders.stem_cbed_interface.recipe import get_recipe
+    from stem_datasets.simulation.simulate import simulate_4dstem
+    from stem_datasets.physics.structures import lao_sto_interface, snap_interface_thickness
     from stem_zoo.tasks.cbed.classify import classify_stacks
     from stem_zoo.hub import load
 

@@ -51,7 +51,7 @@ DEFAULT_INPUT = InputSpec(
     crop_shape=(24, 24), pixel_size=0.25,
     normalization="stem_zoo.tasks.polarization.model.standardize_windows: zero mean, unit std per window, "
                   "outside the model",
-    crop_convention="24 x 24 px (6 A) windows at 0.25 A/px centred on an Fe column (stem_datasets.subimages: "
+    crop_convention="24 x 24 px (6 A) windows at 0.25 A/px centred on an Fe column (stem_datasets.pipeline.subimages: "
                     "the column on window pixel (12, 12)); label delta_FeBi (x, y) [pm], image frame (x along a "
                     "row, y down the rows); training applies one of the 8 symmetries of the square about that "
                     "pixel to window and label together",
@@ -134,7 +134,7 @@ def symmetry_tf(window, vector, k, flip):
     down the rows, the flip negates Px.
 
     The symmetries act about the window's reference pixel (h // 2, h // 2), where
-    ``stem_datasets.subimages`` puts the column a window is centred on, not about the
+    ``stem_datasets.pipeline.subimages`` puts the column a window is centred on, not about the
     geometric middle: for an even h the window is padded by one replicated row and column at
     the bottom and right (an odd square whose middle is that pixel), transformed and cut
     back, so the centred column stays on its pixel and one edge row / column of the result

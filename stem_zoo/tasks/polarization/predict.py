@@ -8,10 +8,10 @@ Steps of :func:`predict_polarization` (seed: Ghosh, Nelson et al., npj Comput. M
    micrograph resampled to the model's pixel size (:func:`stem_zoo.micrograph.resample_to`):
    ``sampling="centred"`` centres them on the Fe (B-site) columns, those of class
    ``"intermediate"`` that :func:`stem_zoo.locate_atoms` finds with ``atom_model``
-   (:func:`stem_datasets.subimages.centred_windows`, bilinear at the sub-pixel positions);
+   (:func:`stem_datasets.pipeline.subimages.centred_windows`, bilinear at the sub-pixel positions);
    ``sampling="grid"`` cuts them on a regular grid of one pseudo-cubic cell's pitch
    (``InputSpec.lattice_constant``) without atom finding
-   (:func:`stem_datasets.subimages.grid_windows`), as the dataset's ``grid`` sub-images.
+   (:func:`stem_datasets.pipeline.subimages.grid_windows`), as the dataset's ``grid`` sub-images.
    A window is dropped when it reaches past the image ("outside") or uses a pixel within
    reach of a NaN pixel ("nan": after resampling, resampled pixels within 2 input pixels
    of a NaN, the cubic spline's support); :attr:`PolarizationMap.dropped` counts them.
@@ -184,7 +184,7 @@ def predict_polarization(image, model=MODEL_ID, pixel_size: float | None = None,
                       for n_in, n_out in zip(raw.shape[::-1], resampled.shape[::-1])])  # (x, y): input -> resampled px
     work = np.where(_resampled_mask(nan, resampled.shape), np.nan, resampled) if nan.any() else resampled
 
-    from stem_datasets.subimages import centred_windows, grid_windows
+    from stem_datasets.pipeline.subimages import centred_windows, grid_windows
 
     if sampling == "centred":
         atom_name = atom_model if isinstance(atom_model, str) else getattr(atom_model, "name", "atom model")

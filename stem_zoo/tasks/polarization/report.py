@@ -71,7 +71,7 @@ def field_labels(field: dict, result) -> tuple[np.ndarray, np.ndarray, np.ndarra
     misses and strays), a grid window by the nearest Fe column."""
     from scipy.spatial import cKDTree
 
-    from stem_datasets.bfo_polarization import MATCH_RADIUS
+    from stem_datasets.builders.stem_bfo_polarization.recipe import MATCH_RADIUS
 
     distance, index = cKDTree(field["cells_xy"]).query(result.xy)
     centred = result.sampling == "centred"
@@ -81,9 +81,9 @@ def field_labels(field: dict, result) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def holdout_section(model, out: Path, stem: str) -> list[str]:
     """Markdown and figures: the model's map of a freshly simulated two-domain field outside the dataset's draws
-    (:func:`stem_datasets.bfo_polarization.holdout_field`, ~1 min of PRISM the first time, then cached)."""
-    from stem_datasets.bfo_polarization import holdout_field
-    from stem_datasets.cache import SimulationCache
+    (:func:`stem_datasets.builders.stem_bfo_polarization.recipe.holdout_field`, ~1 min of PRISM the first time, then cached)."""
+    from stem_datasets.builders.stem_bfo_polarization.recipe import holdout_field
+    from stem_datasets.simulation.cache import SimulationCache
     from stem_zoo.tasks.polarization.predict import predict_polarization
     from stem_zoo.tasks.polarization.plots import comparison_figure
 

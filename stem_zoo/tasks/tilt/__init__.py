@@ -12,4 +12,4 @@ HOOKS = {
     "decode_outputs": "uncertainty:decode_outputs",
     "uncertainty_metrics": "uncertainty:uncertainty_metrics", "report": "report:report",
 }
-METRICS_FEATURE = "pattern"  # the dataset feature the metrics hooks also read: each label's orbit (stem_datasets.glazer)
+METRICS_FEATURE = "pattern"  # the dataset feature the metrics hooks also read: each label's orbit (stem_datasets.physics.glazer)

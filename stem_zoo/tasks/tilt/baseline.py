@@ -1,11 +1,11 @@
 """The physics baseline beside the tilt models: maximum-likelihood GP fits of dataset crops, and their bound.
 
-:func:`score_mle` fits :func:`stem_datasets.tilt_mle.fit_crop` to the first ``limit`` crops of a
+:func:`score_mle` fits :func:`stem_datasets.builders.stem_abf_tilt.mle.fit_crop` to the first ``limit`` crops of a
 split at one dose and scores them like a model (predictions aligned to their labels' orbits,
 canonical angles and the determinable combinations), beside the Cramer-Rao bound of the same
 crops (thickness, shift and magnification unknown) and the efficiency bound / RMSE. :func:`baseline_table` writes both as
 markdown, and can put a network's RMSE on the same split beside them. The bound of a GP-made crop is
-the GP model's (its exact model); of a multislice crop, the multislice one (:func:`stem_datasets.limits.tilt_crb`).
+the GP model's (its exact model); of a multislice crop, the multislice one (:func:`stem_datasets.builders.stem_abf_tilt.limits.tilt_crb`).
 
 Example (fits the smoke GP the first time, a minute or two):
     >>> import stem_datasets, tensorflow_datasets as tfds  # doctest: +SKIP
@@ -21,8 +21,8 @@ import numpy as np
 
 from stem_zoo.tasks.tilt.metrics import align_to_orbit
 
-from stem_datasets.limits import COMBINATIONS
-from stem_datasets.tilt_mle import NUISANCES, QUANTITIES
+from stem_datasets.builders.stem_abf_tilt.limits import COMBINATIONS
+from stem_datasets.builders.stem_abf_tilt.mle import NUISANCES, QUANTITIES
 
 _COMBINATIONS = np.array([COMBINATIONS[q] for q in QUANTITIES]).T  # (3, quantity): angle errors @ it = quantity errors
 
@@ -57,9 +57,9 @@ def _nominal_optics(recipe, ex: dict) -> bool:
 
 def _bounds(builder, examples: list[dict], dose: float, nuisance: tuple[str, ...], models: dict) -> np.ndarray:
     """(n, quantity) bound [deg] of each crop: the GP model's for GP-made crops (their exact model), the multislice
-    one (:func:`stem_datasets.limits.tilt_crb`) for multislice crops at the nominal optics, NaN for others."""
-    from stem_datasets.limits import tilt_crb_thicknesses
-    from stem_datasets.tilt_mle import crop_crb
+    one (:func:`stem_datasets.builders.stem_abf_tilt.limits.tilt_crb`) for multislice crops at the nominal optics, NaN for others."""
+    from stem_datasets.builders.stem_abf_tilt.limits import tilt_crb_thicknesses
+    from stem_datasets.builders.stem_abf_tilt.mle import crop_crb
 
     recipe = builder.builder_config.recipe
     out = np.full((len(examples), len(QUANTITIES)), np.nan)
@@ -88,8 +88,8 @@ def score_mle(builder, split: str, dose: float = 1e4, limit: int = 12, nuisance:
     multislice crop at the nominal optics the multislice one (a few cached runs per structure); crops
     of other optics or another material have none (their RMS bound is over the others, NaN if none).
     """
-    from stem_datasets.abf_tilt import margin_px
-    from stem_datasets.tilt_mle import CropModel, fit_crop
+    from stem_datasets.builders.stem_abf_tilt.recipe import margin_px
+    from stem_datasets.builders.stem_abf_tilt.mle import CropModel, fit_crop
 
     recipe = builder.builder_config.recipe
     my, mx = margin_px(recipe)

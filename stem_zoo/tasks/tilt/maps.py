@@ -156,7 +156,7 @@ def predict_map(image, model="tilt_dcnn", pixel_size: float | None = None, metho
     if method not in ("dense", "windows"):
         raise ValueError(f"method must be 'dense' or 'windows', got {method!r}.")
     if pattern is not None:
-        from stem_datasets.glazer import parse_pattern
+        from stem_datasets.physics.glazer import parse_pattern
 
         parse_pattern(pattern)  # a clear error for a malformed symbol
     if isinstance(model, str):
@@ -230,7 +230,7 @@ def reference_frame(means: np.ndarray, stds: np.ndarray | None, m: np.ndarray, n
     (alpha + beta, beta - alpha, gamma) follow their quantities.
 
     A window referenced at column (m, n) reads the crystal whose reference octahedron is that
-    column's (:func:`stem_datasets.glazer.neighbour_transform`); the flip back is an involution
+    column's (:func:`stem_datasets.physics.glazer.neighbour_transform`); the flip back is an involution
     that maps orbits to orbits, so the result is the (0, 0) column's canonical label.
 
     >>> means = np.array([[6.0, -4.0, 8.0], [-4.0, 6.0, 8.0]])  # what columns 0 and 1 of one a-b-c- domain read
@@ -238,7 +238,7 @@ def reference_frame(means: np.ndarray, stds: np.ndarray | None, m: np.ndarray, n
     >>> frame.tolist()
     [[6.0, -4.0, 8.0], [6.0, -4.0, 8.0]]
     """
-    from stem_datasets.glazer import canonical_transforms, neighbour_transform
+    from stem_datasets.physics.glazer import canonical_transforms, neighbour_transform
     from stem_zoo.tasks.tilt.uncertainty import basis_permutation
 
     means = np.array(means, np.float64)

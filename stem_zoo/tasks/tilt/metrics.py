@@ -18,7 +18,7 @@ SIGN_THRESHOLD_DEG = 1.0  # signs of smaller angles are not scored
 def align_to_orbit(true: np.ndarray, pred: np.ndarray, patterns, return_transforms: bool = False):
     """Each prediction replaced by the member of its orbit (the shift and the [1-10] mirror) nearest its label.
 
-    Equivalent triples give one image (:mod:`stem_datasets.glazer`), so a prediction is scored as
+    Equivalent triples give one image (:mod:`stem_datasets.physics.glazer`), so a prediction is scored as
     the triple of its orbit closest to the (canonical) label: near alpha + beta = 0, where the
     canonical rule switches, a prediction just across the switch is not counted as a sign error.
     ``return_transforms``: also the (n, 3, 3) label map applied to each prediction.
@@ -26,7 +26,7 @@ def align_to_orbit(true: np.ndarray, pred: np.ndarray, patterns, return_transfor
     >>> align_to_orbit(np.array([[4.0, 3.0, 5.0]]), np.array([[-3.0, -4.0, -5.0]]), ["a-b-c-"]).tolist()
     [[4.0, 3.0, 5.0]]
     """
-    from stem_datasets.glazer import equivalent_transforms
+    from stem_datasets.physics.glazer import equivalent_transforms
 
     true, pred = np.asarray(true, float), np.asarray(pred, float)
     out = pred.copy()

@@ -8,7 +8,7 @@ canonical (alpha, beta, gamma), then one raw number per quantity of :data:`STD_B
 (alpha + beta, beta - alpha, gamma), whose standard deviation is
 ``STD_FLOOR_DEG + softplus(raw + STD_OFFSET)`` (:func:`stem_zoo.tasks.tilt.uncertainty.decode_outputs`). The std lives in that
 basis because alpha + beta and beta - alpha are what the image determines
-(``stem_datasets.glazer.DETERMINABLE``) and their errors are nearly independent (their
+(``stem_datasets.physics.glazer.DETERMINABLE``) and their errors are nearly independent (their
 Cramer-Rao bounds combine to those of alpha and beta), and because every label map of the
 orbit (shift, [1-10] mirror) and of a step to the neighbouring B column only permutes and
 flips those three, so a std moves with its quantity. It is trained with the beta-NLL loss
@@ -42,7 +42,7 @@ from stem_zoo.tasks.tilt.uncertainty import STD_FLOOR_DEG, STD_OFFSET, TO_STD_BA
 PLAN = [(32, 3), (32, 3), "pool", (64, 3), (64, 3), "pool", (128, 3), (128, 3), (128, 3), (128, 3),
         (256, 1), (256, 1)]
 TRAIN_DOSE_RANGE = (5e2, 2e5)  # e-/A^2, log-uniform: around the evaluation doses 1e3 / 1e4 / 1e5
-# Milder imperfections than stem_datasets.augment's defaults (0.8 A source, 0.15 A line jitter): alpha + beta and gamma
+# Milder imperfections than stem_datasets.pipeline.augment's defaults (0.8 A source, 0.15 A line jitter): alpha + beta and gamma
 # show as the splitting of the O columns along the beam (~0.17 A at 5 deg), which a 0.8 A source blur washes out; in a
 # first run with the defaults the network learned beta - alpha only (gamma RMSE 5.5 deg after 4000 steps).
 TRAIN_IMPERFECTIONS = {"source_size_fwhm_A": (0.0, 0.3), "line_jitter_A": 0.05}
@@ -140,7 +140,7 @@ def train_inputs(ds, entry, seed: int):
 
     import tensorflow as tf
 
-    from stem_datasets.augment import augment_dataset
+    from stem_datasets.pipeline.augment import augment_dataset
     from stem_zoo.data import augment_spec
     from stem_zoo.micrograph import local_standardize_tf, normalization_window
 
@@ -153,7 +153,7 @@ def train_inputs(ds, entry, seed: int):
 
 def eval_input(example: dict, entry):
     """The un-augmented input of one example: the reference crop of its field, normalized."""
-    from stem_datasets.augment import reference_crop
+    from stem_datasets.pipeline.augment import reference_crop
     from stem_zoo.data import augment_spec
     from stem_zoo.micrograph import local_standardize_tf, normalization_window
 

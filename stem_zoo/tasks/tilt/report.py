@@ -118,7 +118,7 @@ def release(run_dir: str | Path, config: str = "small", data_dir: str | None = N
                              f"{settings['learning_rate']} --decay-every {settings['decay_every_epochs']} --seed {settings['seed']}",
                   "loss": "beta-NLL (beta = 1/2) of the canonical labels in (alpha + beta, beta - alpha, gamma)",
                   "optimizer": f"Adam({settings['learning_rate']:g}), halved every {settings['decay_every_epochs']} epochs",
-                  "augmentation": f"stem_datasets.augment defaults but {TRAIN_IMPERFECTIONS}; Poisson noise at a dose "
+                  "augmentation": f"stem_datasets.pipeline.augment defaults but {TRAIN_IMPERFECTIONS}; Poisson noise at a dose "
                                   f"log-uniform in {TRAIN_DOSE_RANGE} e/A^2",
                   "epochs": settings["epochs"], "steps_per_epoch": settings["steps_per_epoch"],
                   "global_batch": settings["batch_size"], "l2": 1e-4, "replicas": training["replicas"],
@@ -253,7 +253,7 @@ def reliability_figure(curves: dict[str, dict], path: Path) -> None:
 
 def two_domain_section(model, config: str, out: Path) -> tuple[dict, list[str]]:
     """The stitched two-domain map (``TWO_DOMAINS``), its figure, columns, check, and its markdown."""
-    from stem_datasets.abf_tilt import get_recipe, stitched_domains
+    from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe, stitched_domains
     from stem_zoo.tasks.tilt.maps import map_figure, predict_map, save_columns_csv
 
     model_id = model.zoo.entry.id
@@ -291,14 +291,14 @@ def two_domain_section(model, config: str, out: Path) -> tuple[dict, list[str]]:
 
 
 def reference_px(recipe) -> tuple[float, float]:
-    """(row, col) pixel of the reference B column of a dataset image (:func:`stem_datasets.abf_tilt.stitched_domains`)."""
+    """(row, col) pixel of the reference B column of a dataset image (:func:`stem_datasets.builders.stem_abf_tilt.recipe.stitched_domains`)."""
     a = recipe.lattice_constant
     return (a / 2 / recipe.pixel_size, a / (2 * np.sqrt(2)) / recipe.pixel_size)
 
 
 def frame_truths(maps, domains, pattern: str, reference: tuple[float, float]) -> np.ndarray:
     """The domains' labels in the frame of the map's (0, 0) column, given the pixel of their reference column."""
-    from stem_datasets.glazer import shifted_angles
+    from stem_datasets.physics.glazer import shifted_angles
 
     m, n = maps.lattice.fractional(reference[0], reference[1])
     return np.array([shifted_angles(d, pattern, int(np.rint(m)), int(np.rint(n))) for d in domains])
@@ -355,10 +355,10 @@ def physics_limit_section(model, config: str, data_dir: str | None, out: Path, b
     (out / f"{model.zoo.entry.id}_{config}_mle_baseline.json").write_text(json.dumps(rows, indent=1))
     return rows, [
         "## Against the physical limit", "",
-        f"The physics baseline (`stem_datasets.tilt_mle`: maximum-likelihood fit of the dataset's GP, with thickness, "
+        f"The physics baseline (`stem_datasets.builders.stem_abf_tilt.mle`: maximum-likelihood fit of the dataset's GP, with thickness, "
         f"crop shift and x/y magnification free) on the first {limit} crops of each split at {dose:g} e/A^2 with the "
         "nominal ABF range; the RMS Cramer-Rao bound of the same crops with the same unknowns (GP-made crops: under the "
-        "GP, their exact model; multislice crops: `stem_datasets.limits.tilt_crb`, from multislice), and the efficiency "
+        "GP, their exact model; multislice crops: `stem_datasets.builders.stem_abf_tilt.limits.tilt_crb`, from multislice), and the efficiency "
         "bound / RMSE; predictions are aligned to their labels' orbits (the [1-10] mirror). The model's RMSE at the same "
         "dose (every crop of the split) beside it. The bound is local: where a quantity's signal is quadratic (alpha + "
         "beta near 0, a thin crystal, smoke's coarse GP) it is large and a fit kept inside the angle range does better, "

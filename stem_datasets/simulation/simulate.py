@@ -7,7 +7,7 @@ new run) and the HAADF image. Results are cached on disk, keyed by a hash of the
 all microscope settings and the abTEM version.
 
 Example (a tiny, coarse run of a few seconds):
-    >>> from stem_datasets.structures import tilted_perovskite
+    >>> from stem_datasets.physics.structures import tilted_perovskite
     >>> m = Microscope(potential_sampling=0.1, scan_step=0.5, frozen_phonons=0, haadf_detector=(50, 80))
     >>> images = simulate_stem(tilted_perovskite((0, 0, 8), "a0a0c-"), [1.1], m, cache=None)
     >>> images.abf.shape[0], images.thicknesses_nm
@@ -26,9 +26,9 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from stem_datasets.cache import SimulationCache, atoms_description, cache_key
-from stem_datasets.microscope import Microscope
-from stem_datasets.structures import layers_for_thickness, nominal_thickness_nm, view_along_1m10
+from stem_datasets.simulation.cache import SimulationCache, atoms_description, cache_key
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.physics.structures import layers_for_thickness, nominal_thickness_nm, view_along_1m10
 
 CACHE_FORMAT = 2  # 2: radial bright-field bins instead of one ABF image
 RADIAL_BIN_MRAD = 1.0
@@ -339,7 +339,7 @@ def simulate_4dstem(
     structure's); one slice per atomic plane. The cell must be square in x, y so that the
     CBED pixels are square (abTEM samples k as 1 / cell length).
 
-    >>> from stem_datasets.structures import lao_sto_interface
+    >>> from stem_datasets.physics.structures import lao_sto_interface
     >>> m = Microscope(semiangle=20, potential_sampling=0.2, frozen_phonons=0)
     >>> s = simulate_4dstem(lao_sto_interface(3.905), [3.905], m, InterfaceScan(2, 1), CbedDetector(8, 1))
     >>> s.cbed.shape

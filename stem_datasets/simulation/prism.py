@@ -9,10 +9,10 @@ choice of f (``bench/validate_prism.py``; the number is in the ``stem_atom_colum
 
 Thermal diffuse scattering: one frozen-phonon configuration per structure
 (:func:`frozen_configuration`, Gaussian displacements with the Debye-Waller sigmas of
-:data:`stem_datasets.microscope.THERMAL_SIGMAS_300K`).
+:data:`stem_datasets.simulation.microscope.THERMAL_SIGMAS_300K`).
 
 Example (a 2 x 2 cell SrTiO3 field, 1.6 nm thick; about a second):
-    >>> from stem_datasets.lattices import srtio3_001
+    >>> from stem_datasets.physics.lattices import srtio3_001
     >>> atoms = srtio3_001((2, 2), 4)
     >>> shot = Shot(defocus=0.0, semiangle=20.0, positions=grid_positions((8, 8), 0.5))
     >>> images = prism_images(atoms, [shot], PrismSettings(potential_sampling=0.1, haadf=(50, 80)), cache=None)
@@ -30,9 +30,9 @@ from typing import Sequence
 import numpy as np
 from ase import Atoms
 
-from stem_datasets.cache import SimulationCache, atoms_description, cache_key
-from stem_datasets.microscope import THERMAL_SIGMAS_300K, Microscope
-from stem_datasets.simulate import POTENTIAL, _abtem_version, _is_smooth, _smooth_gpts, settings_description
+from stem_datasets.simulation.cache import SimulationCache, atoms_description, cache_key
+from stem_datasets.simulation.microscope import THERMAL_SIGMAS_300K, Microscope
+from stem_datasets.simulation.simulate import POTENTIAL, _abtem_version, _is_smooth, _smooth_gpts, settings_description
 
 CACHE_FORMAT = 2  # 2: grid points a multiple of the interpolation factor
 
@@ -96,7 +96,7 @@ def grid_positions(shape: tuple[int, int], step: float, origin: tuple[float, flo
 def frozen_configuration(atoms: Atoms, seed: int, sigmas: dict[str, float] | None = None) -> Atoms:
     """One frozen-phonon configuration: independent Gaussian displacements per atom and axis.
 
-    >>> from stem_datasets.lattices import srtio3_001
+    >>> from stem_datasets.physics.lattices import srtio3_001
     >>> a = srtio3_001((1, 1), 1)
     >>> moved = frozen_configuration(a, 0)
     >>> 0 < float(np.abs(moved.positions - a.positions).max()) < 0.5

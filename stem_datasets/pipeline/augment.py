@@ -4,7 +4,7 @@ As in the seed paper (Methods 3.2): a global affine distortion (rotation, shears
 translation), a global scaling of about +-5 %, Poisson noise at a random dose, and a
 crop of 2 x 2 projected cells. Crops start one B-column (along [110]) or one cell
 (along [001]) away from the reference at random; the labels then become the angles of
-the octahedron now at the crop's reference position (:func:`stem_datasets.glazer.shifted_angles`).
+the octahedron now at the crop's reference position (:func:`stem_datasets.physics.glazer.shifted_angles`).
 The affine map is taken about that reference, so the labelled column stays put.
 
 Besides the paper's distortions, the imperfections of a real micrograph: a finite
@@ -21,7 +21,7 @@ the same field, bit for bit.
 
 Example:
     >>> import tensorflow as tf
-    >>> from stem_datasets.abf_tilt import RECIPES, describe
+    >>> from stem_datasets.builders.stem_abf_tilt.recipe import RECIPES, describe
     >>> spec = AugmentSpec.from_metadata(describe(RECIPES["smoke"]))  # or builder.info.metadata
     >>> spec.crop_shape, spec.margin, spec.lattice_constant, spec.field_shape()
     ((52, 74), (13, 18), 3.905, (78, 110))
@@ -115,7 +115,7 @@ def _pattern_flags(pattern: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
 
 
 def canonical_angles_tf(angles: tf.Tensor, pattern: tf.Tensor) -> tf.Tensor:
-    """TensorFlow twin of :func:`stem_datasets.glazer.canonical_angles` for one triple.
+    """TensorFlow twin of :func:`stem_datasets.physics.glazer.canonical_angles` for one triple.
 
     The orbit is (identity, shift, mirror, mirror after shift), the shift and the mirror
     acting as the identity where the pattern lacks them; the member with the largest
@@ -136,7 +136,7 @@ def canonical_angles_tf(angles: tf.Tensor, pattern: tf.Tensor) -> tf.Tensor:
 
 
 def shifted_angles_tf(angles: tf.Tensor, pattern: tf.Tensor, columns_x: tf.Tensor, cells_y: tf.Tensor) -> tf.Tensor:
-    """TensorFlow twin of :func:`stem_datasets.glazer.shifted_angles`."""
+    """TensorFlow twin of :func:`stem_datasets.physics.glazer.shifted_angles`."""
     _, out_of_phase = _pattern_flags(pattern)
     oop = tf.cast(out_of_phase, tf.int32)
     parity = tf.stack([cells_y + columns_x * oop[0], columns_x + cells_y, columns_x + cells_y * oop[2]])

@@ -1,7 +1,7 @@
 """The Apache Beam stages of a recipe's build: its simulations, then its prepared work, then each split.
 
-:class:`stem_datasets.offline.RecipeBuilder` hands TFDS one :class:`GenerateSplit` per split. For a
-:class:`stem_datasets.recipe.PreparedRecipe` the first split to be expanded also adds, once per
+:class:`stem_datasets.pipeline.offline.RecipeBuilder` hands TFDS one :class:`GenerateSplit` per split. For a
+:class:`stem_datasets.pipeline.recipe.PreparedRecipe` the first split to be expanded also adds, once per
 pipeline, a stage of every simulation (one work item each) and after it a stage of every prepared
 key (``stem_abf_tilt``: fit and validate one GP per pattern); the splits wait for both (a side
 input) and then only read the shared simulation cache. Each stage's summary (the GP validation)
@@ -23,8 +23,8 @@ from typing import Any, Iterator
 
 import apache_beam as beam
 
-from stem_datasets.cache import SimulationCache, cache_key
-from stem_datasets.recipe import DatasetRecipe, PreparedRecipe
+from stem_datasets.simulation.cache import SimulationCache, cache_key
+from stem_datasets.pipeline.recipe import DatasetRecipe, PreparedRecipe
 
 
 def summary_key(run_id: str, key: Any) -> str:

@@ -27,7 +27,7 @@ from ase.spacegroup import crystal
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
-from stem_datasets.structures import get_composition, tilted_perovskite
+from stem_datasets.physics.structures import get_composition, tilted_perovskite
 
 COLUMN_CLASSES = ("background", "light", "intermediate", "heavy")
 # Heaviest atom of a column -> class: Z <= 10 light (C, O), 11-36 intermediate (Si, S, Ti, Fe), >= 37 heavy.
@@ -120,7 +120,7 @@ def _cubic_perovskite(name: str) -> Atoms:
 
 
 def perovskite_001(composition: str, repeats: tuple[int, int], layers: int) -> Atoms:
-    """A cubic ABO3 perovskite (``stem_datasets.structures.COMPOSITIONS``) down [001]: A, B+O and O columns."""
+    """A cubic ABO3 perovskite (``stem_datasets.physics.structures.COMPOSITIONS``) down [001]: A, B+O and O columns."""
     comp = get_composition(composition)
     return _repeat(_cubic_perovskite(composition), repeats, layers, zone=f"{composition} [001]", family="perovskite",
                    source=comp.source, column_spacing=comp.lattice_constant / 2)

@@ -1,11 +1,11 @@
 """The recipe behind ``stem_bfo_polarization``: HAADF fields of BiFeO3 [100]pc with a known polarization field,
 cut into sub-images centred on the Fe columns (found by atom finding) and on a regular grid.
 
-A *field* is one structure (:func:`stem_datasets.polarization.bfo_field`): ``cells`` x ``cells``
+A *field* is one structure (:func:`stem_datasets.physics.polarization.bfo_field`): ``cells`` x ``cells``
 pseudo-cubic cells with a drawn domain pattern (one domain, a 71 or 109 deg wall, or a smooth
 rotation), a thickness, Sm on random Bi sites (0, 7 or 10%) with the model of
-:mod:`stem_datasets.polarization`, one frozen-phonon configuration and, in ``test_mistilt``, an
-off-zone tilt (up to 1 mrad elsewhere, the residual of an alignment). One PRISM run (:mod:`stem_datasets.prism`) images it with a drawn defocus,
+:mod:`stem_datasets.physics.polarization`, one frozen-phonon configuration and, in ``test_mistilt``, an
+off-zone tilt (up to 1 mrad elsewhere, the residual of an alignment). One PRISM run (:mod:`stem_datasets.simulation.prism`) images it with a drawn defocus,
 convergence angle, source size and a slightly rotated, drifting scan; ``noise_draws`` Poisson
 realizations at their own doses follow. The label of a cell is delta_FeBi, the projected offset [pm]
 of its Fe column from the mean of its four Bi columns, taken from the static positions and rotated
@@ -40,12 +40,12 @@ from typing import Iterator
 import numpy as np
 from ase import Atoms
 
-from stem_datasets import lattices, polarization
-from stem_datasets.atom_columns import BULK, ShotDraw, column_labels, recorded_image, scan_positions
-from stem_datasets.cache import SimulationCache, unit_interval
-from stem_datasets.prism import PrismSettings, Shot, frozen_configuration, prism_images
-from stem_datasets.recipe import recipe_named
-from stem_datasets.subimages import centred_windows, grid_labels, grid_windows, region_split
+from stem_datasets.physics import lattices, polarization
+from stem_datasets.builders.stem_atom_columns.recipe import BULK, ShotDraw, column_labels, recorded_image, scan_positions
+from stem_datasets.simulation.cache import SimulationCache, unit_interval
+from stem_datasets.simulation.prism import PrismSettings, Shot, frozen_configuration, prism_images
+from stem_datasets.pipeline.recipe import recipe_named
+from stem_datasets.pipeline.subimages import centred_windows, grid_labels, grid_windows, region_split
 
 SPLITS = ("train", "validation", "test", "test_unseen_field", "test_unseen_composition", "test_mistilt")
 SAMPLINGS = ("centred", "grid")
@@ -440,7 +440,7 @@ class ExperimentalRecipe:
 
 @functools.lru_cache(maxsize=1)
 def _read_frames(manual_dir: str) -> list:
-    from stem_datasets.bfo_experimental import read_manual_dir
+    from stem_datasets.builders.stem_bfo_polarization.experimental import read_manual_dir
 
     return read_manual_dir(manual_dir)
 

@@ -57,7 +57,7 @@ npj Comput. Mater. 7, 149 (2021). Place **one** of these layouts in `{DEFAULT_MA
    SHA-256 and the file matches it. After checking the download against the MD5 that Zenodo lists, take
    `sha256sum {SERIES_FILE}` and set the environment variable `{SERIES_SHA256_ENV}=<hex>` before
    `tfds build stem_bfo_polarization --config experimental` (or pass `series_sha256=` to
-   `stem_datasets.bfo_experimental.read_manual_dir`).
+   `stem_datasets.builders.stem_bfo_polarization.experimental.read_manual_dir`).
 
 If both layouts are present, the per-frame HDF5 files are used.
 """

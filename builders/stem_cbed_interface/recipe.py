@@ -1,6 +1,6 @@
 """The recipe behind ``stem_cbed_interface``: which 4D-STEM simulations, which splits.
 
-Three kinds of LaAlO3/SrTiO3 cross-section (:func:`stem_datasets.structures.lao_sto_interface`):
+Three kinds of LaAlO3/SrTiO3 cross-section (:func:`stem_datasets.physics.structures.lao_sto_interface`):
 *rough* (a buried step at 0.1, ..., 0.9 of the thickness), *intermixed* (a flat interface
 with a random fraction of the first AlO2 plane's Al replaced by Ti) and *abrupt* (flat,
 at the nominal plane or one cell out, no step inside the sample). Every structure is
@@ -10,7 +10,7 @@ width, the Ti sites, the scan's offset, defocus and mistilt. Train, validation a
 therefore hold different structures, not only different phonon seeds;
 ``test_unseen_thickness`` holds structures at a thickness class absent from the others.
 
-:class:`CbedInterfaceRecipe` is a :class:`stem_datasets.recipe.DatasetRecipe`; the builder
+:class:`CbedInterfaceRecipe` is a :class:`stem_datasets.pipeline.recipe.DatasetRecipe`; the builder
 only declares features. A work unit is one multislice run. Each line of its 4D-STEM scan is
 one example (a stack positions x ky x kx) that also carries the stack averaged over the
 lines (one unit cell in y), which the seed paper needed for the step position. Intermixed
@@ -29,11 +29,11 @@ from typing import ClassVar, Iterator
 
 import numpy as np
 
-from stem_datasets.cache import SimulationCache, unit_interval
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import CbedDetector, InterfaceScan, simulate_4dstem
-from stem_datasets.recipe import recipe_named
-from stem_datasets.structures import (
+from stem_datasets.simulation.cache import SimulationCache, unit_interval
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import CbedDetector, InterfaceScan, simulate_4dstem
+from stem_datasets.pipeline.recipe import recipe_named
+from stem_datasets.physics.structures import (
     COMPOSITIONS,
     INTERFACE_WIDTH_CELLS,
     LAO_FILM_C,
@@ -99,7 +99,7 @@ class CbedInterfaceRecipe:
         """(positions, ky, kx) of one example."""
         return (self.scan.positions, self.detector.pixels, self.detector.pixels)
 
-    # The DatasetRecipe interface (stem_datasets.recipe), delegating to this module's functions.
+    # The DatasetRecipe interface (stem_datasets.pipeline.recipe), delegating to this module's functions.
     def units(self, split: str) -> list[tuple]:
         """The multislice runs of a split (:func:`units`)."""
         return units(self, split)

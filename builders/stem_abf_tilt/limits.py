@@ -2,13 +2,13 @@
 
 Model: Poisson counts per pixel, mean ``lambda = dose [e/A^2] x pixel_size^2 x I`` with ``I`` the
 ABF intensity as a fraction of the probe (nominal ABF range of the config's microscope), on the
-dataset's 2 x 2-cell crop (:func:`stem_datasets.abf_tilt.to_dataset_image`, cut at
-:func:`~stem_datasets.abf_tilt.margin_px` to :meth:`~stem_datasets.abf_tilt.AbfTiltRecipe.crop_shape`).
+dataset's 2 x 2-cell crop (:func:`stem_datasets.builders.stem_abf_tilt.recipe.to_dataset_image`, cut at
+:func:`~stem_datasets.builders.stem_abf_tilt.recipe.margin_px` to :meth:`~stem_datasets.builders.stem_abf_tilt.recipe.AbfTiltRecipe.crop_shape`).
 Fisher information ``F = sum_pixels J J^T / lambda`` over the tilted angles and the unknown nuisances,
 ``J = d lambda / d parameter``; the bound of a combination ``v`` of the angles is ``sqrt(v^T F^-1 v)``
 [deg]. As ``F`` is proportional to the dose, every bound scales exactly as ``dose^-1/2``.
 
-Derivatives come from static multislice runs (:func:`stem_datasets.abf_tilt.simulate_run`, cached):
+Derivatives come from static multislice runs (:func:`stem_datasets.builders.stem_abf_tilt.recipe.simulate_run`, cached):
 angles by central differences of +-``ANGLE_STEP_DEG`` (one-sided where a step would leave the
 config's range), defocus by +-``DEFOCUS_STEP_A``, two-fold astigmatism (components along 0 and 45 deg)
 by +-``ASTIGMATISM_STEP_A``, thickness from the neighbouring exit planes (per nm). The others are
@@ -31,12 +31,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from stem_datasets.abf_tilt import AbfTiltRecipe, get_recipe, projected_period, simulate_run
-from stem_datasets.abf_tilt_design import Run
-from stem_datasets.cache import SimulationCache
-from stem_datasets.glazer import parse_pattern
-from stem_datasets.microscope import Microscope
-from stem_datasets.structures import get_composition, layers_for_thickness
+from stem_datasets.builders.stem_abf_tilt.recipe import AbfTiltRecipe, get_recipe, projected_period, simulate_run
+from stem_datasets.builders.stem_abf_tilt.design import Run
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.physics.glazer import parse_pattern
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.physics.structures import get_composition, layers_for_thickness
 
 NUISANCES = ("thickness", "defocus", "astigmatism", "shift", "magnification", "source_size")
 COMBINATIONS: dict[str, tuple[float, float, float]] = {
@@ -155,7 +155,7 @@ def _layers(recipe: AbfTiltRecipe, thicknesses_nm: Iterable[float]) -> list[int]
 
 def _crop_series(recipe: AbfTiltRecipe, period_image: np.ndarray, period: tuple[float, float], fwhm: float,
                  kind: str = "image") -> np.ndarray:
-    """The crop of :func:`~stem_datasets.abf_tilt.to_dataset_image` (float64), blurred by a Gaussian of ``fwhm`` [A].
+    """The crop of :func:`~stem_datasets.builders.stem_abf_tilt.recipe.to_dataset_image` (float64), blurred by a Gaussian of ``fwhm`` [A].
 
     ``kind``: "image", "dx", "dy" (derivatives per A) or "dfwhm" (per A of source FWHM). Crop pixel
     (i, j) sits at (x, y) = (j, i) x pixel_size from the period's origin.
@@ -187,10 +187,10 @@ def _crop_series(recipe: AbfTiltRecipe, period_image: np.ndarray, period: tuple[
 def dataset_crop(recipe: AbfTiltRecipe, period_image: np.ndarray, angles, pattern: str, fwhm: float = 0.0) -> np.ndarray:
     """The dataset crop (crop_h, crop_w) of a one-period ABF image at ``angles``, optionally source-blurred.
 
-    The same numbers as :func:`~stem_datasets.abf_tilt.to_dataset_image` cut at
-    :func:`~stem_datasets.abf_tilt.margin_px` (in float64):
+    The same numbers as :func:`~stem_datasets.builders.stem_abf_tilt.recipe.to_dataset_image` cut at
+    :func:`~stem_datasets.builders.stem_abf_tilt.recipe.margin_px` (in float64):
 
-    >>> from stem_datasets.abf_tilt import margin_px, to_dataset_image
+    >>> from stem_datasets.builders.stem_abf_tilt.recipe import margin_px, to_dataset_image
     >>> r, img = get_recipe("smoke"), np.random.default_rng(0).random((40, 32))
     >>> period = projected_period((6, 4, 3), "a-b-c-", "SrTiO3")
     >>> (my, mx), (h, w) = margin_px(r), r.crop_shape()

@@ -24,7 +24,7 @@ import sys
 import warnings
 from pathlib import Path
 
-_PACKAGE = Path(__file__).resolve().parent
+_PACKAGE = Path(__file__).resolve().parents[1]  # stem_datasets/
 TFDS = "tensorflow_datasets"
 BUILDERS = "stem_datasets.builders"
 
@@ -35,30 +35,30 @@ def builders_dir() -> Path:
     return installed if installed.is_dir() else _PACKAGE.parent / "builders"
 
 
-_deferred = False  # TFDS finished importing while stem_datasets.offline, which the builders need, was half-imported
+_deferred = False  # TFDS finished importing while stem_datasets.pipeline.offline, which the builders need, was half-imported
 
 
 def register() -> None:
     """Import every builder (registers it with TFDS); a failing one warns instead of breaking TFDS's import.
 
-    When TFDS is first imported by ``stem_datasets.offline`` itself (``import stem_datasets.offline`` before
+    When TFDS is first imported by ``stem_datasets.pipeline.offline`` itself (``import stem_datasets.pipeline.offline`` before
     anything else), the builders cannot import that half-initialized module yet: registration waits for
     :func:`register_deferred`, which ``offline`` calls as its last line.
     """
     global _deferred
-    offline = sys.modules.get("stem_datasets.offline")
+    offline = sys.modules.get("stem_datasets.pipeline.offline")
     if not _deferred and offline is not None and getattr(offline.__spec__, "_initializing", False):
         _deferred = True
         return
     _deferred = False
     try:
-        importlib.import_module(BUILDERS)
-    except Exception as error:  # noqa: BLE001  (reported, and raised again by `from stem_datasets import builders`)
+        importlib.import_module(BUILDERS).register_all()
+    except Exception as error:  # noqa: BLE001  (reported, and raised again by `stem_datasets.builders.register_all()`)
         warnings.warn(f"stem_datasets: the dataset builders did not register with TFDS: {error!r}", stacklevel=2)
 
 
 def register_deferred() -> None:
-    """Register now if :func:`register` had to wait for ``stem_datasets.offline`` (whose names all exist by then)."""
+    """Register now if :func:`register` had to wait for ``stem_datasets.pipeline.offline`` (whose names all exist by then)."""
     if _deferred:
         register()
 
@@ -106,5 +106,5 @@ def install() -> None:
     """Put the finder on ``sys.meta_path`` (once); register now if TFDS is imported already."""
     if not any(isinstance(f, _Finder) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
-    if TFDS in sys.modules and BUILDERS not in sys.modules:
-        register()
+    if TFDS in sys.modules:
+        register()  # idempotent: each builder module is imported once

@@ -11,7 +11,7 @@ Angles live on two lattices so that no test label can be a training label:
   rounded to 0.01 deg), which never hits an odd multiple of 0.125 either.
 
 Example:
-    >>> from stem_datasets.abf_tilt import get_recipe
+    >>> from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe
     >>> runs = planned_runs(get_recipe("smoke"))
     >>> sorted({r.purpose for r in runs})
     ['design', 'imperfect', 'optics', 'test', 'unseen_material']
@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stem_datasets.cache import unit_interval
-from stem_datasets.glazer import canonical_angles, parse_pattern, same_crystal_angles
-from stem_datasets.microscope import Microscope
+from stem_datasets.simulation.cache import unit_interval
+from stem_datasets.physics.glazer import canonical_angles, parse_pattern, same_crystal_angles
+from stem_datasets.simulation.microscope import Microscope
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,9 @@ def canonical_box(pattern: str, limit: float) -> np.ndarray:
     """(3, 2) low/high per axis of the angles that represent every crystal once up to the shift.
 
     Untilted axes are [0, 0]; the first in-phase a/b axis (whose sign flip is the same
-    crystal, see :func:`stem_datasets.glazer.same_crystal_angles`) is [0, limit]; the others
+    crystal, see :func:`stem_datasets.physics.glazer.same_crystal_angles`) is [0, limit]; the others
     [-limit, limit]. Structures are simulated (and the GP designed) in this box; the mirror
-    halves it again for labels, which :func:`stem_datasets.glazer.canonical_angles` applies
+    halves it again for labels, which :func:`stem_datasets.physics.glazer.canonical_angles` applies
     on top (a label's mirror twin is never simulated separately).
     """
     p = parse_pattern(pattern)
@@ -86,7 +86,7 @@ def design_angles(recipe, pattern: str) -> np.ndarray:
 def lattice_angles(recipe, pattern: str, n: int, salt: str, offset: bool, margin: float = 0.0) -> np.ndarray:
     """``n`` triples on the label lattice (``offset``: half a step off it), of distinct canonical labels.
 
-    The triples are the structures' angles (:func:`~stem_datasets.glazer.same_crystal_angles`);
+    The triples are the structures' angles (:func:`~stem_datasets.physics.glazer.same_crystal_angles`);
     no two share a label (mirror twins included).
     """
     box = canonical_box(pattern, recipe.tilt_limit_deg - margin)

@@ -6,7 +6,7 @@ thickness (a whole [1-10] layer of the GP's design) and the nuisances a microsco
 exactly, the crop's shift and its x/y magnification. :func:`fit_crop` minimizes the Poisson
 negative log-likelihood: a coarse scan of Sobol angle triples x every thickness at the nominal
 geometry, then L-BFGS-B from the best few (angles, shift, log-magnification) and the neighbouring
-layers. The answer is canonical (:func:`stem_datasets.glazer.canonical_angles`): a mirror twin
+layers. The answer is canonical (:func:`stem_datasets.physics.glazer.canonical_angles`): a mirror twin
 fits equally well, and the label says which one is meant. The objective is the Poisson deviance
 (-2 log L less its saturated value). :func:`crop_crb` is the Cramer-Rao bound
 of the same model (the bound the fit faces on GP-made crops).
@@ -16,7 +16,7 @@ the ABF range and the dose, which a network is not told, and it cannot know opti
 simulated with (``test_imperfect``).
 
 Example (fits the smoke GP the first time, about a minute):
-    >>> from stem_datasets.abf_tilt import get_recipe
+    >>> from stem_datasets.builders.stem_abf_tilt.recipe import get_recipe
     >>> model = CropModel.of(get_recipe("smoke"), "a-b-c-")  # doctest: +SKIP
     >>> crop = model.image((3.0, -2.0, 5.0), layer=4)  # doctest: +SKIP
     >>> fit_crop(model, crop, dose=None).angles  # doctest: +SKIP
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
-from stem_datasets.glazer import canonical_angles, same_crystal_angles
-from stem_datasets.imaging import fourier_matrix
-from stem_datasets.limits import COMBINATIONS, Fisher
+from stem_datasets.physics.glazer import canonical_angles, same_crystal_angles
+from stem_datasets.simulation.imaging import fourier_matrix
+from stem_datasets.builders.stem_abf_tilt.limits import COMBINATIONS, Fisher
 
 QUANTITIES = tuple(COMBINATIONS)  # alpha, beta, gamma, alpha_plus_beta, beta_minus_alpha
 
@@ -54,8 +54,8 @@ class CropModel:
     @classmethod
     def of(cls, recipe, pattern: str, detector: tuple[float, float] | None = None, cache=None) -> "CropModel":
         """The model of a built (or buildable) config's GP: ``detector`` an ABF range of its GP, default nominal."""
-        from stem_datasets.abf_tilt import fitted_surrogate, nominal_detectors
-        from stem_datasets.cache import SimulationCache
+        from stem_datasets.builders.stem_abf_tilt.recipe import fitted_surrogate, nominal_detectors
+        from stem_datasets.simulation.cache import SimulationCache
 
         if pattern not in recipe.patterns:
             raise ValueError(f"stem_abf_tilt/{recipe.name} has no pattern {pattern!r}; it has {', '.join(recipe.patterns)}.")
@@ -84,7 +84,7 @@ class CropModel:
         return np.column_stack([c, np.ones(len(c))])
 
     def _matrices(self, angles, shift_xy, scale_xy) -> tuple[np.ndarray, np.ndarray]:
-        from stem_datasets.abf_tilt import projected_period
+        from stem_datasets.builders.stem_abf_tilt.recipe import projected_period
 
         px = self.recipe.pixel_size
         period = projected_period(angles, self.pattern, self.recipe.composition)
@@ -142,7 +142,7 @@ def fit_crop(model: CropModel, crop: np.ndarray, dose: float | None, starts: int
     """
     from scipy.stats import qmc
 
-    from stem_datasets.abf_tilt_design import canonical_box
+    from stem_datasets.builders.stem_abf_tilt.design import canonical_box
 
     crop = np.asarray(crop, dtype=np.float64)
     if crop.shape != tuple(model.crop_shape):
@@ -208,7 +208,7 @@ def crop_crb(model: CropModel, angles, layer: int, dose: float, nuisance: tuple[
              step_deg: float = 0.25) -> dict[str, float]:
     """Cramer-Rao bound [deg] of one crop under the GP's own model (``QUANTITIES`` keys): the bound of GP-made crops.
 
-    :func:`stem_datasets.limits.tilt_crb` is the bound of the physics (multislice derivatives, every
+    :func:`stem_datasets.builders.stem_abf_tilt.limits.tilt_crb` is the bound of the physics (multislice derivatives, every
     nuisance); this one has the GP's derivatives instead and agrees with it within 15% on ``small``'s
     a-b-c- GP (the card). Poisson counts; Fisher information sum_pix J J^T / lambda with J by central differences
     (angles +-``step_deg``, shift +-0.01 A, magnification +-0.2%, thickness between the

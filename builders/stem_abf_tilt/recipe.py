@@ -1,14 +1,14 @@
 """The recipe behind ``stem_abf_tilt``: which simulations, which GP expansion, which splits.
 
 Everything here is plain NumPy so that it can be tested and reused without TFDS;
-:class:`AbfTiltRecipe` is a :class:`stem_datasets.recipe.DatasetRecipe`, so the builder in
+:class:`AbfTiltRecipe` is a :class:`stem_datasets.pipeline.recipe.DatasetRecipe`, so the builder in
 ``builders/stem_abf_tilt`` only declares features (and the GP validation metadata), and
 :func:`report_section` is its part of ``stem-datasets report``. Each pattern is an
 independent unit (its GP covers every thickness and ABF range at once). On Apache Beam (the
 paper-scale config) every multislice run is its own work item, then each pattern's GP is fitted
 once, validated and stored in the shared simulation cache, where every split reads it
-(:class:`stem_datasets.recipe.PreparedRecipe`). Which multislice runs are made is in
-:mod:`stem_datasets.abf_tilt_design`.
+(:class:`stem_datasets.pipeline.recipe.PreparedRecipe`). Which multislice runs are made is in
+:mod:`stem_datasets.builders.stem_abf_tilt.design`.
 
 Image geometry (the label convention): images are ``image_shape`` pixels of
 ``pixel_size`` A, rows along [001] and columns along [110], cut from the periodic
@@ -17,7 +17,7 @@ into the image (the context the models' local normalization needs); a B (Ti) col
 at (x, y) = (a / 2 sqrt2, a / 2) from the crop's top-left corner: the *reference column*,
 at 1/8 of the crop's width and 1/4 of its height. The labels are the angles of the
 octahedron on that column; crops taken elsewhere carry the angles of the column at that
-place (:func:`stem_datasets.glazer.shifted_angles`).
+place (:func:`stem_datasets.physics.glazer.shifted_angles`).
 
 Splits: train (GP images at lattice labels hashed to train, plus every multislice image
 of the GP design and of the optics runs), validation and test (GP images at lattice labels
@@ -40,19 +40,19 @@ from typing import ClassVar, Iterator
 
 import numpy as np
 
-from stem_datasets.cache import SimulationCache, cache_key, unit_interval
-from stem_datasets.glazer import (
+from stem_datasets.simulation.cache import SimulationCache, cache_key, unit_interval
+from stem_datasets.physics.glazer import (
     DETERMINABLE, canonical_angles, determinable_quantities, equivalent_transforms, has_mirror, parse_pattern,
     same_crystal_angles,
 )
-from stem_datasets.imaging import poisson_image, resample_periodic
-from stem_datasets.microscope import Microscope
-from stem_datasets.simulate import CACHE_FORMAT as SIMULATION_FORMAT
-from stem_datasets.simulate import POTENTIAL, StemImages, _abtem_version, settings_description, simulate_stem
-from stem_datasets.structures import get_composition, nominal_thickness_nm, pseudocubic_abc, tilted_perovskite
-from stem_datasets.surrogate import GridPrediction, TiltSurrogate
-from stem_datasets.abf_tilt_design import Run, canonical_box, label_split, planned_runs
-from stem_datasets.recipe import count, recipe_named
+from stem_datasets.simulation.imaging import poisson_image, resample_periodic
+from stem_datasets.simulation.microscope import Microscope
+from stem_datasets.simulation.simulate import CACHE_FORMAT as SIMULATION_FORMAT
+from stem_datasets.simulation.simulate import POTENTIAL, StemImages, _abtem_version, settings_description, simulate_stem
+from stem_datasets.physics.structures import get_composition, nominal_thickness_nm, pseudocubic_abc, tilted_perovskite
+from stem_datasets.simulation.surrogate import GridPrediction, TiltSurrogate
+from stem_datasets.builders.stem_abf_tilt.design import Run, canonical_box, label_split, planned_runs
+from stem_datasets.pipeline.recipe import count, recipe_named
 
 SPLITS = (
     "train", "validation", "test", "test_multislice", "test_unseen_thickness", "test_unseen_material", "test_imperfect",
@@ -147,7 +147,7 @@ class AbfTiltRecipe:
         """Training thicknesses [nm]."""
         return tuple(self.thickness_nm(n) for n in self.train_layers())
 
-    # The DatasetRecipe interface (stem_datasets.recipe), delegating to this module's functions.
+    # The DatasetRecipe interface (stem_datasets.pipeline.recipe), delegating to this module's functions.
     def units(self, split: str) -> list[str]:
         """One unit per pattern, whatever the split."""
         return units(self)
@@ -160,7 +160,7 @@ class AbfTiltRecipe:
         """Plain-JSON metadata (:func:`describe`)."""
         return describe(self)
 
-    # stem_datasets.recipe.PreparedRecipe: on Apache Beam, every run is its own work item, then one GP per pattern.
+    # stem_datasets.pipeline.recipe.PreparedRecipe: on Apache Beam, every run is its own work item, then one GP per pattern.
     def simulations(self) -> list[Run]:
         """Every planned multislice run."""
         return planned_runs(self)
@@ -336,7 +336,7 @@ def _grid_start(recipe: AbfTiltRecipe) -> tuple[float, float]:
 def surrogate_on_grid(recipe: AbfTiltRecipe, surrogate: TiltSurrogate, pattern: str, angles) -> GridPrediction:
     """GP images at ``angles`` (n, 3) straight on the dataset's grid: ``.image(i, detector, layer)`` (H, W) is
     :func:`to_dataset_image` of the predicted one-period image to ~1e-6 of its range, ~100x faster
-    (:meth:`~stem_datasets.surrogate.TiltSurrogate.on_grid`); ``.rms_std(i, detector, layer)`` its GP std.
+    (:meth:`~stem_datasets.simulation.surrogate.TiltSurrogate.on_grid`); ``.rms_std(i, detector, layer)`` its GP std.
 
     Example (fits the smoke GP, about a minute the first time):
         >>> smoke = get_recipe("smoke")  # doctest: +SKIP
@@ -460,7 +460,7 @@ def units(recipe: AbfTiltRecipe) -> list[str]:
 def gp_labels(recipe: AbfTiltRecipe, pattern: str, split: str) -> np.ndarray:
     """The GP angles of one split: lattice points of distinct canonical labels hashed to ``split``, never a design point.
 
-    The angles are the structures' (:func:`~stem_datasets.glazer.same_crystal_angles`, inside
+    The angles are the structures' (:func:`~stem_datasets.physics.glazer.same_crystal_angles`, inside
     the GP's design box); the example's label is their canonical form.
     """
     n = recipe.gp_train_angles if split == "train" else recipe.gp_eval_angles
@@ -686,7 +686,7 @@ def example_figure(builder, path, per_row: int = 4):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from stem_datasets.report import take_examples
+    from stem_datasets.pipeline.offline import take_examples
 
     recipe = builder.builder_config.recipe
     train = take_examples(builder, "train", 2000)

@@ -8,7 +8,7 @@ at B-site ``(i, j, k)`` about axis ``x`` is ``(-1)**(j + k) * ((-1)**i if x is '
 
 Label convention (used by the dataset, the augmentation and the models): the angles
 ``(alpha, beta, gamma)`` are those of the octahedron around the B-cation column at the
-*reference position* of an image or crop (see :mod:`stem_datasets.abf_tilt`). Two
+*reference position* of an image or crop (see :mod:`stem_datasets.builders.stem_abf_tilt.recipe`). Two
 operations leave a [1-10] image (all but unchanged) and so make labels equivalent:
 
 - **the shift** (:func:`same_crystal_angles`): an in-phase (``+``) rotation about ``a`` or

@@ -2,12 +2,12 @@
 
 A builder folder declares its features (``_info``), ``VERSION``/``RELEASE_NOTES`` and configs;
 :class:`RecipeBuilder` does the rest from ``self.builder_config.recipe`` (a
-:class:`stem_datasets.recipe.DatasetRecipe`): metadata from ``recipe.describe()``, one split
+:class:`stem_datasets.pipeline.recipe.DatasetRecipe`): metadata from ``recipe.describe()``, one split
 per ``recipe.splits``, the units of a split generated one after the other with a progress
-bar, or on Apache Beam workers when ``recipe.use_beam`` (:mod:`stem_datasets.pipeline`; the
+bar, or on Apache Beam workers when ``recipe.use_beam`` (:mod:`stem_datasets.pipeline.beam`; the
 simulation cache, ``$STEM_ZOO_CACHE``, must then be a location every worker reaches, e.g. a
 ``gs://`` URL, and ``$STEM_ZOO_BEAM_THREADS`` sets each worker's compute threads, default 1).
-A :class:`stem_datasets.recipe.PreparedRecipe`'s summaries (``stem_abf_tilt``'s GP validation)
+A :class:`stem_datasets.pipeline.recipe.PreparedRecipe`'s summaries (``stem_abf_tilt``'s GP validation)
 join the metadata on either path. ``README.md``, ``CITATIONS.bib``
 and ``TAGS.txt`` are read from the builder's own folder. Use as::
 
@@ -30,9 +30,9 @@ from pathlib import Path
 import tensorflow_datasets as tfds
 from etils import epath
 
-from stem_datasets import registration
-from stem_datasets.cache import SimulationCache
-from stem_datasets.recipe import DatasetRecipe, PreparedRecipe, check_recipe
+from stem_datasets.pipeline import registration
+from stem_datasets.simulation.cache import SimulationCache
+from stem_datasets.pipeline.recipe import DatasetRecipe, PreparedRecipe, check_recipe
 
 HOMEPAGE = "https://github.com/stem-zoo/stem-zoo"
 LICENSE = "CC-BY-4.0"
@@ -88,7 +88,7 @@ class RecipeBuilder(OfflineBuilder):
         self.info.metadata.update(self._metadata())
         recipe, self._cache_url = self.recipe, SimulationCache().url  # a URL: Beam workers open their own cache there
         if recipe.use_beam:
-            from stem_datasets.pipeline import RecipeStages
+            from stem_datasets.pipeline.beam import RecipeStages
 
             threads = int(os.environ.get("STEM_ZOO_BEAM_THREADS", "1"))
             self._stages = RecipeStages(recipe, self._cache_url, run_id=uuid.uuid4().hex, threads=threads)
@@ -101,7 +101,7 @@ class RecipeBuilder(OfflineBuilder):
     def _generate_examples(self, split: str):
         recipe = self.recipe
         if recipe.use_beam:
-            from stem_datasets.pipeline import GenerateSplit
+            from stem_datasets.pipeline.beam import GenerateSplit
 
             return GenerateSplit(self._stages, split)
         return _examples(recipe, split, SimulationCache(self._cache_url), f"{self.name}/{recipe.name} {split}")
@@ -113,7 +113,7 @@ class RecipeBuilder(OfflineBuilder):
         counters = pipeline_result.metrics().query(MetricsFilter().with_namespace("stem_datasets"))["counters"]
         self.beam_counters = {c.key.metric.name: c.committed if c.committed is not None else c.attempted for c in counters}
         if self._stages.prepared:
-            from stem_datasets.pipeline import read_summaries
+            from stem_datasets.pipeline.beam import read_summaries
 
             self.info.metadata[self.recipe.summary_name] = read_summaries(self.recipe, self._cache_url, self._stages.run_id)
 
@@ -131,6 +131,13 @@ def _examples(recipe: DatasetRecipe, split: str, cache: SimulationCache, descrip
 
     for unit in tqdm(recipe.units(split), desc=description, unit="unit"):
         yield from recipe.generate_unit(split, unit, cache)
+
+
+def take_examples(builder, split: str, n: int) -> list[dict]:
+    """The first ``n`` examples of a split as NumPy dicts (file order)."""
+    import tensorflow_datasets as tfds
+
+    return list(tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False).take(n)))
 
 
 registration.register_deferred()  # TFDS may have been imported first by this module (see registration.register)

@@ -2,7 +2,7 @@
 
 A recipe is what fixes the content of one config of a dataset: its splits, its independent
 work units (one multislice run, one Glazer pattern, ...) and how a unit becomes examples.
-The TFDS side (:class:`stem_datasets.offline.RecipeBuilder`) iterates units with a progress
+The TFDS side (:class:`stem_datasets.pipeline.offline.RecipeBuilder`) iterates units with a progress
 bar, or hands them to Apache Beam when ``use_beam``; a builder folder then only declares its
 features, version and configs. A recipe module may also define
 ``report_section(builder, out_dir) -> list[str]`` (markdown lines, figures written to
@@ -13,7 +13,7 @@ test) also declares :class:`PreparedRecipe`; on Apache Beam its simulations, the
 keys, each become one pipeline stage before the splits, so nothing is computed twice.
 
 Example:
-    >>> from stem_datasets.cbed_interface import RECIPES
+    >>> from stem_datasets.builders.stem_cbed_interface.recipe import RECIPES
     >>> recipe = RECIPES["smoke"]
     >>> isinstance(recipe, DatasetRecipe), recipe.splits[0], len(recipe.units("train"))
     (True, 'train', 58)
@@ -43,7 +43,7 @@ class DatasetRecipe(Protocol):
         """The independent work units of a split (picklable values)."""
 
     def generate_unit(self, split: str, unit: Any, cache) -> Iterator[tuple[str, dict]]:
-        """(key, example) pairs of one unit; ``cache`` is a :class:`stem_datasets.cache.SimulationCache`."""
+        """(key, example) pairs of one unit; ``cache`` is a :class:`stem_datasets.simulation.cache.SimulationCache`."""
 
     def describe(self) -> dict:
         """Plain-JSON metadata of the config (``DatasetInfo.metadata``, the card and the report)."""

@@ -18,7 +18,7 @@ import numpy as np
 from ase import Atoms
 from scipy.spatial.transform import Rotation
 
-from stem_datasets.glazer import GlazerPattern, parse_pattern
+from stem_datasets.physics.glazer import GlazerPattern, parse_pattern
 
 MAX_TILT_DEG = 15.0
 

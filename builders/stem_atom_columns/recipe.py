@@ -2,7 +2,7 @@
 
 Every structure is drawn per (seed, split, zone, index): thickness, a frozen-phonon
 configuration, point defects (2-D layers), polarization and Sm doping (BiFeO3). One PRISM
-run per structure (:mod:`stem_datasets.prism`) gives ``shots`` scans, each with its own
+run per structure (:mod:`stem_datasets.simulation.prism`) gives ``shots`` scans, each with its own
 scan rotation, drift, line jitter, defocus, convergence angle and source size, recorded on
 HAADF and ABF detectors at once; each detector's image gets Poisson noise at its own dose.
 The probe positions of a distorted scan are simulated exactly, and the labels (column centres
@@ -32,11 +32,11 @@ from ase import Atoms
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
-from stem_datasets import lattices
-from stem_datasets.cache import SimulationCache, unit_interval
-from stem_datasets.imaging import poisson_image
-from stem_datasets.prism import PrismSettings, Shot, frozen_configuration, prism_images
-from stem_datasets.recipe import recipe_named
+from stem_datasets.physics import lattices
+from stem_datasets.simulation.cache import SimulationCache, unit_interval
+from stem_datasets.simulation.imaging import poisson_image
+from stem_datasets.simulation.prism import PrismSettings, Shot, frozen_configuration, prism_images
+from stem_datasets.pipeline.recipe import recipe_named
 
 SPLITS = ("train", "validation", "test", "test_unseen_lattice", "test_low_dose")
 CLASSES = lattices.COLUMN_CLASSES
@@ -296,7 +296,7 @@ def column_labels(columns: lattices.Columns, cell: np.ndarray, positions: np.nda
 
 def recorded_image(clean: np.ndarray, source_size: float, step: float, dose: float, rng: np.random.Generator) -> np.ndarray:
     """Source-size blur (incoherent Gaussian, an approximation of partial spatial coherence), then Poisson counts
-    at ``dose`` e-/A^2 (:func:`stem_datasets.imaging.poisson_image`), returned as a fraction of the probe intensity.
+    at ``dose`` e-/A^2 (:func:`stem_datasets.simulation.imaging.poisson_image`), returned as a fraction of the probe intensity.
     """
     blurred = gaussian_filter(clean.astype(np.float64), source_size / step, mode="nearest")
     return poisson_image(blurred, dose, step, rng)

@@ -3,7 +3,7 @@
 The quantity throughout is the seed paper's per-cell polarization (after Nelson et al., Nano Lett. 11,
 828 (2011)): the projected displacement, in pm, of an Fe column from the mean of its four nearest Bi
 columns, delta_FeBi. In R3c the Bi sublattice moves further along P than Fe, so delta_FeBi points
-opposite to the ferroelectric P (as in :func:`stem_datasets.lattices.bifeo3_100`); the sign triples
+opposite to the ferroelectric P (as in :func:`stem_datasets.physics.lattices.bifeo3_100`); the sign triples
 of the variants below give the direction of delta_FeBi.
 
 Axes: the beam runs along pseudo-cubic (pc) x; the image plane is pc (y, z), with image x = pc y
@@ -32,8 +32,8 @@ import numpy as np
 from ase import Atoms
 from scipy.spatial import cKDTree
 
-from stem_datasets import lattices
-from stem_datasets.structures import get_composition
+from stem_datasets.physics import lattices
+from stem_datasets.physics.structures import get_composition
 
 VARIANTS: tuple[tuple[int, int, int], ...] = tuple(itertools.product((1, -1), repeat=3))  # the eight pc <111>
 KINDS = ("single", "wall_71", "wall_109", "rotation")

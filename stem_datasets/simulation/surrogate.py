@@ -28,8 +28,8 @@ import numpy as np
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
-from stem_datasets.glazer import parse_pattern
-from stem_datasets.imaging import fourier_matrix, nyquist_padded
+from stem_datasets.physics.glazer import parse_pattern
+from stem_datasets.simulation.imaging import fourier_matrix, nyquist_padded
 
 
 class TiltSurrogate:
@@ -202,10 +202,10 @@ class GridPrediction:
 
     ``resample_periodic`` is separable and linear, so a grid image is
     ``Ry (mean + c @ basis) Rx^T`` with one pair of small real matrices per angle
-    (:func:`~stem_datasets.imaging.fourier_matrix`): per image, a k-term sum on the
+    (:func:`~stem_datasets.simulation.imaging.fourier_matrix`): per image, a k-term sum on the
     one-period grid and two small float32 matrix products; no FFT, no complex numbers.
 
-    >>> from stem_datasets.imaging import resample_periodic
+    >>> from stem_datasets.simulation.imaging import resample_periodic
     >>> grid = np.array([[0.0, 0.0, c] for c in (-10, -5, 0, 5, 10)])
     >>> rng = np.random.default_rng(0)
     >>> images = np.stack([np.cos(2 * np.pi * (np.arange(8) / 8 + c / 40))[:, None] + rng.random((8, 6)) * 0.01 for c in grid[:, 2]])
