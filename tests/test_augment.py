@@ -230,6 +230,7 @@ np.savez(sys.argv[2], field=field.numpy(), labels=labels.numpy(), dataset=fields
 """
 
 
+@pytest.mark.slow
 def test_the_same_seed_gives_the_same_fields_in_another_process(tmp_path):
     """Two fresh processes (1 and 2 intra-op threads): augment and augment_dataset agree bit for bit."""
     import os

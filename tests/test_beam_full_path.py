@@ -10,6 +10,7 @@ import dataclasses
 
 import apache_beam  # noqa: F401  (the test extra installs Beam: this test must run, never skip)
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -19,6 +20,9 @@ from stem_datasets.builders.stem_abf_tilt.design import planned_runs
 from stem_datasets.simulation.cache import SimulationCache
 from stem_datasets.pipeline.offline import RecipeConfig
 from stem_datasets.pipeline.recipe import COUNTS
+
+pytestmark = pytest.mark.slow  # the full tier only: two Beam workers build the full code path (about a minute)
+
 
 FULL = abf_tilt.get_recipe("full")
 FULL_TINY = dataclasses.replace(

@@ -59,6 +59,7 @@ def prepared(smoke_build):
     return data_dir, tfds.builder(NAME, data_dir=data_dir).info
 
 
+@pytest.mark.slow
 def test_dry_run_stages_every_split_but_train_and_a_card_and_uploads_nothing(prepared, tmp_path, fake_api, capsys):
     import tensorflow_datasets as tfds
     from huggingface_hub import DatasetCard
@@ -87,6 +88,7 @@ def test_dry_run_stages_every_split_but_train_and_a_card_and_uploads_nothing(pre
     assert "# stem_cbed_interface\n" in card.text  # the dataset's own card is the body
 
 
+@pytest.mark.slow
 def test_upload_sends_the_staged_folder_and_tags_its_commit(prepared, tmp_path, fake_api):
     from stem_datasets.publish import publish
 
@@ -100,6 +102,7 @@ def test_upload_sends_the_staged_folder_and_tags_its_commit(prepared, tmp_path, 
     assert tag == {"repo_id": REPO, "tag": f"v{info.version}", "revision": COMMIT, "repo_type": "dataset"}
 
 
+@pytest.mark.slow
 def test_an_existing_tag_is_refused_before_anything_is_uploaded(prepared, tmp_path, fake_api):
     from stem_datasets.publish import publish
 

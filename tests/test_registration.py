@@ -48,6 +48,7 @@ def test_physics_modules_import_without_tensorflow():
 @pytest.mark.parametrize("imports", ["import stem_datasets, tensorflow_datasets as tfds",
                                      "import tensorflow_datasets as tfds, stem_datasets",
                                      "import stem_datasets.pipeline.offline, tensorflow_datasets as tfds"])
+@pytest.mark.slow
 def test_builders_register_whatever_the_import_order(imports, tmp_path):
     _python(f"""
         {imports}

@@ -57,6 +57,7 @@ def test_cache_reuses_results_and_recovers_from_corruption(cache, monkeypatch):
     np.testing.assert_allclose(rerun.abf, first.abf, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_label_convention_matches_the_crystal_under_a_shift(cache):
     """Moving the reference one column (or cell) gives the crystal with shifted_angles."""
     pattern, angles = "a-b-c-", (6.0, -4.0, 8.0)

@@ -12,6 +12,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # the full tier only: two processes run abTEM simulations (about 20 s)
+
 
 TOLERANCE = 1e-5  # of an image's maximum, as the cards in builders/*/README.md state
 

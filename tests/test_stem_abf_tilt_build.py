@@ -25,6 +25,7 @@ def _count(purpose, layers):
     return sum(len(layers) for r in planned_runs(RECIPE) if r.purpose == purpose) * N_DETECTORS
 
 
+@pytest.mark.slow
 def test_split_sizes_match_the_recipe(smoke_build):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     info = tfds.builder("stem_abf_tilt/smoke", data_dir=smoke_data_dir).info
@@ -47,6 +48,7 @@ def test_split_sizes_match_the_recipe(smoke_build):
         assert np.median(v["nmse_median"]) < 0.5 * np.median(v["nearest_design_nmse_median"])
 
 
+@pytest.mark.slow
 def test_splits_measure_generalization(smoke_build):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     data = {split: _load(smoke_data_dir, split) for split in abf_tilt.SPLITS}
@@ -81,6 +83,7 @@ def test_splits_measure_generalization(smoke_build):
     assert sources["train"] == {0, 1} and sources["validation"] == sources["test"] == {1}
 
 
+@pytest.mark.slow
 def test_labels_are_canonical_and_eval_splits_carry_dosed_noise(smoke_build):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     meta = tfds.builder("stem_abf_tilt/smoke", data_dir=smoke_data_dir).info.metadata
@@ -105,6 +108,7 @@ def test_labels_are_canonical_and_eval_splits_carry_dosed_noise(smoke_build):
             assert abs(float(noise.mean())) < 0.05 and 0.9 < float(noise.std()) < 1.1
 
 
+@pytest.mark.slow
 def test_same_config_and_seed_rebuild_identically(smoke_build, tmp_path):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     tfds.builder("stem_abf_tilt/smoke", data_dir=tmp_path).download_and_prepare()
@@ -118,6 +122,7 @@ def test_same_config_and_seed_rebuild_identically(smoke_build, tmp_path):
             np.testing.assert_array_equal(a["angles"], b["angles"])
 
 
+@pytest.mark.slow
 def test_interrupted_build_leaves_nothing_and_rerun_uses_the_cache(smoke_build, tmp_path, monkeypatch):
     smoke_build("stem_abf_tilt")  # the smoke build fills the simulation cache this test reads
     real_generate = abf_tilt.generate_unit
@@ -144,6 +149,7 @@ def test_interrupted_build_leaves_nothing_and_rerun_uses_the_cache(smoke_build, 
     assert tfds.builder("stem_abf_tilt/smoke", data_dir=tmp_path).is_prepared()
 
 
+@pytest.mark.slow
 def test_gp_images_and_bad_input(smoke_build):
     smoke_build("stem_abf_tilt")  # the smoke build fills the simulation cache this test reads
     thickness = RECIPE.thicknesses_nm[3]

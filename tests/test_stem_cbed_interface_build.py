@@ -1,9 +1,13 @@
 """The smoke build of stem_cbed_interface: splits, labels, class balance, no leakage of structures."""
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 import stem_datasets  # noqa: F401
+
+
+pytestmark = pytest.mark.slow  # the full tier only: each test needs the stem_cbed_interface smoke build
 
 
 def _examples(data_dir, split):

@@ -10,6 +10,9 @@ from stem_datasets.physics.glazer import canonical_angles
 from stem_datasets.builders.stem_abf_tilt.mle import CropModel, crop_crb, fit_crop
 from stem_zoo.tasks.tilt.baseline import QUANTITIES, baseline_table, score_mle
 
+pytestmark = pytest.mark.slow  # the full tier only: every test needs the stem_abf_tilt smoke build (its GP)
+
+
 RECIPE = get_recipe("smoke")
 
 

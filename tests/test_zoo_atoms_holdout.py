@@ -10,6 +10,9 @@ from stem_zoo.tasks.atoms.locate import locate_atoms
 from stem_zoo.tasks.atoms.metrics import count_detections, summarize
 
 
+pytestmark = pytest.mark.slow  # the full tier only: a PRISM simulation of a hold-out LaAlO3 field (about a minute)
+
+
 @pytest.fixture(scope="module")
 def laalo3_field():
     """LaAlO3 [001] (a material in no split), 4.9 nm (13 cells), imaged as a drawn shot (defocus -25 A, 24 mrad,

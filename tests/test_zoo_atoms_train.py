@@ -172,6 +172,7 @@ def test_repeated_pipeline_draws_fresh_augmentation_each_pass():
     assert len(cycled) == 1  # ... where repeating the finished pipeline gives the first pass's again
 
 
+@pytest.mark.slow
 def test_ensemble_trains_its_members_and_averages_them(monkeypatch, tmp_path):
     from stem_zoo import data, train
 

@@ -20,6 +20,7 @@ def test_metrics_of_known_errors():
         angle_metrics(true, pred[:, :2])
 
 
+@pytest.mark.slow
 def test_zero_predictor_scores_the_rms_of_the_labels(smoke_build, tmp_path):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     result = stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), task="tilt_dcnn", config="smoke", data_dir=str(smoke_data_dir),
@@ -33,6 +34,7 @@ def test_zero_predictor_scores_the_rms_of_the_labels(smoke_build, tmp_path):
     assert (tmp_path / "benchmark_zeros.json").is_file() and "| **zeros** (this run) |" in result["leaderboard"]
 
 
+@pytest.mark.slow
 def test_keras_model_reports_parameters_and_speed(smoke_build):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     model = build_tilt_dcnn(get_entry("tilt_dcnn").input)
@@ -41,6 +43,7 @@ def test_keras_model_reports_parameters_and_speed(smoke_build):
     assert result["splits"]["test_multislice"]["images_per_s"] > 0
 
 
+@pytest.mark.slow
 def test_scores_by_thickness_partition_each_split(smoke_build):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     result = stem_zoo.benchmark(lambda crops: np.zeros((len(crops), 3)), task="tilt_dcnn", config="smoke", data_dir=str(smoke_data_dir),

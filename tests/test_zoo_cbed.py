@@ -41,6 +41,7 @@ FIT = textwrap.dedent("""
 
 
 @pytest.mark.parametrize("model_id, n_classes", [("cbed_interface_cnn", 2), ("cbed_step_cnn", 9)])
+@pytest.mark.slow
 def test_short_mirrored_training_step(smoke_build, tmp_path, model_id, n_classes):
     cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     done = subprocess.run([sys.executable, "-c", FIT, str(tmp_path), str(cbed_smoke_data_dir), model_id],
@@ -57,6 +58,7 @@ def test_short_mirrored_training_step(smoke_build, tmp_path, model_id, n_classes
     assert validation["n"] == expected
 
 
+@pytest.mark.slow
 def test_labels_become_output_indices_and_other_classes_are_left_out(smoke_build):
     cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     from stem_zoo import data
@@ -67,6 +69,7 @@ def test_labels_become_output_indices_and_other_classes_are_left_out(smoke_build
         assert set(labels.tolist()) == set(range(n_classes))  # step 1..9 -> 0..8; abrupt (index 2) dropped
 
 
+@pytest.mark.slow
 def test_benchmark_scores_a_callable_with_class_metrics(smoke_build):
     cbed_smoke_data_dir = smoke_build("stem_cbed_interface")
     always_rough = lambda x: np.tile([0.9, 0.1], (len(x), 1))  # noqa: E731

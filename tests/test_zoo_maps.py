@@ -130,6 +130,7 @@ def abf_runs(tmp_path_factory):
 
 
 @pytest.mark.parametrize("defocus, layer", [(0.0, 0), (0.0, 1), (30.0, 0), (30.0, 1), (-30.0, 0), (-30.0, 1)])
+@pytest.mark.slow
 def test_registration_finds_the_reference_b_column(abf_runs, defocus, layer):
     sim = abf_runs[defocus]
     period_x, period_y = sim.period  # one period holds 2 x 2 B columns; the reference one at (1/4, 1/4) of it

@@ -11,6 +11,9 @@ from stem_datasets.builders.stem_bfo_polarization.recipe import holdout_field
 from stem_zoo.tasks.polarization.report import field_labels
 
 
+pytestmark = pytest.mark.slow  # the full tier only: PRISM simulations of hold-out BiFeO3 fields (about four minutes)
+
+
 @pytest.mark.parametrize("layers", [
     6,  # 4.6 nm
     10,  # 7.6 nm: no field of the dataset has it (training: 2.3, 4.6, 6.9 and 9.2 nm); 1.1.0-trained weights read 1.3x |P|

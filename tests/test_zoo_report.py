@@ -32,6 +32,7 @@ def test_every_zoo_model_ships_weights_that_load_with_its_entry():
         assert set(entry.metrics) >= {"test"}
 
 
+@pytest.mark.slow
 def test_stitched_domains_are_two_periodic_images(smoke_build):
     smoke_build("stem_abf_tilt")  # the smoke build fills the simulation cache this test reads
     image, borders = stitched_domains(RECIPES["smoke"], "a-b-c-", ((6.0, -4.0, 8.0), (-6.0, 4.0, -3.0)), (96, 200), layers=6)
@@ -40,6 +41,7 @@ def test_stitched_domains_are_two_periodic_images(smoke_build):
     assert np.all(np.isfinite(image)) and not np.allclose(left.mean(), right.mean(), rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_zoo_report_writes_benchmark_and_map(smoke_build, tmp_path, saved_figures):
     smoke_data_dir = smoke_build("stem_abf_tilt")
     path = write_zoo_report("smoke", tmp_path, data_dir=str(smoke_data_dir))

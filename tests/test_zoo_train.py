@@ -5,6 +5,11 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the full tier only: the stem_abf_tilt smoke build and short training runs
+
+
 SCRIPT = textwrap.dedent("""
     import sys, keras, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]

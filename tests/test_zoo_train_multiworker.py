@@ -125,6 +125,7 @@ def _run_cluster(tmp_path, results, interrupt_at: int = -1) -> dict[str, int]:
     return codes
 
 
+@pytest.mark.slow
 def test_chief_and_worker_end_with_the_same_weights_and_only_the_chief_writes(tmp_path):
     results = tmp_path / "results"
     for folder in (results, *(tmp_path / f"{task}{tmp}" for task in ("chief", "worker") for tmp in ("", "-tmp"))):

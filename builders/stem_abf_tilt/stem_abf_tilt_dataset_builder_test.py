@@ -1,8 +1,11 @@
 """TFDS-style check of the builder on its smoke config (the shared session build)."""
 
+import pytest
 import tensorflow_datasets as tfds
 
 import stem_datasets  # noqa: F401
+
+pytestmark = pytest.mark.slow  # the full tier only: builds the smoke config (about two minutes on two cores)
 
 
 def test_smoke_loads_as_supervised(smoke_build):

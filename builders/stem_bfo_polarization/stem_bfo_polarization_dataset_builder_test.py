@@ -1,9 +1,12 @@
 """TFDS-style check of the builder on its smoke config (the shared session build)."""
 
 import numpy as np
+import pytest
 import tensorflow_datasets as tfds
 
 import stem_datasets  # noqa: F401
+
+pytestmark = pytest.mark.slow  # the full tier only: builds the smoke config (PRISM, about four minutes on 2 cores)
 
 
 def test_smoke_loads_as_supervised(smoke_build):
