@@ -40,10 +40,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from stem_zoo import data
-    from stem_zoo.tasks.atoms.locate import LoGBaseline, load_atom_model
+    from stem_zoo.hub import load
+    from stem_zoo.tasks.atoms.locate import LoGBaseline
     from stem_zoo.registry import get_entry
 
-    model = load_atom_model(args.model)
+    model = load(args.model, task="atoms")
     zoo = getattr(model, "zoo", None)
     entry = zoo.entry if zoo else get_entry(args.task)  # a run's .keras file: the task's entry
     builder = data.load_builder(entry.dataset, args.config, args.data_dir)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from stem_datasets.cli import import_tensorflow, quiet_tensorflow
 from stem_zoo.task import add_commands

@@ -85,8 +85,10 @@ def load_folder(folder: str | os.PathLike, source: str | None = None):
     return model
 
 
-def load(name_or_path: str, revision: str | None = None, cache_dir: str | None = None):
-    """A zoo id, a local model folder, or ``hf://owner/name[@revision]`` -> Keras model.
+def load(name_or_path: str | os.PathLike, revision: str | None = None, cache_dir: str | None = None,
+         task: str | None = None):
+    """A zoo id, a local model folder, ``hf://owner/name[@revision]`` or (with ``task``) a training run's ``.keras``
+    file -> Keras model.
 
     Zoo ids: the model folder (shipped with the package, or in ``$STEM_ZOO_WEIGHTS_PATH``) holds
     the entry's pinned revision (``hub_revision``), so ``revision=None`` or that revision load it
@@ -96,27 +98,69 @@ def load(name_or_path: str, revision: str | None = None, cache_dir: str | None =
     loaded and a ``UserWarning`` says how to pin it. Offline (``HF_HUB_OFFLINE=1``) the Hub cache is
     used. A model from the Hub records the commit it came from: ``model.zoo.source`` is
     ``hf://owner/name@<commit sha>``.
+
+    ``task`` (a task folder's name, e.g. ``"atoms"``) is what a caller applying one task passes: a
+    ``.keras`` file of a training run (``model.keras``, ``checkpoints/epoch*.keras``; no zoo entry,
+    loaded without its compiled loss) is then read with that task's custom objects, an unknown
+    name's error lists that task's zoo models, and a zoo id without weights here or on the Hub is a
+    ``FileNotFoundError`` that says what to pass instead.
     """
-    if name_or_path in MODELS:
-        entry = get_entry(name_or_path)
+    name = str(name_or_path)
+    if task is not None and name.endswith(".keras") and Path(name).is_file():
+        import keras
+
+        from stem_zoo.task import resolve
+
+        package = _task_package(task)
+        resolve(package, package.HOOKS["training_setup"])  # its module registers the custom objects a run's file names
+        return keras.saving.load_model(name, compile=False, safe_mode=True)
+    if name in MODELS:
+        entry = get_entry(name)
         folder = FOLDERS[entry.id]  # packaged, or from $STEM_ZOO_WEIGHTS_PATH
         if revision in (None, entry.hub_revision) and (folder / MODEL_FILE).is_file():
             return load_folder(folder, source=f"packaged:{entry.id}" if folder.parent == WEIGHTS_DIR else str(folder))
-        return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
-    if name_or_path.startswith("hf://"):
-        repo, uri_revision = parse_hub_uri(name_or_path)
+        if task is None:
+            return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
+        try:
+            return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
+        except Exception as error:  # no weights here, and the Hub has none reachable (offline, no such repo)
+            if not (isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("huggingface_hub", "requests")):
+                raise
+            raise FileNotFoundError(
+                f"{name} has no trained weights here ({folder / MODEL_FILE} is missing) and none could be loaded from "
+                f"the Hub ({type(error).__name__}: {error}); pass a training run's model.keras or a Keras model "
+                "instead.") from None
+    if name.startswith("hf://"):
+        repo, uri_revision = parse_hub_uri(name)
         if revision and uri_revision and revision != uri_revision:
-            raise ValueError(f"{name_or_path!r} pins @{uri_revision} but revision={revision!r} was passed; give one of them.")
+            raise ValueError(f"{name!r} pins @{uri_revision} but revision={revision!r} was passed; give one of them.")
         return _load_hub(repo, revision or uri_revision, cache_dir)
-    if Path(name_or_path).exists():
+    if Path(name).exists():
         if revision is not None:
-            raise ValueError(f"{name_or_path} is a local folder, which has no revisions; drop revision={revision!r} "
+            raise ValueError(f"{name} is a local folder, which has no revisions; drop revision={revision!r} "
                              "or load hf://owner/name@revision.")
-        return load_folder(name_or_path)
+        return load_folder(name)
+    if task is not None:
+        from stem_zoo.task import task_of
+
+        package = _task_package(task)
+        ids = [e.id for e in MODELS.values() if task_of(e) is package]
+        raise ValueError(f"unknown model {name!r}: not a zoo id, a model folder, a .keras file or hf://owner/name. "
+                         f"{task} models in this zoo: {', '.join(ids) or 'none yet'}; or pass a Keras model.")
     raise ValueError(
-        f"{name_or_path!r} is neither a zoo model ({', '.join(MODELS)}), an existing folder, "
+        f"{name!r} is neither a zoo model ({', '.join(MODELS)}), an existing folder, "
         "nor a Hub URI hf://owner/name[@revision]."
     )
+
+
+def _task_package(task: str):
+    """The task folder ``task`` names, with a clear error for an unknown one."""
+    from stem_zoo.task import task_packages
+
+    packages = task_packages(MODELS.values())
+    if task not in packages:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(packages)}.")
+    return packages[task]
 
 
 def _load_hub(repo: str, revision: str | None, cache_dir: str | None):

@@ -39,7 +39,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from types import ModuleType
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol
 
 TASKS_PACKAGE = "stem_zoo.tasks"
 

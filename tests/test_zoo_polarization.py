@@ -218,9 +218,9 @@ def test_generic_trainer_reads_centred_windows_and_scores_vectors(monkeypatch, t
     assert validation["n"] == 12 and {"rmse_px_pm", "rmse_py_pm", "rmse_pm", "angle_mae_deg"} <= set(validation)
     assert json.loads((tmp_path / "training.json").read_text())["validation"]["n"] == 12
     # A run's model.keras is a polarization model for predict_polarization (loaded without its compiled loss).
-    from stem_zoo.tasks.polarization.predict import load_polarization_model
+    from stem_zoo.hub import load
 
-    assert load_polarization_model(tmp_path / "model.keras").output_shape == (None, 2)
+    assert load(tmp_path / "model.keras", task="polarization").output_shape == (None, 2)
 
 
 def test_score_split_groups_and_benchmark_dispatch(monkeypatch, tmp_path):

@@ -113,7 +113,8 @@ def main() -> None:
     import keras
 
     from stem_zoo import data
-    from stem_zoo.tasks.atoms.locate import LoGBaseline, load_atom_model
+    from stem_zoo.hub import load
+    from stem_zoo.tasks.atoms.locate import LoGBaseline
     from stem_zoo.tasks.atoms.metrics import score_examples
     from stem_zoo.tasks.atoms.model import WeightedCrossEntropyDice
     from stem_zoo.registry import get_entry
@@ -141,7 +142,7 @@ def main() -> None:
     logs = None
     if not a.no_base_score:
         t = time.perf_counter()
-        base = load_atom_model(a.base)
+        base = load(a.base, task="atoms")
         base_unseen = score_examples(base, unseen, entry, features=feats)
         base_test = score_examples(base, test, entry, features=feats)
         print(f"scored the starting model in {time.perf_counter() - t:.1f} s", flush=True)
@@ -150,7 +151,7 @@ def main() -> None:
         logs = score_examples(LoGBaseline(column_width_A=a.log_baseline[0], threshold=a.log_baseline[1]), unseen,
                               entry, features=feats)
 
-    model = load_atom_model(a.base)  # a fresh copy to train
+    model = load(a.base, task="atoms")  # a fresh copy to train
     total = max(1, a.epochs * a.steps)
     schedule = keras.optimizers.schedules.CosineDecay(a.lr, total, alpha=0.1)
     model.compile(optimizer=keras.optimizers.Adam(schedule), loss=WeightedCrossEntropyDice(),
@@ -168,7 +169,7 @@ def main() -> None:
     print(f"saved {a.out}")
 
     t = time.perf_counter()
-    oracle = load_atom_model(a.out)  # as any user would load it (checks that the file round-trips)
+    oracle = load(a.out, task="atoms")  # as any user would load it (checks that the file round-trips)
     oracle_unseen = score_examples(oracle, unseen, entry, features=feats)
     oracle_test = score_examples(oracle, test, entry, features=feats)
     oracle_own = score_examples(oracle, mos2, entry, features=feats) if mos2 else []

@@ -125,7 +125,7 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     """Columns (positions, classes, probabilities) of a micrograph with ``pixel_size`` A/px (required).
 
     ``model``: a zoo id, a model folder or ``hf://`` URI (:func:`stem_zoo.load`), a run's
-    ``.keras`` file (:func:`load_atom_model`), a Keras model, or a callable mapping
+    ``.keras`` file (:func:`stem_zoo.hub.load` with ``task="atoms"``), a Keras model, or a callable mapping
     standardized images (n, h, w, 1), h and w multiples of 8, to class probabilities
     (n, h, w, 4). Its pixel size is its zoo entry's, else
     ``model_pixel_size``, else 0.2 A (the ``stem_atom_columns`` images').
@@ -196,31 +196,12 @@ ATOM_FCN_FINDER = ShippedAtomFinder("atom_fcn")
 
 
 def _resolve_model(model):
-    return load_atom_model(model) if isinstance(model, str) else model
+    """A Keras model or callable as it is; a name or path through :func:`stem_zoo.hub.load` (``task="atoms"``)."""
+    if isinstance(model, (str, Path)):
+        from stem_zoo.hub import load
 
-
-def load_atom_model(name_or_path: str):
-    """A zoo id, model folder or ``hf://`` URI (:func:`stem_zoo.load`), or a ``.keras`` file of a training run.
-
-    A run's ``model.keras`` (or ``checkpoints/epoch*.keras``) is loaded without its compiled
-    loss (a custom one, registered by :mod:`stem_zoo.tasks.atoms.model`); it has no zoo entry,
-    so :func:`locate_atoms` runs it at 0.2 A/px unless told ``model_pixel_size``.
-    """
-    from stem_zoo.hub import load
-    from stem_zoo.registry import MODELS
-
-    model = str(name_or_path)
-    if model.endswith(".keras") and Path(model).is_file():
-        import keras
-
-        import stem_zoo.tasks.atoms.model  # noqa: F401  (registers the training loss)
-
-        return keras.saving.load_model(model, compile=False, safe_mode=True)
-    if model not in MODELS and not model.startswith("hf://") and not Path(model).exists():
-        atom_models = [m for m, e in MODELS.items() if e.builder.startswith("stem_zoo.tasks.atoms.model:")]
-        raise ValueError(f"unknown model {model!r}: not a zoo id, a model folder or hf://owner/name. Atom-column "
-                         f"models in this zoo: {', '.join(atom_models) or 'none yet'}; or pass a Keras model.")
-    return load(model)
+        return load(model, task="atoms")
+    return model
 
 
 def _probability_predictor(model) -> Callable[[np.ndarray], np.ndarray]:

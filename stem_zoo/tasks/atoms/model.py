@@ -24,7 +24,7 @@ cross-entropy plus a soft Dice term over the column classes, so that the column 
 detection (:func:`score_split`, :mod:`stem_zoo.tasks.atoms.metrics`), not pixels. The loss is a
 registered custom class: a run's compiled ``model.keras`` loads in a new process after
 ``import stem_zoo.tasks.atoms.model`` (or with ``compile=False``, as
-:func:`stem_zoo.tasks.atoms.locate.load_atom_model` does); staged zoo folders hold uncompiled models. The
+:func:`stem_zoo.hub.load` with ``task="atoms"`` does); staged zoo folders hold uncompiled models. The
 shipped weights are an ensemble (``stem-zoo train atom_fcn --ensemble 3``): one model whose
 maps are the mean of three such U-Nets trained with seeds 0, 1 and 2.
 

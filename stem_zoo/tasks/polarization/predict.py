@@ -247,48 +247,12 @@ def _window_size(spec: InputSpec) -> int:
 
 
 def _resolve_model(model):
-    return load_polarization_model(model) if isinstance(model, (str, Path)) else model
+    """A Keras model or callable as it is; a name or path through :func:`stem_zoo.hub.load` (``task="polarization"``)."""
+    if isinstance(model, (str, Path)):
+        from stem_zoo.hub import load
 
-
-def load_polarization_model(name_or_path):
-    """A zoo id, model folder or ``hf://`` URI (:func:`stem_zoo.load`), or a training run's ``.keras`` file.
-
-    A zoo id without weights (none packaged, none reachable on the Hub) is a clear
-    ``FileNotFoundError``, not a download error.
-    """
-    from stem_zoo.hub import MODEL_FILE, load
-    from stem_zoo.registry import FOLDERS, MODELS
-
-    model = str(name_or_path)
-    if model.endswith(".keras") and Path(model).is_file():
-        import keras
-
-        import stem_zoo.tasks.polarization.model  # noqa: F401  (registers the training metrics)
-
-        return keras.saving.load_model(model, compile=False, safe_mode=True)
-    if model not in MODELS and not model.startswith("hf://") and not Path(model).exists():
-        raise ValueError(f"unknown model {model!r}: not a zoo id, a model folder, a .keras file or hf://owner/name. "
-                         f"Polarization models in this zoo: {', '.join(_polarization_ids()) or 'none yet'}; "
-                         "or pass a Keras model.")
-    try:
-        return load(model)
-    except (FileNotFoundError, OSError) as error:
-        if model in MODELS and not (FOLDERS[model] / MODEL_FILE).is_file():
-            raise FileNotFoundError(f"{model} has no trained weights here ({FOLDERS[model] / MODEL_FILE} is missing) "
-                                    f"and none could be loaded from the Hub: {error} Pass a training run's "
-                                    "model.keras or a Keras model instead.") from None
-        raise
-    except Exception as error:  # the Hub answered but has no such repo or revision (huggingface_hub errors)
-        if type(error).__module__.startswith("huggingface_hub") or type(error).__module__.startswith("requests"):
-            raise FileNotFoundError(f"{model} could not be loaded from the Hub ({type(error).__name__}: {error}); "
-                                    "pass a training run's model.keras or a Keras model instead.") from None
-        raise
-
-
-def _polarization_ids() -> list[str]:
-    from stem_zoo.registry import MODELS
-
-    return [m for m, e in MODELS.items() if e.builder.startswith("stem_zoo.tasks.polarization.model:")]
+        return load(model, task="polarization")
+    return model
 
 
 def _window_predictor(model, window: int) -> Callable[[np.ndarray], np.ndarray]:
