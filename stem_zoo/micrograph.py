@@ -374,6 +374,31 @@ def _box_sums_tf(x, window: tuple[int, int]):
     return table[:, h:, w:] - table[:, :-h, w:] - table[:, h:, :-w] + table[:, :-h, :-w]
 
 
+def standardize(values, per_item: bool = False) -> np.ndarray:
+    """Zero mean, unit std (float32; a constant array becomes zeros): over the whole array, or with ``per_item``
+    over each item along the first axis (windows (n, h, w[, 1])). What the atom and polarization models read.
+
+    >>> standardize(np.array([[1.0, 3.0]])).tolist()
+    [[-1.0, 1.0]]
+    >>> standardize(np.array([[[1.0, 3.0]], [[5.0, 5.0]]]), per_item=True).tolist()
+    [[[-1.0, 1.0]], [[0.0, 0.0]]]
+    """
+    values = np.asarray(values, np.float64)
+    axes = tuple(range(1, values.ndim)) if per_item else None
+    mean = values.mean(axis=axes, keepdims=True)
+    std = np.maximum(values.std(axis=axes, keepdims=True), EPSILON)
+    return ((values - mean) / std).astype(np.float32)
+
+
+def standardize_tf(values):
+    """:func:`standardize` of one tensor (an image or a window) in TensorFlow, for tf.data pipelines."""
+    import tensorflow as tf
+
+    values = tf.cast(values, tf.float32)
+    mean, variance = tf.nn.moments(values, axes=list(range(values.shape.rank)))
+    return (values - mean) / tf.maximum(tf.sqrt(variance), EPSILON)
+
+
 def standardize_micrograph(image: np.ndarray, input_spec) -> np.ndarray:
     """Reflect-pad by the normalization margin, then :func:`local_standardize`: same shape as ``image``."""
     my, mx = normalization_margin(input_spec)

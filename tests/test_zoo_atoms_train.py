@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf  # a required dependency: a broken install fails, never skips
 
 from stem_zoo.tasks.atoms.locate import CLASSES  # noqa: E402
+from stem_zoo.micrograph import standardize  # noqa: E402
 from stem_zoo.tasks.atoms import model as atom_fcn  # noqa: E402
 from stem_zoo.registry import entry_from_config  # noqa: E402
 
@@ -126,7 +127,7 @@ def test_detector_mixing_blends_the_scans_two_detectors():
     scans = _scans(3, seed=4)
     paired = list(atom_fcn.train_examples(_scan_builder({"train": scans}).as_dataset("train"), entry))
     assert [bool(e["paired"]) for e in paired] == [True] * 6 + [False]
-    standardized = [atom_fcn.standardize(e["image"]) for e in scans]
+    standardized = [standardize(e["image"]) for e in scans]
     for k in (0, 1):  # the HAADF and the ABF example of scan 0 carry the same pair, the right way round
         assert np.allclose(paired[k]["haadf"], standardized[0]) and np.allclose(paired[k]["abf"], standardized[1])
 
@@ -140,7 +141,7 @@ def test_detector_mixing_blends_the_scans_two_detectors():
             angles.append(np.arctan2(ca, ch))
     assert len(angles) == 36 and np.ptp(angles) > 3.0  # blends all round the circle, not one fixed detector
     for image, example in _outputs(ds, entry, mix_fraction=0.0):
-        assert _best_fit(image, [atom_fcn.standardize(example["image"])])[0] < 1e-3
+        assert _best_fit(image, [standardize(example["image"])])[0] < 1e-3
 
 
 def _outputs(ds, entry, mix_fraction):

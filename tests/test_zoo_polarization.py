@@ -20,6 +20,7 @@ import keras  # noqa: E402  (required dependencies: a broken install fails, neve
 import tensorflow as tf  # noqa: E402
 
 import stem_zoo  # noqa: E402
+from stem_zoo.micrograph import standardize, standardize_tf  # noqa: E402
 from stem_zoo.tasks.atoms.locate import fit_gaussian_peak  # noqa: E402
 import stem_zoo.tasks.polarization.metrics as pm  # noqa: E402
 import stem_zoo.tasks.polarization.model as pd  # noqa: E402
@@ -109,11 +110,11 @@ def test_train_inputs_keep_window_and_label_consistent_and_draw_all_eight():
 def test_standardization_numpy_and_tensorflow_agree():
     _, windows = _windows(4, seed=1)
     windows = windows * 3.0 + 7.0
-    numpy = pd.standardize_windows(windows)
-    assert np.allclose(numpy, np.stack([pd.standardize_tf(w).numpy() for w in windows]), atol=1e-5)
+    numpy = standardize(windows, per_item=True)
+    assert np.allclose(numpy, np.stack([standardize_tf(w).numpy() for w in windows]), atol=1e-5)
     example = {"image": tf.constant(windows[0])}
     assert np.allclose(pd.eval_input(example, ENTRY).numpy(), numpy[0], atol=1e-5)
-    assert np.all(pd.standardize_windows(np.ones((1, 4, 4, 1))) == 0)
+    assert np.all(standardize(np.ones((1, 4, 4, 1)), per_item=True) == 0)
 
 
 # --- metrics, training and benchmark hooks ---------------------------------------------------------------------------
@@ -340,7 +341,7 @@ def test_centred_map_puts_a_vector_on_every_fe_column_with_room(untrained, tmp_p
     resampled = resample_to(np.nan_to_num(image, nan=float(np.nanmedian(image))), PIXEL, 0.25)
     scale = (np.array(resampled.shape[::-1]) - 1) / (np.array(image.shape[::-1]) - 1)
     cut = centred_windows(resampled, result.xy * scale, 24)
-    manual = untrained.predict_on_batch(pd.standardize_windows(cut.windows)[..., None])
+    manual = untrained.predict_on_batch(standardize(cut.windows, per_item=True)[..., None])
     assert np.allclose(manual, result.P_pm, atol=1e-3)
     assert all(p.stat().st_size > 5_000 for p in result.figures(tmp_path, "with_nan"))
     shown = np.asarray(saved_figures[0].axes[0].images[0].get_array())

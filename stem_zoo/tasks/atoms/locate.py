@@ -36,7 +36,8 @@ import numpy as np
 
 from stem_zoo.micrograph import check_image, check_pixel_size, resample_for_model
 from stem_zoo.registry import InputSpec
-from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX, standardize
+from stem_zoo.micrograph import standardize
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX
 
 CLASS_COLOURS = {"light": "tab:cyan", "intermediate": "tab:orange", "heavy": "tab:red", "column": "gold"}
 UNCLASSIFIED = -1  # class_id of columns found without a class (the LoG baseline); class_name "column"

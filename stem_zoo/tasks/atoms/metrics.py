@@ -34,7 +34,8 @@ import time
 import numpy as np
 
 from stem_zoo.tasks.atoms.locate import UNCLASSIFIED, AtomColumns
-from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, DETECTORS, MULTIPLE, standardize
+from stem_zoo.micrograph import standardize
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, DETECTORS, MULTIPLE
 
 MATCH_RADIUS_A = 0.5
 BORDER_PX = 2.0

@@ -43,8 +43,9 @@ import numpy as np
 from keras import layers
 
 from stem_zoo.registry import InputSpec
+from stem_zoo.micrograph import standardize, standardize_tf
 from stem_zoo.tasks.atoms.spec import (CLASSES, DEFAULT_INPUT, DETECTORS, FILTERS, MIN_SIDE_PX, MULTIPLE,  # noqa: F401
-                                      RECEPTIVE_FIELD_PX, STANDARDIZE_EPS, standardize)
+                                      RECEPTIVE_FIELD_PX)
 
 
 def build_atom_fcn(input_spec: InputSpec = DEFAULT_INPUT, filters: tuple[int, ...] = FILTERS) -> keras.Model:
@@ -77,15 +78,6 @@ def _double_conv(x, filters: int, name: str):
 
 
 # --- preprocessing --------------------------------------------------------------------------------------------------
-
-
-def standardize_tf(image):
-    """Zero mean, unit std over the whole tensor (TensorFlow)."""
-    import tensorflow as tf
-
-    image = tf.cast(image, tf.float32)
-    mean, variance = tf.nn.moments(image, axes=list(range(image.shape.rank)))
-    return (image - mean) / tf.maximum(tf.sqrt(variance), STANDARDIZE_EPS)
 
 
 # --- stem_zoo.train hooks -------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ dense layer of 128 units with dropout and a linear dense layer of 2: 730,018 par
 is a tenth of a 0.25 A pixel), which averaging passes on linearly.
 
 Inputs are standardized outside the model, per window (zero mean, unit std:
-:func:`standardize_windows`, :func:`standardize_tf`), the same in training, benchmarks and
+:func:`stem_zoo.micrograph.standardize` per window, its ``standardize_tf``), the same in training, benchmarks and
 :func:`stem_zoo.tasks.polarization.predict.predict_polarization`.
 
 Training (``stem-zoo train polarization_dcnn``): Huber loss with ``TrainSettings.huber_delta``
@@ -38,9 +38,9 @@ import keras
 import numpy as np
 from keras import layers
 
+from stem_zoo.micrograph import standardize_tf
 from stem_zoo.registry import InputSpec
 
-STANDARDIZE_EPS = 1e-6
 MIN_ANGLE_MAGNITUDE_PM = 5.0  # the direction of smaller true vectors is not scored
 # (filters) per 3 x 3 convolution; "pool" = 2 x 2 average pooling
 PLAN = (32, 32, "pool", 64, 64, "pool", 128)
@@ -49,7 +49,7 @@ DROPOUT = 0.25
 
 DEFAULT_INPUT = InputSpec(
     crop_shape=(24, 24), pixel_size=0.25,
-    normalization="stem_zoo.tasks.polarization.model.standardize_windows: zero mean, unit std per window, "
+    normalization="stem_zoo.micrograph.standardize: zero mean, unit std per window, "
                   "outside the model",
     crop_convention="24 x 24 px (6 A) windows at 0.25 A/px centred on an Fe column (stem_datasets.pipeline.subimages: "
                     "the column on window pixel (12, 12)); label delta_FeBi (x, y) [pm], image frame (x along a "
@@ -84,28 +84,6 @@ def build_polarization_dcnn(input_spec: InputSpec = DEFAULT_INPUT, fc_units: int
 
 
 # --- normalization and augmentation ---------------------------------------------------------------------------------
-
-
-def standardize_windows(windows) -> np.ndarray:
-    """Each window (n, h, w[, 1]) to zero mean and unit std (numpy, float32); a constant window becomes zeros.
-
-    >>> standardize_windows(np.array([[[1.0, 3.0]], [[5.0, 5.0]]])).tolist()
-    [[[-1.0, 1.0]], [[0.0, 0.0]]]
-    """
-    windows = np.asarray(windows, np.float64)
-    axes = tuple(range(1, windows.ndim))
-    mean = windows.mean(axis=axes, keepdims=True)
-    std = np.maximum(windows.std(axis=axes, keepdims=True), STANDARDIZE_EPS)
-    return ((windows - mean) / std).astype(np.float32)
-
-
-def standardize_tf(window):
-    """Zero mean, unit std over one window (TensorFlow), as :func:`standardize_windows`."""
-    import tensorflow as tf
-
-    window = tf.cast(window, tf.float32)
-    mean, variance = tf.nn.moments(window, axes=list(range(window.shape.rank)))
-    return (window - mean) / tf.maximum(tf.sqrt(variance), STANDARDIZE_EPS)
 
 
 def rotate_vector(vector, k: int, flip: bool) -> np.ndarray:
@@ -241,7 +219,7 @@ def train_inputs(ds, entry, seed: int):
 
     Each example gets one of the 8 symmetries of the square, drawn per example from
     ``seed`` and its index, applied to the window and its label (:func:`symmetry_tf`); then
-    the window is standardized (:func:`standardize_tf`).
+    the window is standardized (:func:`stem_zoo.micrograph.standardize_tf`).
     """
     import tensorflow as tf
 

@@ -199,9 +199,9 @@ def predict_polarization(image, model=MODEL_ID, pixel_size: float | None = None,
     if not len(cut.windows):
         raise ValueError(f"no window of {window} px is left: {cut.dropped['outside']} reach past the image and "
                          f"{cut.dropped['nan']} touch NaN pixels; use a larger field of view or crop the NaNs away.")
-    from stem_zoo.tasks.polarization.model import standardize_windows
+    from stem_zoo.micrograph import standardize
 
-    inputs = standardize_windows(cut.windows)[..., None]
+    inputs = standardize(cut.windows, per_item=True)[..., None]
     P = np.concatenate([predict(inputs[i:i + batch_size]) for i in range(0, len(inputs), batch_size)])
     return PolarizationMap(
         xy=np.asarray(cut.centres_xy, np.float64) / scale, P_pm=P.astype(np.float64), image=raw,
