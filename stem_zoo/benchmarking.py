@@ -118,12 +118,23 @@ def split_metrics(entry, true: np.ndarray, pred: np.ndarray, stds: np.ndarray | 
     return metrics
 
 
-def _as_predictor(model) -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
-    if hasattr(model, "predict_on_batch") and hasattr(model, "count_params"):
-        return (lambda x: np.asarray(model.predict_on_batch(x))), int(model.count_params())
+def as_predictor(model, check: Callable | None = None,
+                 expects: str = "a batch of inputs to outputs (n, k)") -> tuple[Callable[[np.ndarray], np.ndarray], int | None]:
+    """(batch -> NumPy outputs, parameter count or None) of a Keras model or any callable: the one adapter every task
+    uses. ``check(model)`` vets a Keras model's shapes first (a clear ValueError); ``expects`` completes the TypeError.
+
+    >>> predict, n = as_predictor(lambda x: x * 2)
+    >>> predict(np.ones(2)).tolist(), n
+    ([2.0, 2.0], None)
+    """
+    if hasattr(model, "predict_on_batch") and hasattr(model, "output_shape"):
+        if check is not None:
+            check(model)
+        n_params = int(model.count_params()) if hasattr(model, "count_params") else None
+        return (lambda x: np.asarray(model.predict_on_batch(x))), n_params
     if callable(model):
         return (lambda x: np.asarray(model(x))), None
-    raise TypeError("model must be a Keras model or a callable mapping a batch of inputs to outputs (n, k).")
+    raise TypeError(f"model must be a zoo id, a Keras model or a callable mapping {expects}.")
 
 
 def benchmark(
@@ -162,7 +173,7 @@ def benchmark(
     if entry.dataset != dataset:
         raise ValueError(f"task {entry.id!r} is defined on {entry.dataset}, not {dataset}.")
     scorer = task_hook(entry, "score_split")  # a task scored from whole examples (atom columns)
-    predict, n_params = _as_predictor(model) if scorer is None else (None, _parameter_count(model))
+    predict, n_params = as_predictor(model) if scorer is None else (None, _parameter_count(model))
     builder = data.load_builder(dataset, config, data_dir)
     version = str(builder.info.version)
     own_dataset = zoo is not None and zoo.entry.dataset == dataset

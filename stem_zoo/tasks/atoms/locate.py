@@ -206,16 +206,15 @@ def _resolve_model(model):
 
 
 def _probability_predictor(model) -> Callable[[np.ndarray], np.ndarray]:
-    if hasattr(model, "predict_on_batch"):
-        shape = tuple(model.output_shape)
+    from stem_zoo.benchmarking import as_predictor
+
+    def check(keras_model) -> None:
+        shape = tuple(keras_model.output_shape)
         if len(shape) != 4 or shape[-1] != len(CLASSES):
-            raise ValueError(f"model {getattr(model, 'name', '')!r} outputs {shape}, not per-pixel probabilities of "
-                             f"{len(CLASSES)} classes (n, h, w, {len(CLASSES)}); pass an atom_fcn model.")
-        return lambda x: np.asarray(model.predict_on_batch(x))
-    if callable(model):
-        return lambda x: np.asarray(model(x))
-    raise TypeError("model must be a zoo id, a Keras model or a callable mapping images (n, h, w, 1) to "
-                    f"probabilities (n, h, w, {len(CLASSES)}).")
+            raise ValueError(f"model {getattr(keras_model, 'name', '')!r} outputs {shape}, not per-pixel probabilities "
+                             f"of {len(CLASSES)} classes (n, h, w, {len(CLASSES)}); pass an atom_fcn model.")
+
+    return as_predictor(model, check, f"images (n, h, w, 1) to probabilities (n, h, w, {len(CLASSES)})")[0]
 
 
 def predict_probabilities(predict: Callable[[np.ndarray], np.ndarray], image: np.ndarray, tile_px: int = 512,

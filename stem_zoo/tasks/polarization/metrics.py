@@ -79,9 +79,9 @@ def predictions(model, examples, entry, by: str | None = None, batch_size: int =
 
     import tensorflow as tf
 
-    from stem_zoo.benchmarking import _as_predictor
+    from stem_zoo.benchmarking import as_predictor
 
-    predict, _ = _as_predictor(model)
+    predict, _ = as_predictor(model)
     ds = _as_dataset(examples)
     if by is not None and by not in ds.element_spec:
         raise ValueError(f"the examples have no feature {by!r}; they have {', '.join(ds.element_spec)}.")

@@ -256,19 +256,20 @@ def _resolve_model(model):
 
 
 def _window_predictor(model, window: int) -> Callable[[np.ndarray], np.ndarray]:
-    if hasattr(model, "predict_on_batch") and hasattr(model, "output_shape"):
-        shape, inputs = tuple(model.output_shape), tuple(model.input_shape)
+    from stem_zoo.benchmarking import as_predictor
+
+    def check(keras_model) -> None:
+        shape, inputs = tuple(keras_model.output_shape), tuple(keras_model.input_shape)
         if len(shape) != 2 or shape[-1] != 2:
-            raise ValueError(f"model {getattr(model, 'name', '')!r} outputs {shape}, not one vector (Px, Py) per "
+            raise ValueError(f"model {getattr(keras_model, 'name', '')!r} outputs {shape}, not one vector (Px, Py) per "
                              "window (n, 2); pass a polarization_dcnn model.")
         if len(inputs) != 4 or tuple(inputs[1:3]) != (window, window):
-            raise ValueError(f"model {getattr(model, 'name', '')!r} reads inputs {inputs}, not windows of "
+            raise ValueError(f"model {getattr(keras_model, 'name', '')!r} reads inputs {inputs}, not windows of "
                              f"{window} x {window} px.")
-        return lambda x: _checked(np.asarray(model.predict_on_batch(x)), len(x))
-    if callable(model):
-        return lambda x: _checked(np.asarray(model(x)), len(x))
-    raise TypeError("model must be a zoo id, a .keras file, a Keras model or a callable mapping standardized windows "
-                    "(n, w, w, 1) to (Px, Py) [pm] (n, 2).")
+
+    predict, _ = as_predictor(model, check, "standardized windows (n, w, w, 1) (or a .keras file) to (Px, Py) [pm] "
+                                            "(n, 2)")
+    return lambda x: _checked(predict(x), len(x))
 
 
 def _checked(out: np.ndarray, n: int) -> np.ndarray:
