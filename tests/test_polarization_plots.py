@@ -25,31 +25,16 @@ def _check_png(path, channels=4):
     return pixels
 
 
-@pytest.fixture
-def drawn(monkeypatch):
-    """Every Figure saved during the test, in order (matplotlib's Figure.savefig, recorded, still saving)."""
-    from matplotlib.figure import Figure
-
-    figures, savefig = [], Figure.savefig
-
-    def record(self, *args, **kwargs):
-        figures.append(self)
-        return savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", record)
-    return figures
-
-
 ORANGE, BLUE = (1.0, 0.75, 0.0), (0.0, 0.25, 1.0)  # hsv hues of P at +45 deg (left cells) and -135 deg (right cells)
 
 
 def _png_colour(pixels, ax, x, y):
-    """RGB of the saved PNG (drawn at the figure's dpi) where data point (x, y) of ``ax`` lands."""
+    """RGB of the saved PNG (saved_figures at the figure's dpi) where data point (x, y) of ``ax`` lands."""
     col, row = ax.transData.transform((x, y))
     return pixels[int(round(pixels.shape[0] - row)), int(round(col)), :3]
 
 
-def test_quiver_figure(cells, tmp_path, drawn):
+def test_quiver_figure(cells, tmp_path, saved_figures):
     from matplotlib.colors import rgb_to_hsv
     from matplotlib.quiver import Quiver
 
@@ -59,7 +44,7 @@ def test_quiver_figure(cells, tmp_path, drawn):
     assert out == tmp_path / "quiver.png"
     _check_png(out)
     _check_png(quiver_figure(image[..., None], xy, P, tmp_path / "key.png", scale_pm=50))
-    (fig, key_fig) = drawn
+    (fig, key_fig) = saved_figures
     ax, wheel = fig.axes
     assert ax.get_title() == "synthetic" and wheel.get_title() == "direction"
     np.testing.assert_allclose(np.asarray(ax.images[0].get_array()), image, rtol=1e-6)  # the micrograph under the arrows
@@ -75,13 +60,13 @@ def test_quiver_figure(cells, tmp_path, drawn):
     assert key_fig.axes[0].get_title() == f"polarization, {ok.sum()} cells"
 
 
-def test_angle_map_and_comparison_figures(cells, tmp_path, drawn):
+def test_angle_map_and_comparison_figures(cells, tmp_path, saved_figures):
     xy, P = cells
     pixels = _check_png(angle_map_figure(xy, P, tmp_path / "angle.png", shape=(72, 96), title="angles"))
     _check_png(angle_map_figure(xy, P, tmp_path / "auto.png", max_pm=50))
     noisy = P + np.random.default_rng(1).normal(scale=4, size=P.shape)
     compare = _check_png(comparison_figure(xy, P, noisy, tmp_path / "compare.png", shape=(72, 96)))
-    angle, dim, comparison = drawn
+    angle, dim, comparison = saved_figures
     ax, wheel = angle.axes
     assert ax.get_title() == "angles" and wheel.get_title() == "radius 30 pm"
     rgba = np.asarray(ax.images[0].get_array())
@@ -93,7 +78,7 @@ def test_angle_map_and_comparison_figures(cells, tmp_path, drawn):
     np.testing.assert_allclose(_png_colour(pixels, ax, 6, 6), ORANGE, atol=0.02)
     np.testing.assert_allclose(_png_colour(pixels, ax, 90, 66), BLUE, atol=0.02)
     np.testing.assert_allclose(_png_colour(pixels, ax, 42, 6), 0.85, atol=0.02)
-    # max_pm=50: a 30 pm vector is drawn at 30/50 of full value.
+    # max_pm=50: a 30 pm vector is saved_figures at 30/50 of full value.
     assert dim.axes[1].get_title() == "radius 50 pm"
     np.testing.assert_allclose(np.asarray(dim.axes[0].images[0].get_array())[6, 6, :3], 0.6 * np.array(ORANGE))
     # Comparison: truth, prediction, difference (with its colour bar) and the wheel.
@@ -109,7 +94,7 @@ def test_angle_map_and_comparison_figures(cells, tmp_path, drawn):
 
     hues = [rgb_to_hsv(_png_colour(compare, panel, x, y))[0] for panel in (truth, prediction) for x, y in ((6, 6), (90, 66))]
     expected = [(np.arctan2(v[i, 1], v[i, 0]) / (2 * np.pi)) % 1 for v in (P, noisy) for i in (0, -1)]
-    np.testing.assert_allclose(hues, expected, atol=0.01)  # both panels drawn in the PNG, hue = direction
+    np.testing.assert_allclose(hues, expected, atol=0.01)  # both panels saved_figures in the PNG, hue = direction
 
 
 def test_colours_follow_direction_and_magnitude(cells):

@@ -183,11 +183,7 @@ def test_readers_take_the_pixel_size_from_metadata(tmp_path):
         read_micrograph(tmp_path / "missing.tif")
 
 
-def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys, monkeypatch):
-    from matplotlib.figure import Figure
-
-    saved, savefig = [], Figure.savefig  # every figure the CLI saves, kept to read what it shows
-    monkeypatch.setattr(Figure, "savefig", lambda self, *args, **kwargs: saved.append(self) or savefig(self, *args, **kwargs))
+def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys, saved_figures):
     folder = hub.publish(model, "someone/x", entry=get_entry("tilt_dcnn"), dry_run=True, out_dir=tmp_path / "model")
     np.save(tmp_path / "scan.npy", _parity_micrograph((100, 130), (20.0, 15.0)))
     assert zoo_cli(["map", str(tmp_path / "scan.npy"), "--model", str(folder), "--pixel-size", "0.15",
@@ -201,7 +197,7 @@ def test_map_cli_writes_maps_and_figure(model, tmp_path, capsys, monkeypatch):
         assert {"m", "n", "row", "col", "x_A", "y_A", "alpha", "beta", "gamma"} <= set(table.dtype.names)
         assert handle.attrs["lattice_method"] == "registered"
     assert (tmp_path / "maps" / "scan_tilt_maps.png").stat().st_size > 10_000
-    (figure,) = saved  # the PNG's panels: the micrograph with its columns, each angle's per-column maps
+    (figure,) = saved_figures  # the PNG's panels: the micrograph with its columns, each angle's per-column maps
     titles = [ax.get_title() for ax in figure.axes]
     assert titles[0] == f"micrograph, {len(table)} B columns" and "alpha per window [deg]" in titles
     for name in ("alpha", "beta", "gamma"):

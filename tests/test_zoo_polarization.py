@@ -346,7 +346,7 @@ def test_centred_map_puts_a_vector_on_every_fe_column_with_room(untrained, tmp_p
     assert all(p.stat().st_size > 5_000 for p in result.figures(tmp_path, "with_nan"))
     shown = np.asarray(saved_figures[0].axes[0].images[0].get_array())
     finite = np.isfinite(image)
-    assert np.isfinite(shown).all() and np.all(shown[~finite] == np.median(image[finite]))  # NaN pixels drawn filled
+    assert np.isfinite(shown).all() and np.all(shown[~finite] == np.median(image[finite]))  # NaN pixels saved_figures filled
     np.testing.assert_allclose(shown[finite], image[finite], rtol=1e-6)
 
 
@@ -463,18 +463,3 @@ def test_cli_writes_hdf5_npy_and_figures(untrained, tmp_path, capsys):
                  str(tmp_path / "untrained.keras")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("stem-zoo: error:") and "no finite pixel" in err and "Traceback" not in err
-
-
-@pytest.fixture
-def saved_figures(monkeypatch):
-    """Every matplotlib Figure saved during the test, in order (still written to its file)."""
-    from matplotlib.figure import Figure
-
-    figures, savefig = [], Figure.savefig
-
-    def record(self, *args, **kwargs):
-        figures.append(self)
-        return savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", record)
-    return figures

@@ -117,18 +117,3 @@ def test_each_model_module_reports_once_for_all_its_chosen_models(tmp_path, monk
     assert [e.id for e in report.chosen_entries()] == stem_zoo.list_models()
     with pytest.raises(ValueError, match="Unknown model 'nope'"):
         report.write_reports("smoke", tmp_path, ["nope"])
-
-
-@pytest.fixture
-def saved_figures(monkeypatch):
-    """Every matplotlib Figure saved during the test, in order (still written to its file)."""
-    from matplotlib.figure import Figure
-
-    figures, savefig = [], Figure.savefig
-
-    def record(self, *args, **kwargs):
-        figures.append(self)
-        return savefig(self, *args, **kwargs)
-
-    monkeypatch.setattr(Figure, "savefig", record)
-    return figures
