@@ -89,10 +89,8 @@ def task_metrics(entry, true: np.ndarray, pred: np.ndarray, patterns=None) -> di
     """The metrics of an entry's task: its task's ``metrics`` hook, else class metrics for classifiers
     (e.g. tilt angles orbit-aligned, with the determinable combinations, where ``patterns``, the values of the task's
     ``METRICS_FEATURE``, are known)."""
-    own = task_hook(entry, "metrics")
-    if own is None and entry.is_classifier:
-        return class_metrics(true, pred, tuple(entry.outputs))
-    return task_hook(entry, "metrics", required=True)(true, pred, patterns)
+    own = task_hook(entry, "metrics", required=not entry.is_classifier)
+    return own(true, pred, patterns) if own else class_metrics(true, pred, tuple(entry.outputs))
 
 
 def decode_predictions(entry, raw: np.ndarray, model_entry=None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -263,8 +261,7 @@ def grouped_table(record: dict) -> str:
         return own(record)
     grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
     metric = _headline([m for g in grouped.values() for m in g.values()])
-    return group_table(record, metric, lambda m: f"{m[metric]:.3g}" if metric in m else "-",
-                       key=lambda v: (float(v) if is_number(v) else 0.0, v))
+    return group_table(record, metric, lambda m: f"{m[metric]:.3g}" if metric in m else "-")
 
 
 def _headline(metrics: list[dict]) -> str:
@@ -274,8 +271,10 @@ def _headline(metrics: list[dict]) -> str:
 
 
 def group_table(record: dict, what: str, cell, key=None) -> str:
-    """Markdown: one row per value of the ``by`` feature, one column per split, ``cell(metrics)`` (n) in each."""
+    """Markdown: one row per value of the ``by`` feature, one column per split, ``cell(metrics)`` (n) in each; rows
+    sorted by ``key`` (default: numbers by value, before names)."""
     grouped = {k: v for k, v in record["by_feature"].items() if k != "feature"}
+    key = key or (lambda v: (float(v) if is_number(v) else 0.0, v))
     values = sorted({v for g in grouped.values() for v in g}, key=key)
     lines = [f"{what} by `{record['by_feature']['feature']}` (n in brackets)", "",
              "| value | " + " | ".join(grouped) + " |", "| --- | " + " | ".join("---" for _ in grouped) + " |"]

@@ -16,6 +16,30 @@ from stem_zoo.task import add_commands
 from stem_zoo.train import add_arguments as add_train_arguments
 
 
+def micrograph_command(subparsers, name: str, help: str, run, model: str, out: str,
+                       model_help: str | None = None) -> argparse.ArgumentParser:
+    """A task's subcommand that reads one micrograph file: FILE, --model, --pixel-size, --dataset and --out, then
+    ``run(args)`` (which reads the file before TensorFlow starts: :func:`read_command_file`). The task adds the rest."""
+    parser = subparsers.add_parser(name, help=f"{help} (tif, dm3/dm4, emd, h5, npy)")
+    parser.add_argument("file")
+    parser.add_argument("--model", default=model, help=model_help)
+    parser.add_argument("--pixel-size", type=float, default=None, help="angstrom per pixel (overrides the file)")
+    parser.add_argument("--dataset", default=None, help="HDF5 dataset path")
+    parser.add_argument("--out", default=out)
+    parser.set_defaults(run=run, reads_file_first=True)
+    return parser
+
+
+def read_command_file(args):
+    """(image, pixel size [A], output folder, the file's stem) of a :func:`micrograph_command`."""
+    from pathlib import Path
+
+    from stem_zoo.micrograph import read_micrograph
+
+    image, pixel_size = read_micrograph(args.file, args.pixel_size, args.dataset)
+    return image, pixel_size, Path(args.out), Path(args.file).stem
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="stem-zoo", description="stem_zoo models: train, benchmark, publish, map.")
     parser.add_argument("--verbose", action="store_true", help="show TensorFlow's C++ and Python log lines")

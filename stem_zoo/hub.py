@@ -119,12 +119,11 @@ def load(name_or_path: str | os.PathLike, revision: str | None = None, cache_dir
         folder = FOLDERS[entry.id]  # packaged, or from $STEM_ZOO_WEIGHTS_PATH
         if revision in (None, entry.hub_revision) and (folder / MODEL_FILE).is_file():
             return load_folder(folder, source=f"packaged:{entry.id}" if folder.parent == WEIGHTS_DIR else str(folder))
-        if task is None:
-            return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
         try:
             return _load_hub(entry.hub_repo, revision or entry.hub_revision, cache_dir)
         except Exception as error:  # no weights here, and the Hub has none reachable (offline, no such repo)
-            if not (isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("huggingface_hub", "requests")):
+            hub_error = isinstance(error, OSError) or type(error).__module__.split(".")[0] in ("huggingface_hub", "requests")
+            if task is None or not hub_error:
                 raise
             raise FileNotFoundError(
                 f"{name} has no trained weights here ({folder / MODEL_FILE} is missing) and none could be loaded from "
@@ -151,6 +150,11 @@ def load(name_or_path: str | os.PathLike, revision: str | None = None, cache_dir
         f"{name!r} is neither a zoo model ({', '.join(MODELS)}), an existing folder, "
         "nor a Hub URI hf://owner/name[@revision]."
     )
+
+
+def resolve_model(model, task: str):
+    """``model`` itself (a Keras model or a callable), or :func:`load` of a name or path with the task's errors."""
+    return load(model, task=task) if isinstance(model, (str, os.PathLike)) else model
 
 
 def _task_package(task: str):

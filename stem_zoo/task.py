@@ -69,6 +69,7 @@ OPTIONAL_HOOKS: dict[str, str] = {
     "grouped_table": "grouped_table(record) -> str: the task's own per-group table",
     "report": "report(entries, out_dir, config, data_dir) -> list[Path]: the task's section of `stem-zoo report`",
 }
+HOOK_NAMES = (*REQUIRED_HOOKS, *OPTIONAL_HOOKS)
 
 
 def check_task(task: ModuleType | Any) -> ModuleType:
@@ -89,10 +90,9 @@ def check_task(task: ModuleType | Any) -> ModuleType:
     missing = [hook for hook in REQUIRED_HOOKS if hook not in hooks]
     if missing:
         raise TypeError(f"{name} is not a ZooTask: its HOOKS lack {', '.join(missing)} (see stem_zoo.task).")
-    unknown = [hook for hook in hooks if hook not in REQUIRED_HOOKS and hook not in OPTIONAL_HOOKS]
+    unknown = [hook for hook in hooks if hook not in HOOK_NAMES]
     if unknown:
-        raise TypeError(f"{name}: unknown hooks {', '.join(unknown)}; known: "
-                        f"{', '.join([*REQUIRED_HOOKS, *OPTIONAL_HOOKS])}.")
+        raise TypeError(f"{name}: unknown hooks {', '.join(unknown)}; known: {', '.join(HOOK_NAMES)}.")
     malformed = [hook for hook, target in hooks.items() if not (isinstance(target, str) and ":" in target)]
     if malformed:
         raise TypeError(f"{name}: hooks {', '.join(malformed)} must be 'module:function' strings.")
@@ -108,8 +108,8 @@ def task_of(entry) -> ModuleType:
 
 def task_hook(entry, name: str, required: bool = False) -> Callable | None:
     """The task hook ``name`` of an entry (None where its task has none, or a clear error if ``required``)."""
-    if name not in REQUIRED_HOOKS and name not in OPTIONAL_HOOKS:
-        raise ValueError(f"{name!r} is not a stem_zoo task hook; known: {', '.join([*REQUIRED_HOOKS, *OPTIONAL_HOOKS])}.")
+    if name not in HOOK_NAMES:
+        raise ValueError(f"{name!r} is not a stem_zoo task hook; known: {', '.join(HOOK_NAMES)}.")
     task = check_task(task_of(entry))
     target = task.HOOKS.get(name)
     if target is None:

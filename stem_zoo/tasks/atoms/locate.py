@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from stem_zoo.hub import resolve_model
 from stem_zoo.micrograph import check_image, check_pixel_size, resample_for_model
 from stem_zoo.registry import InputSpec
 from stem_zoo.micrograph import standardize
@@ -145,7 +145,7 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be a probability in (0, 1), got {threshold!r}.")
     raw = check_image(image)
-    model = _resolve_model(model)
+    model = resolve_model(model, "atoms")
     zoo = getattr(model, "zoo", None)
     spec: InputSpec = zoo.entry.input if zoo else DEFAULT_INPUT
     target = float(model_pixel_size) if (model_pixel_size is not None and not zoo) else spec.pixel_size
@@ -194,15 +194,6 @@ class ShippedAtomFinder:
 
 
 ATOM_FCN_FINDER = ShippedAtomFinder("atom_fcn")
-
-
-def _resolve_model(model):
-    """A Keras model or callable as it is; a name or path through :func:`stem_zoo.hub.load` (``task="atoms"``)."""
-    if isinstance(model, (str, Path)):
-        from stem_zoo.hub import load
-
-        return load(model, task="atoms")
-    return model
 
 
 def _probability_predictor(model) -> Callable[[np.ndarray], np.ndarray]:

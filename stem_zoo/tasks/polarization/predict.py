@@ -51,6 +51,7 @@ from typing import Callable
 
 import numpy as np
 
+from stem_zoo.hub import resolve_model
 from stem_zoo.registry import InputSpec
 
 SAMPLINGS = ("centred", "grid")
@@ -159,7 +160,7 @@ def predict_polarization(image, model=MODEL_ID, pixel_size: float | None = None,
 
     check_pixel_size(pixel_size)
     raw = _check_input(image)
-    resolved = _resolve_model(model)
+    resolved = resolve_model(model, "polarization")
     zoo = getattr(resolved, "zoo", None)
     if sampling is None:
         sampling = (list(zoo.entry.subset.get("sampling", ())) if zoo else [])[:1] or ["centred"]
@@ -244,15 +245,6 @@ def _window_size(spec: InputSpec) -> int:
     if h != w:
         raise ValueError(f"polarization models read square windows; this one's input is {h} x {w} px.")
     return h
-
-
-def _resolve_model(model):
-    """A Keras model or callable as it is; a name or path through :func:`stem_zoo.hub.load` (``task="polarization"``)."""
-    if isinstance(model, (str, Path)):
-        from stem_zoo.hub import load
-
-        return load(model, task="polarization")
-    return model
 
 
 def _window_predictor(model, window: int) -> Callable[[np.ndarray], np.ndarray]:

@@ -8,7 +8,7 @@ COMMANDS = {"map": "cli:add_command"}
 FORMER_MODULES = {"stem_zoo.models.tilt_dcnn": "model"}  # builder modules named by configs of earlier releases
 HOOKS = {
     "training_setup": "model:training_setup", "train_inputs": "model:train_inputs", "eval_input": "model:eval_input",
-    "metrics": "metrics:angle_metrics", "leaderboard": "metrics:leaderboard", "grouped_table": "metrics:grouped_table",
+    "metrics": "metrics:angle_metrics", "leaderboard": "metrics:leaderboard",
     "decode_outputs": "uncertainty:decode_outputs",
     "uncertainty_metrics": "uncertainty:uncertainty_metrics", "report": "report:report",
 }

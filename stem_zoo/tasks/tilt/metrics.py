@@ -75,11 +75,3 @@ def leaderboard(rows, splits, dataset: str, config: str) -> str:
         return f"{m['rmse_deg']:.2f} / {m.get('sign_accuracy', float('nan')):.2f}" if "rmse_deg" in m else "-"
 
     return split_table(f"RMSE [deg] / sign accuracy on `{dataset}/{config}`", rows, splits, cell)
-
-
-def grouped_table(record: dict) -> str:
-    """Markdown: RMSE [deg] per value of the ``by`` feature(s), one column per split."""
-    from stem_zoo.benchmarking import group_table, is_number
-
-    return group_table(record, "rmse_deg", lambda m: f"{m['rmse_deg']:.3g}" if "rmse_deg" in m else "-",
-                       key=lambda v: (float(v) if is_number(v) else 0.0, v))
