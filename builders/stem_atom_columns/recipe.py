@@ -8,15 +8,22 @@ HAADF and ABF detectors at once; each detector's image gets Poisson noise at its
 The probe positions of a distorted scan are simulated exactly, and the labels (column centres
 in pixel coordinates, per-pixel classes) are computed on the same distorted positions.
 
+Besides the crystal zones, half of the training zones have no lattice prior: random
+lattices with random bases and columns at random positions, elements drawn across the
+periodic table (:mod:`stem_datasets.physics.random_columns`); polar perovskites put B and O
+columns off their centrosymmetric sites; four dichalcogenide monolayers stand for the 2-D
+crystals users image daily.
+
 Splits: train / validation / test hold different structures of the same zones (thickness
 layers even in train, odd elsewhere; new phonon configurations, defects and imaging);
-``test_unseen_lattice`` a family absent from train (MoS2); ``test_low_dose`` new structures
-at the lowest doses.
+``test_unseen_lattice`` a family absent from train (rutile TiO2 [001]: Ti on a body-centred
+square, each with O columns 1.27 A away along the diagonals, a motif none of the crystal zones has); ``test_low_dose``
+new structures at the lowest doses.
 
 Example:
     >>> recipe = get_recipe("smoke")
     >>> [u[0] for u in recipe.units("test_unseen_lattice")]
-    ['MoS2 [001]']
+    ['TiO2 [001]']
     >>> d = draw_shot(recipe, "train", ("Si [110]", 0), 0)
     >>> ZONES["Si [110]"].dose_range[0] <= d.dose_haadf <= ZONES["Si [110]"].dose_range[1]
     True
@@ -24,7 +31,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Iterator
 
 import numpy as np
@@ -32,9 +39,10 @@ from ase import Atoms
 from scipy.ndimage import gaussian_filter, map_coordinates
 from scipy.spatial import cKDTree
 
-from stem_datasets.physics import lattices
+from stem_datasets.physics import lattices, random_columns
 from stem_datasets.simulation.cache import SimulationCache, unit_interval
 from stem_datasets.simulation.imaging import poisson_image
+from stem_datasets.simulation.microscope import THERMAL_SIGMAS_300K
 from stem_datasets.simulation.prism import PrismSettings, Shot, frozen_configuration, prism_images
 from stem_datasets.pipeline.recipe import recipe_named
 
@@ -59,6 +67,7 @@ class Zone:
     # counts per 0.2 A pixel only from ~5e5 e-/A^2).
     dose_range: tuple[float, float] = (2e3, 1e7)
     low_doses: tuple[float, ...] = (2e3, 5e3)
+    compositions: tuple[str, ...] = ()  # drawn per structure (dichalcogenides, polar perovskites)
 
 
 BULK = PrismSettings(energy=200e3, max_semiangle=25.0, haadf=(60.0, 115.0), abf=(11.0, 22.0), potential_sampling=0.07,
@@ -72,10 +81,19 @@ ZONES: dict[str, Zone] = {z.name: z for z in (
     Zone("Si [110]", (3, 8), BULK, (20.0, 25.0)),
     Zone("graphene [001]", (1, 1), LAYER, (25.0, 30.0), defects=("C", "Si", 0.03, 0.02), dose_range=(1e5, 1e8),
          low_doses=(1e5, 2e5)),
-    Zone("MoS2 [001]", (1, 1), LAYER, (25.0, 30.0), defects=("S", "S", 0.04, 0.0), dose_range=(1e5, 1e8),
-         low_doses=(1e5, 2e5)),
+    Zone("TMD [001]", (1, 1), LAYER, (25.0, 30.0), defects=("chalcogen", "chalcogen", 0.04, 0.0),
+         dose_range=(1e5, 1e8), low_doses=(1e5, 2e5), compositions=tuple(lattices.TMDS)),
+    Zone("polar perovskite [100]", (5, 15), BULK, (20.0, 25.0), compositions=tuple(lattices.POLAR_PEROVSKITES)),
+    Zone("random lattice", (1, 1), BULK, (20.0, 25.0)),  # thickness drawn by random_columns (1.5-6 nm)
+    Zone("random columns", (1, 1), BULK, (20.0, 25.0)),
+    Zone("TiO2 [001]", (10, 20), BULK, (20.0, 25.0)),
 )}
-UNSEEN_ZONES = ("MoS2 [001]",)
+UNSEEN_ZONES = ("TiO2 [001]",)
+POLAR_SCALE = (0.0, 1.2)  # polar perovskites: shifts as a multiple of PbTiO3's (BaTiO3's are ~0.25)
+# Debye-Waller displacements [A rms per axis] of elements that THERMAL_SIGMAS_300K lacks: Pb u_iso = 0.011 A^2 and
+# Ba 0.006 A^2 in the room-temperature refinements (Glazer & Mabud 1978; Kwei et al. 1993), Se as S;
+# random_columns.GENERIC_THERMAL_SIGMA for the elements of random fields.
+EXTRA_THERMAL_SIGMAS = {"Pb": 0.105, "Ba": 0.077, "Se": 0.062}
 
 
 @dataclass(frozen=True)
@@ -116,8 +134,8 @@ RECIPES: dict[str, AtomColumnsRecipe] = {r.name: r for r in (
         structures=dict.fromkeys(SPLITS, 1), image_shape=(64, 64), field_min=14.0, shots=1,
     ),
     AtomColumnsRecipe(
-        "small", "Under an hour on 2 cores: 128 x 128 px (2.6 nm) fields, three shots per structure.",
-        structures={"train": 3, "validation": 1, "test": 1, "test_unseen_lattice": 3, "test_low_dose": 1}, shots=3,
+        "small", "About an hour on 2 cores: 128 x 128 px (2.6 nm) fields, two shots per structure.",
+        structures={"train": 3, "validation": 1, "test": 1, "test_unseen_lattice": 3, "test_low_dose": 1}, shots=2,
     ),
     AtomColumnsRecipe(
         "full", "Cluster scale (Apache Beam): 256 x 256 px fields, 40 training structures per zone, four shots.",
@@ -154,6 +172,10 @@ class StructureDraw:
     substitution: float = 0.0
     polarization_pm: tuple[float, float] = (0.0, 0.0)
     sm_fraction: float = 0.0
+    composition: str = ""  # dichalcogenides and polar perovskites
+    polar_scale: float = 0.0  # polar perovskites: shifts as a multiple of PbTiO3's
+    field_min: float = 0.0  # random fields: the cell's smallest side [A]
+    parity: int = 0  # random fields: layers along the beam even (train) or odd
 
 
 def draw_structure(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int]) -> StructureDraw:
@@ -164,7 +186,7 @@ def draw_structure(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int])
     lo, hi = zone.layer_range
     parity = 0 if split == "train" else 1
     options = [n for n in range(lo, hi + 1) if n % 2 == parity or lo == hi]
-    size = lattices.cell_size(zone_name)
+    size = _cell_size(zone_name, zone)
     repeats = tuple(int(np.ceil(recipe.field_min / s)) for s in size[:2])
     vacancy = substitution = 0.0
     if zone.defects:
@@ -174,24 +196,58 @@ def draw_structure(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int])
         angle = np.pi / 4 + np.pi / 2 * rng.integers(4)
         magnitude = rng.uniform(25.0, 35.0)
         polarization = (float(magnitude * np.cos(angle)), float(magnitude * np.sin(angle)))
-    return StructureDraw(
+    draw = StructureDraw(
         zone=zone_name, layers=int(rng.choice(options)), repeats=repeats,
         phonon_seed=int(rng.integers(2**31)), defect_seed=int(rng.integers(2**31)),
         vacancy=float(vacancy), substitution=float(substitution), polarization_pm=polarization,
         sm_fraction=float(rng.uniform(0, zone.sm_doping_max)),
     )
+    # Zones added in 2.0.0 draw after the others, so the 1.x zones keep their structures.
+    if zone.compositions:
+        composition = str(rng.choice(zone.compositions))
+        a = _cell_size(zone_name, zone, composition)
+        draw = replace(draw, composition=composition, repeats=tuple(int(np.ceil(recipe.field_min / s)) for s in a[:2]))
+    if zone_name.startswith("polar"):
+        draw = replace(draw, polar_scale=float(rng.uniform(*POLAR_SCALE)))
+    if zone_name in random_columns.RANDOM_FIELDS:
+        draw = replace(draw, field_min=recipe.field_min, parity=parity)
+    return draw
+
+
+def _cell_size(zone_name: str, zone: Zone, composition: str | None = None) -> tuple[float, float, float]:
+    """The orthogonal repeat of one unit of a zone [A] (the first composition's unless one is given)."""
+    composition = composition or (zone.compositions[0] if zone.compositions else "")
+    if zone_name.startswith("TMD"):
+        return tuple(float(v) for v in np.diag(lattices.tmd_layer(composition, (1, 1)).cell))
+    if zone_name.startswith("polar"):
+        return tuple(float(v) for v in np.diag(lattices.polar_perovskite_100(composition, (1, 1), 1).cell))
+    if zone_name == "TiO2 [001]":
+        return tuple(float(v) for v in np.diag(lattices.rutile_001((1, 1), 1).cell))
+    if zone_name in random_columns.RANDOM_FIELDS:
+        return (1.0, 1.0, 1.0)  # sized by the field itself
+    return lattices.cell_size(zone_name)
 
 
 def structure_of(d: StructureDraw) -> Atoms:
     """The static structure of a draw (before thermal displacements)."""
     zone = ZONES[d.zone]
+    rng = np.random.default_rng(d.defect_seed)
+    if d.zone in random_columns.RANDOM_FIELDS:
+        return random_columns.RANDOM_FIELDS[d.zone](rng, d.field_min, d.parity)
+    if d.zone.startswith("TMD"):
+        atoms = lattices.tmd_layer(d.composition, d.repeats)
+        chalcogen = atoms.info["chalcogen"]
+        return lattices.point_defects(atoms, rng, d.vacancy, d.substitution, chalcogen, chalcogen)
+    if d.zone.startswith("polar"):
+        return lattices.polar_perovskite_100(d.composition, d.repeats, d.layers, d.polar_scale)
+    if d.zone == "TiO2 [001]":
+        return lattices.rutile_001(d.repeats, d.layers)
     if d.zone in lattices.LAYERS:
         atoms = lattices.LAYERS[d.zone](d.repeats)
     elif d.zone.startswith("BiFeO3"):
         atoms = lattices.bifeo3_100(d.repeats, d.layers, polarization_pm=d.polarization_pm)
     else:
         atoms = lattices.LATTICES[d.zone](d.repeats, d.layers)
-    rng = np.random.default_rng(d.defect_seed)
     if zone.defects:
         host, dopant = zone.defects[:2]
         atoms = lattices.point_defects(atoms, rng, d.vacancy, d.substitution, host, dopant)
@@ -308,10 +364,15 @@ def simulate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int], 
     atoms = structure_of(d)
     shots = [draw_shot(recipe, split, unit, k) for k in range(recipe.shots)]
     positions = [scan_positions(s, recipe.image_shape, recipe.pixel_size) for s in shots]
-    images = prism_images(frozen_configuration(atoms, d.phonon_seed),
+    images = prism_images(frozen_configuration(atoms, d.phonon_seed, thermal_sigmas(atoms)),
                           [Shot(s.defocus, s.semiangle, p) for s, p in zip(shots, positions)],
                           ZONES[d.zone].optics, cache)
     return d, atoms, shots, positions, images
+
+
+def thermal_sigmas(atoms: Atoms) -> dict[str, float]:
+    """Debye-Waller displacements of every element of ``atoms`` (measured where known, else the generic one)."""
+    return random_columns.thermal_sigmas(atoms, {**THERMAL_SIGMAS_300K, **EXTRA_THERMAL_SIGMAS})
 
 
 def generate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
@@ -329,7 +390,7 @@ def generate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
             key = f"{split}/{d.zone}/{unit[1]}/{k}/{detector}"
             yield key, {
                 "image": image[..., None], "mask": mask, "columns_xy": xy, "columns_class": classes,
-                "detector": detector, "pixel_size": np.float32(recipe.pixel_size), "lattice": d.zone,
+                "detector": detector, "pixel_size": np.float32(recipe.pixel_size), "lattice": atoms.info["zone"],
                 "family": atoms.info["family"], "dose": np.float32(dose), "thickness_nm": np.float32(thickness_nm),
                 "defocus_angstrom": np.float32(shot.defocus), "semiangle_mrad": np.float32(shot.semiangle),
                 "source_size_angstrom": np.float32(shot.source_size), "scan_rotation_deg": np.float32(shot.rotation_deg),

@@ -17,8 +17,15 @@ from stem_datasets.pipeline.offline import RecipeBuilder, configs
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     """PRISM (abTEM) HAADF and ABF images of several lattices, per-pixel column classes and column coordinates."""
 
-    VERSION = tfds.core.Version("1.2.0")
+    VERSION = tfds.core.Version("2.0.0")
     RELEASE_NOTES = {
+        "2.0.0": "Fields without a lattice prior in training (random lattices with random 1-4 site bases, random "
+                 "columns with a minimum spacing; elements across the periodic table, random occupancy and column "
+                 "length, vacancies, amorphous patches), polar perovskites (PbTiO3, BaTiO3 [100]; B and O columns "
+                 "off their centrosymmetric sites) and four dichalcogenide monolayers (MoS2, WS2, MoSe2, WSe2) in "
+                 "training; rutile TiO2 [001] is the new unseen lattice (MoS2 moved to training); `small` has two "
+                 "shots per structure; `lattice` names the material (e.g. 'WSe2 [001]'). The 1.x zones keep their "
+                 "structures.",
         "1.2.0": "Poisson noise drawn by inverse CDF (one uniform per pixel, so a rebuild from scratch repeats it); "
                  "structures and clean images as in 1.0.0. (1.1.0, hBN with Pd and Pt, was withdrawn, and so was a "
                  "Bi2Se3 training layer: neither helped the unseen lattice.)",
@@ -41,8 +48,8 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
             "columns_class": tfds.features.Tensor(shape=(None,), dtype=np.int32, doc="Class of each column, 1-3."),
             "detector": tfds.features.ClassLabel(names=list(atom_columns.DETECTORS)),
             "pixel_size": scalar("Scan step [A]."),
-            "lattice": tfds.features.Text(doc="Zone, e.g. 'SrTiO3 [001]'."),
-            "family": tfds.features.Text(doc="perovskite, diamond or 2d."),
+            "lattice": tfds.features.Text(doc="Material and zone, e.g. 'SrTiO3 [001]', 'WSe2 [001]', 'random lattice'."),
+            "family": tfds.features.Text(doc="perovskite, diamond, 2d, rutile or random."),
             "dose": scalar("Electron dose [e-/A^2]."),
             "thickness_nm": scalar("Cell length along the beam [nm] (for a monolayer: the cell with its vacuum)."),
             "defocus_angstrom": scalar("Probe defocus [A] (abTEM C10 = -defocus)."),

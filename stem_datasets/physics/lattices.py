@@ -38,6 +38,17 @@ COLUMN_TOLERANCE = 1.0  # A: atoms closer in projection form one column (tilted 
 SILICON_A = 5.431  # A, diamond Si at 295 K; Okada & Tokumaru, J. Appl. Phys. 56, 314 (1984)
 GRAPHENE_A = 2.46  # A; in-plane lattice constant of graphite, Trucano & Chen, Nature 258, 136 (1975)
 MOS2_A, MOS2_THICKNESS = 3.16, 3.17  # A; 2H-MoS2, Wildervanck & Jellinek, Z. Anorg. Allg. Chem. 328, 309 (1964)
+# 2H transition-metal dichalcogenides: in-plane a [A] (Wilson & Yoffe, Adv. Phys. 18, 193 (1969)) and the
+# chalcogen-chalcogen height of one layer [A] (approximate, ~3.1-3.4 A; it does not change the projection).
+TMDS = {"MoS2": (3.16, 3.17), "WS2": (3.15, 3.14), "MoSe2": (3.29, 3.34), "WSe2": (3.28, 3.35)}
+# Tetragonal P4mm ferroelectrics at room temperature: a, c [A] and the fractional shifts along c of B, the apical O1
+# and the equatorial O2 from their centrosymmetric sites, with A at the origin. PbTiO3: Glazer & Mabud, Acta Cryst.
+# B34, 1065 (1978); BaTiO3 (cell): Kwei, Lawson, Billinge & Cheong, J. Phys. Chem. 97, 2368 (1993).
+POLAR_PEROVSKITES = {"PbTiO3": (3.904, 4.152), "BaTiO3": (3.992, 4.036)}
+PBTIO3_SHIFTS = (0.038, 0.112, 0.117)  # B, O1, O2 (fractions of c)
+# Rutile TiO2 (P4_2/mnm): a = 4.5937, c = 2.9587 A, O at (u, u, 0) with u = 0.30478; Burdett, Hughbanks, Miller,
+# Richardson & Smith, J. Am. Chem. Soc. 109, 3639 (1987).
+RUTILE_A, RUTILE_C, RUTILE_U = 4.5937, 2.9587, 0.30478
 
 
 def column_class(symbols) -> int:
@@ -188,6 +199,48 @@ def mos2_layer(repeats: tuple[int, int]) -> Atoms:
     layer = mx2("MoS2", kind="2H", a=MOS2_A, thickness=MOS2_THICKNESS, vacuum=2.0)
     return _repeat(_hexagonal_to_rectangular(layer), repeats, 1, zone="MoS2 [001]", family="2d",
                    source="Wildervanck & Jellinek (1964)", column_spacing=MOS2_A / np.sqrt(3))
+
+
+def tmd_layer(formula: str, repeats: tuple[int, int]) -> Atoms:
+    """A 2H transition-metal dichalcogenide monolayer (:data:`TMDS`): metal columns and X2 columns."""
+    if formula not in TMDS:
+        raise ValueError(f"Unknown dichalcogenide {formula!r}; known: {', '.join(TMDS)}.")
+    a, height = TMDS[formula]
+    layer = mx2(formula, kind="2H", a=a, thickness=height, vacuum=2.0)
+    return _repeat(_hexagonal_to_rectangular(layer), repeats, 1, zone=f"{formula} [001]", family="2d",
+                   source="Wilson & Yoffe (1969)", column_spacing=a / np.sqrt(3), chalcogen=formula[1 + formula[1].islower():-1])
+
+
+def polar_perovskite_100(formula: str, repeats: tuple[int, int], layers: int, scale: float = 1.0) -> Atoms:
+    """A tetragonal P4mm perovskite (:data:`POLAR_PEROVSKITES`) down [100], the polar c axis along x.
+
+    B, O1 and O2 are shifted along c by ``scale`` times PbTiO3's measured shifts
+    (:data:`PBTIO3_SHIFTS`; 1.0: PbTiO3, 0.2-0.3: BaTiO3-like), so the projected B+O and O
+    columns sit off the centrosymmetric sites of the A lattice by up to ~0.5 A.
+
+    >>> cols = projected_columns(polar_perovskite_100("PbTiO3", (1, 1), 1))
+    >>> sorted(cols.species), [round(float(x), 3) for x, y in cols.xy[np.array(cols.species) == "O"]]
+    (['O', 'O', 'Pb', 'Ti+O'], [2.562, 0.465])
+    """
+    if formula not in POLAR_PEROVSKITES:
+        raise ValueError(f"Unknown polar perovskite {formula!r}; known: {', '.join(POLAR_PEROVSKITES)}.")
+    a, c = POLAR_PEROVSKITES[formula]
+    a_site, b_site = formula[:2], "Ti"
+    db, do1, do2 = (scale * s for s in PBTIO3_SHIFTS)
+    # fractional (along c -> x, along b -> y, along a -> z, the beam)
+    sites = [(a_site, (0.0, 0.0, 0.0)), (b_site, (0.5 + db, 0.5, 0.5)), ("O", (do1, 0.5, 0.5)),
+             ("O", (0.5 + do2, 0.0, 0.5)), ("O", (0.5 + do2, 0.5, 0.0))]
+    cell = Atoms([s for s, _ in sites], scaled_positions=[p for _, p in sites], cell=[c, a, a], pbc=True)
+    return _repeat(cell, repeats, layers, zone=f"{formula} [100]", family="perovskite", source="Glazer & Mabud (1978)",
+                   column_spacing=a / 2, polar_shift_A=tuple(float(v * c) for v in (db, do1, do2)))
+
+
+def rutile_001(repeats: tuple[int, int], layers: int) -> Atoms:
+    """Rutile TiO2 down [001]: Ti columns on a body-centred square, O columns in pairs on its diagonals."""
+    unit = crystal(["Ti", "O"], [(0, 0, 0), (RUTILE_U, RUTILE_U, 0)], spacegroup=136,
+                   cellpar=[RUTILE_A, RUTILE_A, RUTILE_C, 90, 90, 90])
+    return _repeat(unit, repeats, layers, zone="TiO2 [001]", family="rutile", source="Burdett et al. (1987)",
+                   column_spacing=RUTILE_U * RUTILE_A * np.sqrt(2))
 
 
 def point_defects(atoms: Atoms, rng: np.random.Generator, vacancy: float, substitution: float,
