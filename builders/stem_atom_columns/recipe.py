@@ -359,15 +359,15 @@ def recorded_image(clean: np.ndarray, source_size: float, step: float, dose: flo
 
 
 def simulate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int], cache: SimulationCache | None):
-    """The structure, its shots and their clean HAADF / ABF images (shot, H, W)."""
+    """The structure, its frozen-phonon configuration, its shots and their clean HAADF / ABF images (shot, H, W)."""
     d = draw_structure(recipe, split, unit)
     atoms = structure_of(d)
+    frozen = frozen_configuration(atoms, d.phonon_seed, thermal_sigmas(atoms))
     shots = [draw_shot(recipe, split, unit, k) for k in range(recipe.shots)]
     positions = [scan_positions(s, recipe.image_shape, recipe.pixel_size) for s in shots]
-    images = prism_images(frozen_configuration(atoms, d.phonon_seed, thermal_sigmas(atoms)),
-                          [Shot(s.defocus, s.semiangle, p) for s, p in zip(shots, positions)],
+    images = prism_images(frozen, [Shot(s.defocus, s.semiangle, p) for s, p in zip(shots, positions)],
                           ZONES[d.zone].optics, cache)
-    return d, atoms, shots, positions, images
+    return d, atoms, frozen, shots, positions, images
 
 
 def thermal_sigmas(atoms: Atoms) -> dict[str, float]:
@@ -378,8 +378,10 @@ def thermal_sigmas(atoms: Atoms) -> dict[str, float]:
 def generate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
                   cache: SimulationCache | None) -> Iterator[tuple[str, dict]]:
     """The examples of one structure: every shot on every detector."""
-    d, atoms, shots, positions, images = simulate_unit(recipe, split, unit, cache)
-    columns = lattices.projected_columns(atoms)
+    d, atoms, frozen, shots, positions, images = simulate_unit(recipe, split, unit, cache)
+    # Labels where the imaged (frozen-phonon) configuration has its columns: static sites would teach a network to
+    # place a column by its neighbours (a lattice prior) rather than by what the image shows.
+    columns = lattices.projected_columns(atoms, displaced=frozen.positions)
     cell = np.diag(atoms.cell)[:2]
     thickness_nm = float(atoms.cell[2, 2]) / 10
     for k, (shot, pos) in enumerate(zip(shots, positions)):
@@ -421,12 +423,13 @@ def simulate_field(atoms: Atoms, shot: ShotDraw, optics: PrismSettings, shape: t
 
     Returns ``{"haadf": example, "abf": example}`` with ``image`` (H, W), ``columns_xy``, ``columns_class``,
     ``mask``, ``pixel_size``. Images are of one frozen-phonon configuration (``phonon_seed``; None: the
-    static lattice); labels are the static columns of ``atoms``.
+    static lattice); labels are the columns of that configuration (grouped as in the static ``atoms``).
     """
     positions = scan_positions(shot, shape, step)
-    imaged = atoms if phonon_seed is None else frozen_configuration(atoms, phonon_seed)
+    imaged = atoms if phonon_seed is None else frozen_configuration(atoms, phonon_seed, thermal_sigmas(atoms))
     images = prism_images(imaged, [Shot(shot.defocus, shot.semiangle, positions)], optics, cache)
-    mask, xy, classes = column_labels(lattices.projected_columns(atoms), np.diag(atoms.cell)[:2], positions)
+    columns = lattices.projected_columns(atoms, displaced=imaged.positions)
+    mask, xy, classes = column_labels(columns, np.diag(atoms.cell)[:2], positions)
     out = {}
     for k, (detector, clean, dose) in enumerate((("haadf", images.haadf[0], shot.dose_haadf), ("abf", images.abf[0], shot.dose_abf))):
         image = recorded_image(clean, shot.source_size, step, dose, np.random.default_rng([seed, k]))

@@ -79,8 +79,19 @@ def wrap(xy: np.ndarray, cell: np.ndarray) -> np.ndarray:
     return np.where(xy >= cell, 0.0, xy)
 
 
-def projected_columns(atoms: Atoms, tolerance: float = COLUMN_TOLERANCE) -> Columns:
-    """Columns along z of a periodic, orthogonal cell (static positions, before any phonons)."""
+def projected_columns(atoms: Atoms, tolerance: float = COLUMN_TOLERANCE, displaced: np.ndarray | None = None) -> Columns:
+    """Columns along z of a periodic, orthogonal cell, grouped on the static positions of ``atoms``.
+
+    ``displaced`` (n, 3): the same atoms moved (one frozen-phonon configuration); each column's
+    centre is then the weighted mean of its atoms' displaced positions, where that configuration's
+    image has the column (with one configuration per image, a single-atom column sits up to
+    ~0.1 A from its static site), while the grouping stays that of the static structure.
+
+    >>> a = graphene_layer((1, 1))
+    >>> moved = a.positions + [0.05, 0.02, 0.0]
+    >>> np.round(projected_columns(a, displaced=moved).xy - projected_columns(a).xy, 3).tolist()[-1]
+    [0.05, 0.02]
+    """
     cell = np.diag(atoms.cell)[:2]
     xy = wrap(atoms.positions[:, :2], cell)
     pairs = cKDTree(xy, boxsize=cell).query_pairs(tolerance, output_type="ndarray")
@@ -90,17 +101,18 @@ def projected_columns(atoms: Atoms, tolerance: float = COLUMN_TOLERANCE) -> Colu
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     count, labels = connected_components(graph, directed=False)
     symbols = np.array(atoms.get_chemical_symbols())
-    centres, classes, species = [], [], []
+    moved = xy if displaced is None else np.asarray(displaced, float)[:, :2]
+    centres, sites, classes, species = [], [], [], []
     for k in range(count):
-        members = xy[labels == k]
-        ref = members[0]
-        unwrapped = ref + (members - ref + cell / 2) % cell - cell / 2  # periodic mean
+        ref = xy[labels == k][0]
         names = symbols[labels == k]
         weights = np.array([atomic_numbers[s] for s in names], float) ** 1.7  # HAADF-like scattering power
-        centres.append(wrap(weights @ unwrapped / weights.sum(), cell))
+        for points, out in ((xy, sites), (moved, centres)):
+            unwrapped = ref + (points[labels == k] - ref + cell / 2) % cell - cell / 2  # periodic mean
+            out.append(wrap(weights @ unwrapped / weights.sum(), cell))
         classes.append(column_class(names))
         species.append("+".join(sorted(set(names), key=lambda s: -atomic_numbers[s])))
-    order = np.lexsort((np.array(centres)[:, 0], np.array(centres)[:, 1]))
+    order = np.lexsort((np.array(sites)[:, 0], np.array(sites)[:, 1]))  # by static site, whatever the displacement
     return Columns(np.array(centres)[order], np.array(classes, np.int32)[order], tuple(species[i] for i in order))
 
 
