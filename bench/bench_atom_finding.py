@@ -137,7 +137,7 @@ def _split_table(metrics, splits) -> list[str]:
 
 
 def _class_table(metrics, split) -> list[str]:
-    lines = ["Per class (of the true column): detection recall / class-aware F1 / RMSE [pm]", "",
+    lines = ["Per class (of the true column): detection recall / RMSE [pm]", "",
              "| class | n true | " + " | ".join(metrics) + " |",
              "| --- | --- | " + " | ".join("---" for _ in metrics) + " |"]
     classes = sorted({c for by_split in metrics.values() for c in by_split[split]["all"]["per_class"]})
@@ -147,7 +147,7 @@ def _class_table(metrics, split) -> list[str]:
             m = by_split[split]["all"]["per_class"].get(c, {})
             n_true = max(n_true, m.get("n_true", 0))
             recall = m.get("detection_recall")
-            cells.append(f"{_fmt(recall)} / {_fmt(m.get('f1'))} / {_fmt(m.get('rmse_pm'), 1)}")
+            cells.append(f"{_fmt(recall)} / {_fmt(m.get('rmse_pm'), 1)}")
         lines.append(f"| {c} | {n_true} | " + " | ".join(cells) + " |")
     return lines + [""]
 

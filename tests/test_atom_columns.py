@@ -7,7 +7,7 @@ import pytest
 from scipy.ndimage import map_coordinates
 
 from stem_datasets.builders.stem_atom_columns import recipe as ac
-from stem_datasets.physics import lattices
+from stem_datasets.physics import lattices, random_columns
 from stem_datasets.simulation.prism import PrismSettings, Shot, prism_images
 
 
@@ -66,6 +66,11 @@ def test_draws_reproducible_and_splits_hold_other_structures():
         for unit in recipe.units(split):
             d = ac.draw_structure(recipe, split, unit)
             assert d.zone in ac.ZONES and (d.zone, d.layers) not in train or ac.ZONES[d.zone].layer_range[0] == ac.ZONES[d.zone].layer_range[1]
+    for split in recipe.splits:  # fields without a lattice: even layer counts in train only
+        for unit in recipe.units(split):
+            if unit[0] in random_columns.RANDOM_FIELDS:
+                atoms = ac.structure_of(ac.draw_structure(recipe, split, unit))
+                assert atoms.info["layers"] % 2 == (split != "train")
     assert {u[0] for u in recipe.units("test_unseen_lattice")} == set(ac.UNSEEN_ZONES)
     assert not set(ac.UNSEEN_ZONES) & {u[0] for u in recipe.units("train")}
     seeds = [ac.draw_structure(recipe, s, u).phonon_seed for s in recipe.splits for u in recipe.units(s)]
@@ -73,6 +78,57 @@ def test_draws_reproducible_and_splits_hold_other_structures():
     low = [ac.draw_shot(recipe, "test_low_dose", u, 0) for u in recipe.units("test_low_dose")]
     assert all(s.dose_haadf in ac.ZONES[u[0]].low_doses and s.dose_abf in ac.ZONES[u[0]].low_doses
                for s, u in zip(low, recipe.units("test_low_dose")))
+
+
+@pytest.mark.parametrize("make", [random_columns.random_lattice, random_columns.random_columns])
+def test_fields_without_a_lattice_prior(make):
+    """Random fields: wide enough, every column a column of its own (>= 1.05 A apart), elements of every class
+    across draws, columns of different lengths, and no two draws alike."""
+    classes, lengths, cells = set(), set(), set()
+    for seed in range(6):
+        atoms = make(np.random.default_rng(seed), field_min=14.0, parity=seed % 2)
+        assert min(np.diag(atoms.cell)[:2]) >= 14.0 and atoms.info["layers"] % 2 == seed % 2
+        cols = lattices.projected_columns(atoms)
+        cell = np.diag(atoms.cell)[:2]
+        d = np.linalg.norm((cols.xy[:, None] - cols.xy[None] + cell / 2) % cell - cell / 2, axis=-1)
+        assert (d + 99 * np.eye(len(cols))).min() >= random_columns.MIN_SPACING[0] - 1e-6
+        classes |= set(cols.classes.tolist())
+        xy = np.round(atoms.positions[:, :2], 3)
+        lengths |= set(np.unique(xy, axis=0, return_counts=True)[1].tolist())
+        cells.add(tuple(np.round(np.diag(atoms.cell), 3)))
+    assert classes == {1, 2, 3} and len(lengths) > 3 and len(cells) == 6
+
+
+def test_polar_perovskite_and_dichalcogenides():
+    for scale in (0.0, 1.0):
+        atoms = lattices.polar_perovskite_100("PbTiO3", (2, 2), 2, scale=scale)
+        cols = lattices.projected_columns(atoms)
+        c = lattices.POLAR_PEROVSKITES["PbTiO3"][1]
+        x = cols.xy[np.array(cols.species) == "O", 0]
+        offset = (x + c / 4) % (c / 2) - c / 4  # from the nearest centrosymmetric O site (multiples of c / 2)
+        assert np.allclose(np.sort(np.unique(offset.round(4))), np.round([scale * 0.112 * c, scale * 0.117 * c], 4)[
+            :1 if scale == 0 else 2], atol=1e-3)
+    for formula, (a, _) in lattices.TMDS.items():
+        layer = lattices.tmd_layer(formula, (3, 2))
+        cols = lattices.projected_columns(layer)
+        metal = "Mo" if formula.startswith("Mo") else "W"
+        assert set(cols.species) == {metal, layer.info["chalcogen"]} and len(cols) == 2 * len(layer) // 3
+        assert np.isclose(layer.cell[0, 0] / 3, a)
+
+
+def test_labels_follow_the_imaged_configuration():
+    """One frozen-phonon configuration: a single-atom column is imaged where that configuration put it."""
+    from stem_datasets.simulation.prism import frozen_configuration
+
+    layer = lattices.graphene_layer((2, 2))
+    frozen = frozen_configuration(layer, 3)
+    static, moved = lattices.projected_columns(layer), lattices.projected_columns(layer, displaced=frozen.positions)
+    assert static.species == moved.species
+    cell = np.diag(layer.cell)[:2]
+    shift = np.linalg.norm((moved.xy - static.xy + cell / 2) % cell - cell / 2, axis=1)
+    assert 0.04 < np.sqrt(np.mean(shift**2)) < 0.15  # ~sqrt(2) x 0.062 A, the C displacement of one configuration
+    order = np.lexsort((lattices.wrap(layer.positions[:, 0:1], cell[:1])[:, 0], lattices.wrap(layer.positions[:, 1:2], cell[1:])[:, 0]))
+    assert np.allclose(moved.xy, lattices.wrap(frozen.positions[order, :2], cell), atol=1e-9)
 
 
 def test_point_defects_and_noise():

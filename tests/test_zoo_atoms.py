@@ -20,6 +20,7 @@ import stem_zoo
 from stem_zoo.tasks.atoms.locate import (CLASSES, LoGBaseline, columns_from_probabilities, locate_atoms, locate_columns_log,
                             predict_probabilities)
 from stem_zoo.tasks.atoms.metrics import count_detections, group_metrics, match_columns, score_split, summarize
+from stem_zoo.tasks.atoms.sublattices import GROUP_NAMES
 from stem_zoo.tasks.atoms.model import RECEPTIVE_FIELD_PX, build_atom_fcn
 from stem_zoo.registry import ModelEntry
 
@@ -94,18 +95,22 @@ def test_detection_counts_rmse_classes_and_border():
                      [30.0, 25.0],  # false positive
                      [58.5, 5.0],  # unmatched but in the border: not counted
                      [10.0, 37.0]])  # matches the border column
-    pred_class = np.array([3, 2, 1, 2, 3, 1])
+    pred_class = np.array([3, 2, 1, 2, 3, 1])  # groups of this image (relative classes)
     counts = count_detections(true, true_class, pred, pred_class, PIXEL, shape)
     m = summarize([counts])
     assert (m["tp"], m["fp"], m["fn"]) == (3, 1, 2)  # misses: (30, 10) and (50, 30)
     assert (m["precision"], m["recall"], m["f1"]) == (0.75, 0.6, round(6 / 9, 4))
     assert m["rmse_pm"] == pytest.approx(np.sqrt((8**2 + 6**2 + 0) / 3), abs=0.01)
-    assert m["class_accuracy"] == round(2 / 3, 4)
-    heavy, inter, light = (m["per_class"][c] for c in ("heavy", "intermediate", "light"))
-    assert heavy["n_true"] == 2 and heavy["detection_recall"] == 1.0 and heavy["recall"] == 0.5
-    assert heavy["precision"] == 1.0 and heavy["f1"] == round(2 / 3, 4)  # 1 right of 1 predicted heavy, 2 true
-    assert inter["n_pred"] == 2 and inter["precision"] == 0.0 and inter["f1"] == 0.0
-    assert light["n_true"] == 2 and light["recall"] == light["detection_recall"] == 0.5 and light["rmse_pm"] == 0.0
+    # matched pairs (true -> group): heavy -> 3, heavy -> 2, light -> 1: each group is pure
+    assert m["class_accuracy"] == 1.0
+    heavy, light = (m["per_class"][c] for c in ("heavy", "light"))
+    assert heavy["n_true"] == 2 and heavy["detection_recall"] == 1.0 and "f1" not in heavy
+    assert light["n_true"] == 2 and light["detection_recall"] == 0.5 and light["rmse_pm"] == 0.0
+    # one group for the heavy and the light column: the group counts as heavy, the light column is wrong
+    merged = summarize([count_detections(true, true_class, pred, np.array([1, 1, 1, 1, 1, 1]), PIXEL, shape)])
+    assert merged["class_accuracy"] == round(2 / 3, 4)
+    with pytest.raises(ValueError, match="group indices"):
+        count_detections(true, true_class, pred, np.zeros(6, int), PIXEL, shape)
     # Positions only: detection metrics, no class metrics.
     unclassified = summarize([count_detections(true, true_class, pred, None, PIXEL, shape)])
     assert unclassified["f1"] == m["f1"] and "class_accuracy" not in unclassified
@@ -276,8 +281,10 @@ def test_locate_atoms_maps_positions_back_to_the_input_pixels(pixel_size):
     assert result.probabilities.shape == (*shape, 4) and result.image.shape == shape
     ti, pi, d = match_columns(xy, result.xy, radius_px=0.5 / pixel_size)
     assert len(ti) == len(xy) == len(result)
-    assert d.max() * pixel_size < 0.03  # A: resampled, found, and mapped back
-    assert np.all(result["class_name"] == "heavy")
+    assert d.max() * pixel_size < 0.03  # A: resampled, found, measured on the image and mapped back
+    assert np.all(result["network_class"] == "heavy")
+    assert np.all(result["class_name"] == "sublattice 1")  # columns of one brightness: one group
+    assert np.all((result["position_stderr_A"] > 0) & (result["position_stderr_A"] < 0.06))
     assert result["y_A"] == pytest.approx(result["y"] * pixel_size)
 
 
@@ -286,9 +293,10 @@ def test_locate_atoms_with_an_untrained_model(fcn):
     result = locate_atoms(image, fcn, pixel_size=0.25)  # resampled to 56 x 72 model pixels, padded to 56 x 72
     assert result.probabilities.shape == (70, 90, 4) and result.method == "atom_fcn"
     np.testing.assert_allclose(result.probabilities.sum(-1), 1.0, atol=1e-4)
-    assert result.columns.dtype.names == ("x", "y", "x_A", "y_A", "class_id", "class_name", "probability")
+    assert result.columns.dtype.names == ("x", "y", "x_A", "y_A", "class_id", "class_name", "probability",
+                                          "position_stderr_A", "network_class")
     assert np.all((result["x"] >= 0) & (result["x"] <= 89) & (result["y"] >= 0) & (result["y"] <= 69))
-    assert set(result["class_name"]) <= set(CLASSES[1:])
+    assert set(result["network_class"]) <= set(CLASSES[1:]) and set(result["class_name"]) <= set(GROUP_NAMES)
     assert stem_zoo.locate_atoms(image, fcn, pixel_size=0.25).columns.shape == result.columns.shape
 
 
@@ -319,7 +327,7 @@ def test_cli_writes_table_probabilities_and_overlay(fcn, tmp_path, capsys):
     for suffix in ("csv", "h5", "png"):
         assert (out / f"frame_atoms.{suffix}").stat().st_size > 0
     header = (out / "frame_atoms.csv").read_text().splitlines()[0]
-    assert header == "x,y,x_A,y_A,class_id,class_name,probability"
+    assert header == "x,y,x_A,y_A,class_id,class_name,probability,position_stderr_A,network_class"
     with h5py.File(out / "frame_atoms.h5") as handle:
         assert handle["probabilities"].shape == (64, 80, 4)
         assert handle.attrs["pixel_size_angstrom"] == pytest.approx(0.2)

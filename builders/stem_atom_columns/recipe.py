@@ -418,12 +418,13 @@ def holdout_field(shape: tuple[int, int] = (128, 128), cache: SimulationCache | 
 
 def simulate_field(atoms: Atoms, shot: ShotDraw, optics: PrismSettings, shape: tuple[int, int] = (128, 128),
                    step: float = 0.2, seed: int = 0, phonon_seed: int | None = 0,
-                   cache: SimulationCache | None = None) -> dict[str, dict]:
+                   cache: SimulationCache | None = None, noise: bool = True) -> dict[str, dict]:
     """One scan of any structure (e.g. a hold-out case outside the dataset's draws), as the dataset makes it.
 
     Returns ``{"haadf": example, "abf": example}`` with ``image`` (H, W), ``columns_xy``, ``columns_class``,
     ``mask``, ``pixel_size``. Images are of one frozen-phonon configuration (``phonon_seed``; None: the
     static lattice); labels are the columns of that configuration (grouped as in the static ``atoms``).
+    ``noise=False``: the noise-free image (after the source-size blur), as a fraction of the probe.
     """
     positions = scan_positions(shot, shape, step)
     imaged = atoms if phonon_seed is None else frozen_configuration(atoms, phonon_seed, thermal_sigmas(atoms))
@@ -432,7 +433,10 @@ def simulate_field(atoms: Atoms, shot: ShotDraw, optics: PrismSettings, shape: t
     mask, xy, classes = column_labels(columns, np.diag(atoms.cell)[:2], positions)
     out = {}
     for k, (detector, clean, dose) in enumerate((("haadf", images.haadf[0], shot.dose_haadf), ("abf", images.abf[0], shot.dose_abf))):
-        image = recorded_image(clean, shot.source_size, step, dose, np.random.default_rng([seed, k]))
+        if noise:
+            image = recorded_image(clean, shot.source_size, step, dose, np.random.default_rng([seed, k]))
+        else:
+            image = gaussian_filter(clean.astype(np.float64), shot.source_size / step, mode="nearest").astype(np.float32)
         out[detector] = {"image": image, "columns_xy": xy, "columns_class": classes, "mask": mask, "pixel_size": step}
     return out
 

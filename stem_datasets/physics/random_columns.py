@@ -136,7 +136,7 @@ def random_lattice(rng: np.random.Generator, field_min: float, parity: int | Non
     atoms = Atoms(symbols, positions=positions, cell=[box[0], box[1], layers * period], pbc=True)
     atoms.info.update(zone="random lattice", family="random", source="random (stem_datasets.physics.random_columns)",
                       lattice=(float(a), float(b)), basis=basis.tolist(), species=species, patch=patch,
-                      column_spacing=float(spacing))
+                      column_spacing=float(spacing), layers=layers)
     return atoms
 
 
@@ -161,7 +161,7 @@ def random_columns(rng: np.random.Generator, field_min: float, parity: int | Non
         positions += p
     atoms = Atoms(symbols, positions=positions, cell=[box[0], box[1], layers * period], pbc=True)
     atoms.info.update(zone="random columns", family="random", source="random (stem_datasets.physics.random_columns)",
-                      species=species, column_spacing=float(spacing))
+                      species=species, column_spacing=float(spacing), layers=layers)
     return atoms
 
 

@@ -37,12 +37,22 @@ from stem_zoo.hub import resolve_model
 from stem_zoo.micrograph import check_image, check_pixel_size, resample_for_model
 from stem_zoo.registry import InputSpec
 from stem_zoo.micrograph import standardize
+from stem_zoo.tasks.atoms.refine import fit_gaussian_peak, fit_gaussian_peaks  # noqa: F401 (re-exported)
 from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX
+from stem_zoo.tasks.atoms.sublattices import GROUP_NAMES
 
-CLASS_COLOURS = {"light": "tab:cyan", "intermediate": "tab:orange", "heavy": "tab:red", "column": "gold"}
+CLASS_COLOURS = {"light": "tab:cyan", "intermediate": "tab:orange", "heavy": "tab:red", "column": "gold",
+                 **dict(zip(GROUP_NAMES, ("tab:cyan", "tab:green", "tab:orange", "tab:red")))}
+GROUPS = ("background", *GROUP_NAMES)  # the classes locate_atoms reports: relative sublattices, dimmest first
 UNCLASSIFIED = -1  # class_id of columns found without a class (the LoG baseline); class_name "column"
 FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
+# Position refinement on the image (locate_atoms): the starting Gaussian width of a column (sigma 0.35 A, FWHM 0.8 A),
+# how far a fit may move from the network's position, and the standard error given to that position.
+COLUMN_SIGMA_A = 0.35
+MAX_REFINE_SHIFT_A = 0.5
+PRIOR_SIGMA_A = 0.06
+GROUP_RADIUS_A = 0.4  # disc over which a column's intensity is averaged for its relative class (sublattices.py)
 COLUMN_FIELDS = [("x", "f8"), ("y", "f8"), ("x_A", "f8"), ("y_A", "f8"), ("class_id", "i4"),
                  ("class_name", "U12"), ("probability", "f4")]
 
@@ -105,7 +115,7 @@ def column_table(x, y, pixel_size: float, class_id=None, probability=None, class
     """
     x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
     extra = extra or {}
-    table = np.zeros(len(x), dtype=COLUMN_FIELDS + [(k, "f4") for k in extra])
+    table = np.zeros(len(x), dtype=COLUMN_FIELDS + [(k, _extra_dtype(v)) for k, v in extra.items()])
     table["x"], table["y"] = x, y
     table["x_A"], table["y_A"] = x * pixel_size, y * pixel_size
     ids = np.full(len(x), UNCLASSIFIED) if class_id is None else np.asarray(class_id, int).ravel()
@@ -117,12 +127,17 @@ def column_table(x, y, pixel_size: float, class_id=None, probability=None, class
     return table
 
 
+def _extra_dtype(values) -> str:
+    return "U12" if np.asarray(values).dtype.kind in "US" else "f4"
+
+
 # --- atom_fcn -------------------------------------------------------------------------------------------------------
 
 
 def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, threshold: float = 0.5,
                  min_separation_A: float = 1.0, tile_px: int = 512, batch_size: int = 4,
-                 model_pixel_size: float | None = None) -> AtomColumns:
+                 model_pixel_size: float | None = None, refine: bool = True,
+                 prior_sigma_A: float | None = PRIOR_SIGMA_A) -> AtomColumns:
     """Columns (positions, classes, probabilities) of a micrograph with ``pixel_size`` A/px (required).
 
     ``model``: a zoo id, a model folder or ``hf://`` URI (:func:`stem_zoo.load`), a run's
@@ -135,6 +150,10 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     ``tile_px``: larger images (after resampling) go through the network in overlapping tiles
     of this size (a multiple of 8); tiles overlap by 64 px, more than the receptive field
     reaches, so tiling does not change the result.
+    ``refine``: measure each column's position on the image (:func:`stem_zoo.tasks.atoms.refine.refine_columns`:
+    Gaussian fits with the neighbours subtracted, combined with the network's position, whose
+    standard error is taken as ``prior_sigma_A``; None: the fit alone); False: the network's
+    positions (the centroids of its probability blobs), as ``atom_fcn`` 0.x gave them.
 
     >>> from stem_zoo.tasks.atoms.model import build_atom_fcn
     >>> result = locate_atoms(np.random.default_rng(0).random((40, 50)), build_atom_fcn(), pixel_size=0.25)
@@ -153,7 +172,8 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
                                    f"each side needs at least {MIN_SIDE_PX} px ({MIN_SIDE_PX * target:.1f} A), the "
                                    "smallest image the network's three poolings can take")
     probabilities = predict_probabilities(_probability_predictor(model), standardize(resampled), tile_px, batch_size)
-    table = columns_from_probabilities(probabilities, threshold, min_separation_A / target)
+    table = read_columns(probabilities, standardize(resampled), target, threshold, min_separation_A, refine,
+                         prior_sigma_A)
     scale_y, scale_x = ((n_in - 1) / (n_out - 1) if n_out > 1 else 1.0
                         for n_in, n_out in zip(raw.shape, resampled.shape))
     x, y = table["x"] * scale_x, table["y"] * scale_y  # zoom maps the first and last pixels onto each other
@@ -163,10 +183,45 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
         factors = [n_in / n_out for n_in, n_out in zip(raw.shape, resampled.shape)] + [1]
         probabilities = zoom(probabilities, factors, order=1, mode="nearest", grid_mode=False)
         probabilities = probabilities[:raw.shape[0], :raw.shape[1]]
-    columns = column_table(x, y, float(pixel_size), table["class_id"], table["probability"])
+    columns = fcn_column_table(table, x, y, float(pixel_size), target)
     name = zoo.entry.id if zoo else getattr(model, "name", "model")
-    return AtomColumns(columns, raw, float(pixel_size), probabilities.astype(np.float32), name, CLASSES,
-                       {"threshold": threshold, "min_separation_A": min_separation_A, "model_pixel_size": target})
+    return AtomColumns(columns, raw, float(pixel_size), probabilities.astype(np.float32), name, GROUPS,
+                       {"threshold": threshold, "min_separation_A": min_separation_A, "model_pixel_size": target,
+                        "refine": refine, "prior_sigma_A": np.nan if prior_sigma_A is None else prior_sigma_A})
+
+
+def read_columns(probabilities: np.ndarray, standardized: np.ndarray, pixel_size: float, threshold: float = 0.5,
+                 min_separation_A: float = 1.0, refine: bool = True, prior_sigma_A: float | None = PRIOR_SIGMA_A):
+    """Columns (x, y [px], class_id, probability, stderr_px) from a network's probabilities and the image it saw.
+
+    :func:`columns_from_probabilities` proposes them; with ``refine`` each position is then
+    measured on ``standardized`` (:func:`stem_zoo.tasks.atoms.refine.refine_columns`), the image
+    oriented by its correlation with the column probability (bright or dark columns).
+    ``stderr_px`` is the position's standard error (NaN without ``refine``).
+    """
+    from numpy.lib import recfunctions
+
+    from stem_zoo.tasks.atoms.refine import orientation, refine_columns
+    from stem_zoo.tasks.atoms.sublattices import group_columns
+
+    table = columns_from_probabilities(probabilities, threshold, min_separation_A / pixel_size)
+    stderr = np.full(len(table), np.nan)
+    sign = orientation(standardized, 1.0 - probabilities[..., 0])
+    if refine and len(table):
+        fits = refine_columns(standardized, np.stack([table["x"], table["y"]], axis=-1), COLUMN_SIGMA_A / pixel_size,
+                              sign, max_shift_px=MAX_REFINE_SHIFT_A / pixel_size,
+                              prior_sigma_px=None if prior_sigma_A is None else prior_sigma_A / pixel_size)
+        table["x"], table["y"], stderr = fits.xy[:, 0], fits.xy[:, 1], fits.stderr
+    groups = group_columns(sign * standardized, np.stack([table["x"], table["y"]], axis=-1), GROUP_RADIUS_A / pixel_size)
+    return recfunctions.append_fields(table, ("stderr_px", "group"), (stderr, groups), usemask=False)
+
+
+def fcn_column_table(table: np.ndarray, x, y, pixel_size: float, model_pixel_size: float) -> np.ndarray:
+    """The :class:`AtomColumns` table of :func:`read_columns`' columns at positions (x, y) [px] of the input:
+    ``class_id`` / ``class_name`` the relative sublattice, ``network_class`` the network's own class."""
+    return column_table(x, y, pixel_size, table["group"], table["probability"], GROUPS,
+                        extra={"position_stderr_A": table["stderr_px"] * model_pixel_size,
+                               "network_class": np.array(CLASSES)[table["class_id"]]})
 
 
 class ShippedAtomFinder:
@@ -181,7 +236,8 @@ class ShippedAtomFinder:
 
     def __call__(self, image, pixel_size: float) -> np.ndarray:
         """(n, 2) column positions (x, y) [px] found by :func:`locate_atoms`."""
-        return locate_atoms(image, self.model_id, pixel_size=pixel_size).xy
+        # refine=False: the positions stem_bfo_polarization 1.x was built with (issue 27 rebuilds it)
+        return locate_atoms(image, self.model_id, pixel_size=pixel_size, refine=False).xy
 
     def identity(self) -> dict:
         """The model id, hub revision and weights' checksum."""
@@ -434,105 +490,6 @@ def _parabolic(values: np.ndarray, r: int, c: int) -> tuple[float, float]:
     return c + dx, r + dy
 
 
-def fit_gaussian_peak(window: np.ndarray, x0: float, y0: float, sigma: float,
-                      max_shift: float = 1.5) -> tuple[float, float, float] | None:
-    """(x, y, sigma) [px, window coordinates] of b + A exp(-((x-xc)^2 + (y-yc)^2) / 2 s^2) fitted to ``window``.
-
-    Starts at (x0, y0, sigma); the centre may move at most ``max_shift`` px. None if the fit
-    fails. One window of :func:`fit_gaussian_peaks`, whose window is the whole array here.
-
-    >>> yy, xx = np.mgrid[0:9, 0:9]
-    >>> window = 0.2 + 2.0 * np.exp(-((xx - 4.37) ** 2 + (yy - 3.81) ** 2) / (2 * 1.3 ** 2))
-    >>> [round(v, 3) for v in fit_gaussian_peak(window, 4.0, 4.0, 1.0)]
-    [4.37, 3.81, 1.3]
-    """
-    window = np.asarray(window, float)
-    radius = max(window.shape)
-    x, y, s, ok = fit_gaussian_peaks(window, np.array([[y0, x0]]), sigma, radius, max_shift)
-    return (float(x[0]), float(y[0]), float(s[0])) if ok[0] else None
-
-
-def fit_gaussian_peaks(image: np.ndarray, peaks: np.ndarray, sigma: float, radius: int | None = None,
-                       max_shift: float = 1.5, iterations: int = 60, block: int = 4096):
-    """(x, y, sigma, ok) of 2-D Gaussians + background fitted around every peak at once (Levenberg-Marquardt).
-
-    ``peaks`` (n, 2) are (row, col) starting points; each fit uses the pixels of ``image``
-    within ``radius`` (default max(2, 1.5 sigma)) of its start, in both directions, that lie
-    inside the image. The centre is kept within ``max_shift`` px of its start, the width in
-    [0.3, 3] sigma and the amplitude >= 0; ``ok`` is False for a fit that ends on the
-    centre's bound or has fewer than 9 pixels.
-
-    >>> yy, xx = np.mgrid[0:20, 0:20]
-    >>> image = sum(np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 2.0) for x, y in [(5.3, 6.6), (14.2, 12.9)])
-    >>> x, y, s, ok = fit_gaussian_peaks(image, np.array([[7, 5], [13, 14]]), sigma=1.2)
-    >>> np.round(x, 3).tolist(), np.round(y, 3).tolist(), np.round(s, 3).tolist(), ok.tolist()
-    ([5.3, 14.2], [6.6, 12.9], [1.0, 1.0], [True, True])
-    """
-    image = np.asarray(image, float)
-    peaks = np.asarray(peaks, float).reshape(-1, 2)
-    radius = int(radius if radius is not None else max(2, round(1.5 * sigma)))
-    outs = [_fit_block(image, peaks[i:i + block], sigma, radius, max_shift, iterations)
-            for i in range(0, len(peaks), block)]
-    if not outs:
-        return np.zeros(0), np.zeros(0), np.zeros(0), np.zeros(0, bool)
-    return tuple(np.concatenate(parts) for parts in zip(*outs))
-
-
-def _fit_block(image: np.ndarray, peaks: np.ndarray, sigma: float, radius: int, max_shift: float, iterations: int):
-    h, w = image.shape
-    offsets = np.arange(-radius, radius + 1)
-    r0, c0 = np.round(peaks[:, 0]).astype(int), np.round(peaks[:, 1]).astype(int)
-    rows = (r0[:, None, None] + offsets[None, :, None]) + 0 * offsets[None, None, :]
-    cols = (c0[:, None, None] + offsets[None, None, :]) + 0 * offsets[None, :, None]
-    valid = ((rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)).reshape(len(peaks), -1).astype(float)
-    data = image[np.clip(rows, 0, h - 1), np.clip(cols, 0, w - 1)].reshape(len(peaks), -1) * valid
-    X, Y = cols.reshape(len(peaks), -1).astype(float), rows.reshape(len(peaks), -1).astype(float)
-    big = np.where(valid > 0, data, np.inf).min(axis=1)
-    top = np.where(valid > 0, data, -np.inf).max(axis=1)
-    start = np.stack([peaks[:, 1], peaks[:, 0], np.full(len(peaks), float(sigma)), top - big, big], axis=1)
-    lower = np.stack([start[:, 0] - max_shift, start[:, 1] - max_shift, np.full(len(peaks), 0.3 * sigma),
-                      np.zeros(len(peaks)), np.full(len(peaks), -np.inf)], axis=1)
-    upper = np.stack([start[:, 0] + max_shift, start[:, 1] + max_shift, np.full(len(peaks), 3.0 * sigma),
-                      np.full(len(peaks), np.inf), np.full(len(peaks), np.inf)], axis=1)
-
-    def residual(p, k):
-        g = np.exp(-((X[k] - p[:, :1]) ** 2 + (Y[k] - p[:, 1:2]) ** 2) / (2 * p[:, 2:3] ** 2))
-        return (p[:, 4:5] + p[:, 3:4] * g - data[k]) * valid[k], g
-
-    params = start.copy()
-    everyone = np.arange(len(peaks))
-    res, g = residual(params, everyone)
-    cost = np.sum(res**2, axis=1)
-    damping = np.full(len(peaks), 1e-3)
-    active = everyone  # windows still moving
-    for _ in range(iterations):
-        if not len(active):
-            break
-        p, gk, rk = params[active], g[active], res[active]
-        dx, dy, width, amplitude = X[active] - p[:, :1], Y[active] - p[:, 1:2], p[:, 2:3], p[:, 3:4]
-        jac = np.stack([amplitude * gk * dx / width**2, amplitude * gk * dy / width**2,
-                        amplitude * gk * (dx**2 + dy**2) / width**3, gk, np.ones_like(gk)], axis=-1)
-        jac *= valid[active][..., None]
-        jt = jac.transpose(0, 2, 1)
-        jtj, grad = jt @ jac, (jt @ rk[..., None])[..., 0]
-        diagonal = np.diagonal(jtj, axis1=1, axis2=2)
-        shift = damping[active, None] * diagonal + 1e-12 * (1 + diagonal.max(axis=1, keepdims=True))
-        step = np.linalg.solve(jtj + shift[..., None] * np.eye(5), -grad[..., None])[..., 0]
-        trial = np.clip(p + step, lower[active], upper[active])
-        trial_res, trial_g = residual(trial, active)
-        trial_cost = np.sum(trial_res**2, axis=1)
-        better = trial_cost < cost[active]
-        moved = active[better]
-        params[moved], res[moved], g[moved] = trial[better], trial_res[better], trial_g[better]
-        cost[moved] = trial_cost[better]
-        damping[active] = np.where(better, damping[active] / 3, damping[active] * 3)
-        done = (np.abs(step[:, :3]).max(axis=1) < 1e-7) | (damping[active] > 1e10)
-        active = active[~done]
-    inside = np.all(np.abs(params[:, :2] - start[:, :2]) < max_shift - 1e-6, axis=1)
-    ok = inside & (valid.sum(axis=1) >= 9) & (params[:, 3] > 0) & np.isfinite(cost)
-    return params[:, 0], params[:, 1], params[:, 2], ok
-
-
 # --- output ---------------------------------------------------------------------------------------------------------
 
 
@@ -552,7 +509,7 @@ def save_atoms_hdf5(result: AtomColumns, path) -> None:
     """The column table, the image and (atom_fcn) the per-pixel class probabilities, with their metadata."""
     import h5py
 
-    table = result.columns.astype([(n, "S12" if n == "class_name" else result.columns.dtype[n])
+    table = result.columns.astype([(n, "S12" if result.columns.dtype[n].kind == "U" else result.columns.dtype[n])
                                    for n in result.columns.dtype.names])
     with h5py.File(path, "w") as handle:
         columns = handle.create_dataset("columns", data=table)

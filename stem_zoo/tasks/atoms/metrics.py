@@ -10,11 +10,15 @@ Conventions (the same for every method, in :func:`count_detections`):
   inside, and an unmatched true or predicted column counts if it is inside. (An edge column
   cut by the frame is neither required nor penalized.)
 * ``rmse_pm`` is the root mean squared distance between matched columns, in pm.
-* Per class (of the true column for recall and RMSE, of the predicted column for precision):
-  ``detection_recall`` counts a true column found whatever the predicted class; for a method
-  that classifies, ``precision``, ``recall`` and ``f1`` need the class to agree (a heavy
-  column found as light is a false negative of "heavy" and a false positive of "light").
-  ``class_accuracy`` is the fraction of matched pairs whose classes agree.
+* Per true class: ``detection_recall`` (a true column found, whatever its predicted class) and
+  ``rmse_pm``.
+* Predicted classes are groups within one image (``locate_atoms`` reports relative sublattices,
+  :mod:`stem_zoo.tasks.atoms.sublattices`), so ``class_accuracy`` is the *grouping purity*: in
+  each image every predicted group is given the true class most of its matched columns have,
+  and the fraction of matched columns whose class that is counts. Splitting one true class into
+  two groups (B and N of hBN, both "light") costs nothing; merging two classes into one group
+  costs the smaller one. A method that predicts the true classes themselves scores at least
+  its plain accuracy.
 * Over many images the counts are summed (micro-averages); groups (``by``) partition them.
 
 Example (0.2 A/px: the match radius is 2.5 px; errors of 0.5 and 1 px are 10 and 20 pm):
@@ -23,7 +27,10 @@ Example (0.2 A/px: the match radius is 2.5 px; errors of 0.5 and 1 px are 10 and
     >>> counts = count_detections(true, [3, 2, 1], pred, [3, 2, 1], pixel_size=0.2, shape=(64, 64))
     >>> m = summarize([counts])
     >>> m["tp"], m["fp"], m["fn"], m["f1"], m["rmse_pm"], m["class_accuracy"]
-    (2, 1, 1, 0.6667, 15.81, 0.5)
+    (2, 1, 1, 0.6667, 15.81, 1.0)
+    >>> merged = count_detections(true, [3, 2, 1], pred, [1, 1, 1], pixel_size=0.2, shape=(64, 64))
+    >>> summarize([merged])["class_accuracy"]  # one group for a heavy and an intermediate column
+    0.5
 """
 
 from __future__ import annotations
@@ -95,7 +102,8 @@ def count_detections(true_xy, true_class, pred_xy, pred_class, pixel_size: float
     """Additive counts of one image (see the module notes); ``pred_class`` None: positions only.
 
     Positions are in pixels of the image (``shape`` = rows, cols; ``pixel_size`` A/px);
-    classes are indices 1..n_classes-1 (0 is the background, -1 unclassified).
+    true classes are indices 1..n_classes-1 (0 is the background); predicted ones any group index >= 1 of this
+    image (-1 unclassified).
     """
     true, pred = _xy(true_xy), _xy(pred_xy)
     t_class = np.asarray(true_class, int).reshape(-1)
@@ -103,8 +111,8 @@ def count_detections(true_xy, true_class, pred_xy, pred_class, pixel_size: float
     p_class = np.asarray(pred_class, int).reshape(-1) if classified else np.full(len(pred), UNCLASSIFIED)
     if len(t_class) != len(true) or len(p_class) != len(pred):
         raise ValueError("each column position needs one class.")
-    if classified and np.any((p_class < 1) | (p_class >= n_classes)):
-        raise ValueError(f"predicted classes must be 1..{n_classes - 1} (or pred_class=None for positions only).")
+    if classified and np.any(p_class < 1):
+        raise ValueError("predicted classes must be group indices >= 1 (or pred_class=None for positions only).")
     ti, pi, distance = match_columns(true, pred, radius_A / pixel_size)
     t_in, p_in = inside(true, shape, border_px), inside(pred, shape, border_px)
     unmatched_pred = np.ones(len(pred), bool)
@@ -127,10 +135,9 @@ def count_detections(true_xy, true_class, pred_xy, pred_class, pixel_size: float
         "classified": classified,
     }
     if classified:
-        counts["pred_per_class"] = np.bincount(p_class[counted_pred], minlength=k)[:k]
-        confusion = np.zeros((k, k), int)
+        confusion = np.zeros((k, int(p_class.max(initial=0)) + 1), int)
         np.add.at(confusion, (t_class[ti], p_class[pi]), 1)
-        counts["confusion"] = confusion
+        counts["grouped"] = int(confusion.max(axis=0).sum())  # each group counted as its majority true class
     return counts
 
 
@@ -165,10 +172,9 @@ def summarize(counts: list[dict], classes: tuple[str, ...] = CLASSES) -> dict:
     out = {"n": int(total["images"]), "n_true": tp + fn, "n_pred": tp + fp, "tp": tp, "fp": fp, "fn": fn,
            "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn), "f1": _ratio(2 * tp, 2 * tp + fp + fn),
            "rmse_pm": _rmse(total["sse_pm2"], tp)}
-    classified = total.get("classified", False) and "confusion" in total
+    classified = total.get("classified", False) and "grouped" in total
     if classified:
-        confusion = total["confusion"]
-        out["class_accuracy"] = _ratio(int(np.trace(confusion)), int(confusion.sum()))
+        out["class_accuracy"] = _ratio(total["grouped"], tp)
     per_class = {}
     for k, name in enumerate(classes):
         if k == 0:
@@ -176,11 +182,7 @@ def summarize(counts: list[dict], classes: tuple[str, ...] = CLASSES) -> dict:
         n_true, found = int(total["true_per_class"][k]), int(total["tp_per_class"][k])
         metrics = {"n_true": n_true, "detection_recall": _ratio(found, n_true),
                    "rmse_pm": _rmse(float(total["sse_per_class_pm2"][k]), found)}
-        if classified:
-            agree, n_pred = int(total["confusion"][k, k]), int(total["pred_per_class"][k])
-            metrics.update(n_pred=n_pred, precision=_ratio(agree, n_pred), recall=_ratio(agree, n_true),
-                           f1=_ratio(2 * agree, n_pred + n_true))
-        if n_true or metrics.get("n_pred"):
+        if n_true:
             per_class[name] = metrics
     out["per_class"] = per_class
     if "pixel_confusion" in total:
@@ -207,10 +209,12 @@ def _rmse(sse: float, n: int) -> float:
 class FcnLocator:
     """``locate`` for a Keras model or callable giving per-pixel class probabilities (see :func:`locate_atoms`)."""
 
-    def __init__(self, model, input_spec, threshold: float = 0.5, min_separation_A: float = 1.0):
-        from stem_zoo.tasks.atoms.locate import _probability_predictor
+    def __init__(self, model, input_spec, threshold: float = 0.5, min_separation_A: float = 1.0, refine: bool = True,
+                 prior_sigma_A: float | None = None):
+        from stem_zoo.tasks.atoms.locate import PRIOR_SIGMA_A, _probability_predictor
 
         self.model, self.spec, self.threshold, self.min_separation_A = model, input_spec, threshold, min_separation_A
+        self.refine, self.prior_sigma_A = refine, PRIOR_SIGMA_A if prior_sigma_A is None else prior_sigma_A
         self.predict = _probability_predictor(model)
         self.name = getattr(getattr(model, "zoo", None), "entry", None)
         self.name = self.name.id if self.name else getattr(model, "name", "model")
@@ -219,11 +223,11 @@ class FcnLocator:
         from stem_zoo.tasks.atoms.locate import locate_atoms
 
         return locate_atoms(image, self.model, pixel_size, self.threshold, self.min_separation_A,
-                            model_pixel_size=self.spec.pixel_size)
+                            model_pixel_size=self.spec.pixel_size, refine=self.refine, prior_sigma_A=self.prior_sigma_A)
 
     def locate_batch(self, images: list[np.ndarray], pixel_sizes: list[float], detectors=None) -> list[AtomColumns]:
         """One network call for images already at the model's pixel size and of one shape; else one by one."""
-        from stem_zoo.tasks.atoms.locate import column_table, columns_from_probabilities
+        from stem_zoo.tasks.atoms.locate import GROUPS, fcn_column_table, read_columns
 
         shapes = {np.shape(i) for i in images}
         same_size = all(abs(p / self.spec.pixel_size - 1) < 1e-4 for p in pixel_sizes)
@@ -235,9 +239,10 @@ class FcnLocator:
         probabilities = self.predict(batch)[:, :h, :w]
         out = []
         for image, pixel_size, probs in zip(images, pixel_sizes, probabilities):
-            t = columns_from_probabilities(probs, self.threshold, self.min_separation_A / self.spec.pixel_size)
-            out.append(AtomColumns(column_table(t["x"], t["y"], pixel_size, t["class_id"], t["probability"]),
-                                   np.asarray(image, np.float32), float(pixel_size), probs, self.name))
+            t = read_columns(probs, standardize(image), self.spec.pixel_size, self.threshold, self.min_separation_A,
+                             self.refine, self.prior_sigma_A)
+            table = fcn_column_table(t, t["x"], t["y"], pixel_size, pixel_size)
+            out.append(AtomColumns(table, np.asarray(image, np.float32), float(pixel_size), probs, self.name, GROUPS))
         return out
 
 
