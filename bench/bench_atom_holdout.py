@@ -8,10 +8,13 @@ classes, see :mod:`stem_zoo.tasks.atoms.metrics`), seconds per image. Then the g
 issue 26 checked row by row. The baseline is told each image's detector; atom_fcn is not.
 
     python bench/bench_atom_holdout.py [--model atom_fcn | runs/atom_fcn/model.keras] [--out bench_atoms]
-        [--atomap VENV_PYTHON]
+        [--atomap VENV]
 
-``--atomap``: a Python with atomap installed (e.g. made by ``bench/peers/atomap_venv.sh``);
-its tutorial workflow runs there on the same images (:mod:`bench.peers.run_atomap`).
+``--atomap VENV``: atomap 0.4.2 (and hyperspy) installed into a throw-away venv at VENV (made
+if missing; needs the package registry), then its tutorial workflow run there on the same
+images, one process per image: ``get_atom_positions`` at a separation of 1.0 A, a
+``Sublattice``, nearest neighbours, centre-of-mass then 2-D Gaussian refinement (ABF images
+inverted, as the baseline's). Its time per image includes the process start (~2 s).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default="atom_fcn", help="zoo id, model folder, or a training run's .keras file")
     parser.add_argument("--column-width", type=float, default=1.0, help="LoG baseline: column FWHM [A]")
     parser.add_argument("--log-threshold", type=float, default=0.05, help="LoG baseline: relative peak threshold")
-    parser.add_argument("--atomap", default=None, help="python of a venv with atomap installed")
+    parser.add_argument("--atomap", default=None, help="a venv folder for atomap (made if missing)")
     parser.add_argument("--out", default="bench_atoms")
     args = parser.parse_args(argv)
 
@@ -42,15 +45,65 @@ def main(argv: list[str] | None = None) -> None:
     methods = {"atom_fcn": load(args.model, task="atoms"),
                "log_baseline": LoGBaseline(column_width_A=args.column_width, threshold=args.log_threshold)}
     if args.atomap:
-        from bench.peers.run_atomap import AtomapPeer
-
-        methods["atomap"] = AtomapPeer(args.atomap)
+        methods["atomap"] = AtomapPeer(atomap_venv(Path(args.atomap)))
     rows, report = score(methods, examples)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "atom_holdout.json").write_text(json.dumps(rows, indent=1))
     (out / "atom_holdout.md").write_text(report)
     print(report)
+
+
+ATOMAP_VERSION = "0.4.2"
+ATOMAP_RUN = r'''
+import sys, numpy as np, atomap.api as am, hyperspy.api as hs
+image, pixel_size, invert = np.load(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "abf"
+s = hs.signals.Signal2D(-image if invert else image)
+separation = max(2, int(round(1.0 / pixel_size)))
+positions = am.get_atom_positions(s, separation=separation)
+sublattice = am.Sublattice(positions, image=s.data)
+sublattice.find_nearest_neighbors()
+sublattice.refine_atom_positions_using_center_of_mass(show_progressbar=False)
+sublattice.refine_atom_positions_using_2d_gaussian(show_progressbar=False)
+np.save(sys.argv[4], np.stack([sublattice.x_position, sublattice.y_position], axis=-1))
+'''
+
+
+def atomap_venv(folder: Path) -> Path:
+    """The python of a venv with atomap (made, and atomap installed, if missing)."""
+    import subprocess
+    import sys
+
+    python = folder / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"atomap=={ATOMAP_VERSION}"], check=True)
+    return python
+
+
+class AtomapPeer:
+    """atomap's tutorial workflow in its own venv, as a locator (positions only)."""
+
+    name = "atomap"
+
+    def __init__(self, python: Path):
+        self.python = python
+
+    def locate(self, image, pixel_size: float, detector: str | None = None):
+        import subprocess
+        import tempfile
+
+        import numpy as np
+
+        from stem_zoo.tasks.atoms.locate import AtomColumns, column_table
+
+        with tempfile.TemporaryDirectory() as tmp:
+            np.save(f"{tmp}/image.npy", np.asarray(image, np.float64))
+            subprocess.run([str(self.python), "-c", ATOMAP_RUN, f"{tmp}/image.npy", str(pixel_size),
+                            detector or "haadf", f"{tmp}/xy.npy"], check=True, capture_output=True)
+            xy = np.load(f"{tmp}/xy.npy").reshape(-1, 2)
+        return AtomColumns(column_table(xy[:, 0], xy[:, 1], pixel_size), np.asarray(image), pixel_size, None,
+                           "atomap", classified=False)
 
 
 def score(methods: dict, examples: list[dict]) -> tuple[list[dict], str]:

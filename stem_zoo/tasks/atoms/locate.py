@@ -52,7 +52,9 @@ FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 COLUMN_SIGMA_A = 0.35
 MAX_REFINE_SHIFT_A = 0.5
 PRIOR_SIGMA_A = 0.06
-GROUP_RADIUS_A = 0.4  # disc over which a column's intensity is averaged for its relative class (sublattices.py)
+# Disc over which a column's intensity is averaged for its relative class (sublattices.py): its peak, where columns of
+# different kinds differ most (on an ABF LaAlO3 field the grouping purity was 0.98 at 0.2 A and 0.76 at 0.3-0.6 A).
+GROUP_RADIUS_A = 0.2
 COLUMN_FIELDS = [("x", "f8"), ("y", "f8"), ("x_A", "f8"), ("y_A", "f8"), ("class_id", "i4"),
                  ("class_name", "U12"), ("probability", "f4")]
 
@@ -212,7 +214,8 @@ def read_columns(probabilities: np.ndarray, standardized: np.ndarray, pixel_size
                               sign, max_shift_px=MAX_REFINE_SHIFT_A / pixel_size,
                               prior_sigma_px=None if prior_sigma_A is None else prior_sigma_A / pixel_size)
         table["x"], table["y"], stderr = fits.xy[:, 0], fits.xy[:, 1], fits.stderr
-    groups = group_columns(sign * standardized, np.stack([table["x"], table["y"]], axis=-1), GROUP_RADIUS_A / pixel_size)
+    groups = group_columns(sign * standardized, np.stack([table["x"], table["y"]], axis=-1),
+                           max(GROUP_RADIUS_A / pixel_size, 1.0))
     return recfunctions.append_fields(table, ("stderr_px", "group"), (stderr, groups), usemask=False)
 
 

@@ -59,8 +59,10 @@ def group_columns(image: np.ndarray, xy: np.ndarray, radius_px: float, max_group
 
     values = column_intensities(image, xy, radius_px)
     n = len(values)
+    if n < 2 * min_per_group:
+        return np.ones(n, np.int32)
     scale = float(np.percentile(values, 90))
-    if n < 2 * min_per_group or scale <= 0:
+    if scale <= 0:
         return np.ones(n, np.int32)
     features = np.log(np.maximum(values / scale, 0.02))[:, None]
     best, best_bic = np.zeros(n, int), np.inf
