@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from stem_datasets.simulation.cache import SimulationCache
     from stem_zoo.hub import load
-    from stem_zoo.tasks.atoms.holdout import holdout_examples
+    from stem_zoo.tasks.atoms.holdout import holdout_examples, score
     from stem_zoo.tasks.atoms.locate import LoGBaseline
 
     start = time.perf_counter()
@@ -104,62 +104,6 @@ class AtomapPeer:
             xy = np.load(f"{tmp}/xy.npy").reshape(-1, 2)
         return AtomColumns(column_table(xy[:, 0], xy[:, 1], pixel_size), np.asarray(image), pixel_size, None,
                            "atomap", classified=False)
-
-
-def score(methods: dict, examples: list[dict]) -> tuple[list[dict], str]:
-    """Per-image rows of every method, and the markdown report with the goals checked."""
-    import numpy as np
-
-    from stem_zoo.tasks.atoms.metrics import common_rmse, score_examples, summarize
-
-    records = {name: score_examples(method, examples) for name, method in methods.items()}
-    names = list(methods)
-    rows = []
-    for i, example in enumerate(examples):
-        row = {k: example[k] for k in ("lattice", "family", "detector", "dose")}
-        per = [records[n][i] for n in names]
-        for name, record in zip(names, per):
-            m = summarize([record["counts"]])
-            row[name] = {"f1": m["f1"], "rmse_pm": m["rmse_pm"], "class_accuracy": m.get("class_accuracy"),
-                         "seconds": round(record["seconds"], 3)}
-        common = [common_rmse([per[0]], [p]) for p in per[1:]]
-        row["common"] = {names[0]: common[0][0], **{n: c[1] for n, c in zip(names[1:], common)},
-                         "n": min(c[2] for c in common)} if common else {}
-        rows.append(row)
-    lines = ["# atom_fcn hold-out set (ASE-built structures of families absent from training)", "",
-             "| structure | detector | dose [e/A^2] | " + " | ".join(f"{n} F1 / RMSE [pm]" for n in names)
-             + " | RMSE on common columns (" + " / ".join(names) + ") | atom_fcn class acc. | s / image |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- | --- | --- |"]
-    fmt = lambda v, d=3: "-" if v is None or v != v else f"{v:.{d}f}"  # noqa: E731
-    for r in rows:
-        lines.append(f"| {r['lattice']} | {r['detector']} | {_dose(r['dose'])} | "
-                     + " | ".join(f"{fmt(r[n]['f1'])} / {fmt(r[n]['rmse_pm'], 1)}" for n in names)
-                     + f" | {' / '.join(fmt(r['common'].get(n), 1) for n in names)} ({r['common'].get('n', 0)})"
-                     + f" | {fmt(r[names[0]]['class_accuracy'])} | "
-                     + " / ".join(fmt(r[n]['seconds'], 2) for n in names) + " |")
-    lines += ["", *goals(rows, names)]
-    return rows, "\n".join(lines) + "\n"
-
-
-def _dose(dose: float) -> str:
-    return "noise-free" if not dose else f"{dose:.0e}"
-
-
-def goals(rows: list[dict], names: list[str]) -> list[str]:
-    """Issue 26's hold-out goals, each with the rows that miss it."""
-    fcn, log = names[0], names[1]
-    clean = {(r["lattice"], r["detector"]): r for r in rows if not r["dose"]}
-    easy = {k for k, r in clean.items() if r[log]["f1"] >= 0.95}
-    f1_miss = [r for r in rows if (r["lattice"], r["detector"]) in easy and r[fcn]["f1"] < 0.95]
-    rmse_miss = [r for r in rows if r["common"].get("n") and r["common"][fcn] > r["common"][log]]
-    matched = sum(r[fcn]["class_accuracy"] is not None for r in rows)
-    accuracy = [r[fcn]["class_accuracy"] for r in rows if r[fcn]["class_accuracy"] is not None]
-    name = lambda r: f"{r['lattice']} {r['detector']} {r['dose']:.0e}"  # noqa: E731
-    return ["## Goals", "",
-            f"- F1 >= 0.95 wherever LoG reaches 0.95 noise-free ({len(easy)} structure-detector pairs): "
-            f"{'met' if not f1_miss else 'missed on ' + ', '.join(name(r) for r in f1_miss)}",
-            f"- RMSE on the common columns <= LoG's: {'met' if not rmse_miss else 'missed on ' + ', '.join(name(r) for r in rmse_miss)}",
-            f"- class accuracy >= 0.90: mean {sum(accuracy) / max(matched, 1):.3f}, lowest {min(accuracy, default=float('nan')):.3f}"]
 
 
 if __name__ == "__main__":

@@ -402,18 +402,9 @@ def generate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
             }
 
 
+# How hold-out fields are imaged (stem_zoo.tasks.atoms.holdout): a typical drawn shot at fixed values.
 HOLDOUT_SHOT = ShotDraw(rotation_deg=17.0, origin=(3.1, 1.7), drift=(0.5, -0.5), jitter_rms=0.06, jitter_seed=7,
                         defocus=-30.0, semiangle=23.0, source_size=0.3, dose_haadf=3e5, dose_abf=3e5)
-
-
-def holdout_field(shape: tuple[int, int] = (128, 128), cache: SimulationCache | None = None) -> dict[str, dict]:
-    """A structure outside every draw of the dataset: LaAlO3 [001] (a material in no split) 7.6 nm thick (20 cells,
-    beyond every zone's thickness range), imaged as a typical drawn shot: defocus -30 A, 23 mrad, source sigma 0.3 A,
-    a rotated scan with 0.5 A drift and 0.06 A jitter, 3e5 e-/A^2.
-    """
-    atoms = lattices.perovskite_001("LaAlO3", (8, 8), 20)
-    optics = BULK
-    return simulate_field(atoms, HOLDOUT_SHOT, optics, shape, 0.2, seed=11, phonon_seed=12, cache=cache)
 
 
 def simulate_field(atoms: Atoms, shot: ShotDraw, optics: PrismSettings, shape: tuple[int, int] = (128, 128),
