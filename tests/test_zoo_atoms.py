@@ -434,3 +434,65 @@ DRAFT_ENTRY = {
     "hub_revision": "v0.1.0",
     "label": "mask",
 }
+
+
+# --- positions from the image, relative classes, the hold-out set (issue 26) ------------------------------------------
+
+
+def test_refinement_measures_displaced_columns_and_weighs_the_proposal():
+    """Proposals at lattice sites, columns 2 px (40 pm) off: the fit finds them; at high noise the proposal weighs in."""
+    from stem_zoo.tasks.atoms.refine import orientation, refine_columns
+
+    rng = np.random.default_rng(11)
+    sites = lattice_xy((64, 64), 10.0, rng, margin=6)
+    true = sites + [2.0, 0.0]
+    image = gaussian_image(true, (64, 64), sigma_px=1.6)
+    fits = refine_columns(image, sites, sigma_px=1.75, prior_sigma_px=None)
+    assert fits.ok.all() and np.abs(fits.xy - true).max() < 0.02 and np.all(fits.stderr < 0.01)
+    combined = refine_columns(image, sites, sigma_px=1.75, prior_sigma_px=0.3)
+    assert np.abs(combined.xy - true).max() < 0.02  # a noise-free fit outweighs the proposal
+    noisy = image + rng.normal(0, 0.5, image.shape)
+    weighed = refine_columns(noisy, sites, sigma_px=1.75, prior_sigma_px=0.3)
+    alone = refine_columns(noisy, sites, sigma_px=1.75, prior_sigma_px=None)
+    assert np.all(weighed.stderr < np.nan_to_num(alone.stderr, nan=np.inf))  # two measurements beat either
+    assert orientation(-image, image) == -1.0 and orientation(image, image) == 1.0
+
+
+def test_relative_classes_group_columns_by_brightness():
+    from stem_zoo.tasks.atoms.sublattices import group_columns
+
+    rng = np.random.default_rng(12)
+    xy = lattice_xy((96, 96), 8.0, rng, margin=5)
+    levels = rng.choice([0.3, 1.0, 2.5], size=len(xy))
+    image = sum(a * np.exp(-((np.arange(96)[None] - x) ** 2 + (np.arange(96)[:, None] - y) ** 2) / 4.0)
+                for (x, y), a in zip(xy, levels))
+    noisy = image + rng.normal(0, 0.02, image.shape)
+    groups = group_columns(noisy, xy, radius_px=1.0)
+    assert groups.max() == 3 and all(len(set(groups[levels == v])) == 1 for v in (0.3, 1.0, 2.5))
+    assert groups[levels == 0.3][0] < groups[levels == 1.0][0] < groups[levels == 2.5][0]  # dimmest first
+    same = gaussian_image(xy, (96, 96), sigma_px=1.4) + rng.normal(0, 0.02, (96, 96))
+    assert set(group_columns(same, xy, radius_px=1.0).tolist()) == {1}  # one kind of column: one group
+
+
+def test_holdout_structures_come_from_ase_not_the_dataset_code():
+    import ast
+    import inspect
+
+    from stem_datasets.physics.lattices import projected_columns
+    from stem_zoo.tasks.atoms import holdout
+
+    imported = {n.module for n in ast.walk(ast.parse(inspect.getsource(holdout))) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.startswith("stem_datasets.physics") for m in imported) and "ase.build" in imported
+    expected = {"Au [110]": ({"Au"}, 2.50), "GaAs [110]": ({"Ga", "As"}, 1.41), "CeO2 [110]": ({"Ce", "O"}, 1.35),
+                "GaN [11-20]": ({"Ga", "N"}, 1.12), "hBN [001]": ({"B", "N"}, 1.45)}
+    assert set(expected) == set(holdout.BUILDERS) and len(expected) >= 5
+    for name, (species, spacing) in expected.items():
+        atoms = holdout.holdout_structure(name, 14.0)
+        cell = np.diag(atoms.cell)[:2]
+        cols = projected_columns(atoms)
+        d = np.linalg.norm((cols.xy[:, None] - cols.xy[None] + cell / 2) % cell - cell / 2, axis=-1)
+        assert set(atoms.get_chemical_symbols()) == species and min(cell) >= 14.0
+        assert (d + 99 * np.eye(len(cols))).min() == pytest.approx(spacing, abs=0.01), name
+        assert atoms.info["family"] not in {"perovskite", "diamond", "random", "rutile"}
+    with pytest.raises(ValueError, match="Unknown hold-out structure"):
+        holdout.holdout_structure("NaCl [001]")
