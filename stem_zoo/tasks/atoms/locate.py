@@ -5,12 +5,19 @@
 1. Resample the image from its ``pixel_size`` to the model's (:func:`stem_zoo.micrograph.resample_to`),
    standardize it (zero mean, unit std), reflect-pad it to a multiple of 8 px and run the
    network, in overlapping tiles for large images (:func:`predict_probabilities`).
-2. Find the columns in the per-pixel class probabilities (:func:`columns_from_probabilities`):
+2. The network proposes columns in its per-pixel class probabilities (:func:`columns_from_probabilities`):
    pixels whose column probability 1 - p(background) exceeds ``threshold`` form blobs; blobs
    holding several maxima at least ``min_separation_A`` apart are split by a watershed; each
-   column sits at the centroid of its blob weighted by (probability - threshold), which goes
-   to zero at the blob's edge, and gets the class with the largest summed probability.
-3. Map the positions back to the input's pixels (x = column index, y = row index, pixel
+   proposal sits at the centroid of its blob weighted by (probability - threshold) and gets
+   the network's class (``network_class``: its light / intermediate / heavy).
+3. Each position is measured on the image (:mod:`stem_zoo.tasks.atoms.refine`: a 2-D Gaussian
+   fit, combined with the proposal by inverse variance; ``position_stderr_A`` its standard
+   error), so a column off the site a lattice would give is found where it is.
+4. Each column's class is **relative**: columns are grouped by their peak intensity within the
+   image (:mod:`stem_zoo.tasks.atoms.sublattices`, Gaussian mixtures, BIC), ``sublattice 1``
+   the dimmest. One image cannot tell an atomic number (a long light column can match a short
+   heavy one); it can tell which columns look alike.
+5. Map the positions back to the input's pixels (x = column index, y = row index, pixel
    (i, j) centred at x = j, y = i) and to angstrom.
 
 :class:`LoGBaseline` (:func:`locate_columns_log`) is the classical alternative: peaks of the
@@ -67,8 +74,11 @@ class AtomColumns:
     index, y = row index, pixel centres at whole numbers), ``x_A``, ``y_A`` [A] (= x, y times
     ``pixel_size``), ``class_id`` (index into ``classes``; -1 without a class),
     ``class_name``, ``probability`` (mean column probability 1 - p(background) over the
-    column's blob; NaN for the baseline), and for the LoG baseline ``response`` (peak LoG
-    response, image std units) and ``sigma_A`` (fitted Gaussian width, NaN if not refined).
+    column's blob; NaN for the baseline); for ``atom_fcn`` ``class_name`` is the relative
+    sublattice ("sublattice 1" the dimmest of this image), ``position_stderr_A`` the position's
+    standard error and ``network_class`` the network's own light / intermediate / heavy (trained on
+    Z ranges, but a standardized image shows relative contrast); for the LoG baseline ``response``
+    (peak LoG response, image std units) and ``sigma_A`` (fitted Gaussian width, NaN if not refined).
     ``probabilities`` (H, W, len(classes)) are the per-pixel class probabilities on the
     input's grid (None for the baseline); ``classified`` is False for a method that gives
     positions only. Index by field name like a DataFrame column:
