@@ -58,9 +58,12 @@ ATOMAP_VERSION = "0.4.2"
 ATOMAP_RUN = r'''
 import sys, numpy as np, atomap.api as am, hyperspy.api as hs
 image, pixel_size, invert = np.load(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "abf"
-s = hs.signals.Signal2D(-image if invert else image)
+s = hs.signals.Signal2D(image.max() - image if invert else image)
 separation = max(2, int(round(1.0 / pixel_size)))
 positions = am.get_atom_positions(s, separation=separation)
+if len(positions) == 0:
+    np.save(sys.argv[4], np.zeros((0, 2)))
+    sys.exit(0)
 sublattice = am.Sublattice(positions, image=s.data)
 sublattice.find_nearest_neighbors()
 sublattice.refine_atom_positions_using_center_of_mass(show_progressbar=False)
