@@ -64,7 +64,7 @@ def test_displaced_o_columns_are_measured_where_they_are(polar_field):
     from stem_zoo.tasks.atoms.metrics import match_columns
 
     ti, pi, distance = match_columns(true[inside], found.xy, radius_px=2.5)
-    assert len(ti) == inside.sum() > 20
+    assert len(ti) == inside.sum() >= 16
     errors_pm = distance * field["pixel_size"] * 100
     assert np.sqrt(np.mean(errors_pm**2)) <= 10.0, np.round(errors_pm, 1)
     prior = locate_atoms(field["image"], "atom_fcn", pixel_size=field["pixel_size"], refine=False)
