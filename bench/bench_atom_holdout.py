@@ -3,7 +3,8 @@
 The hold-out set (:mod:`stem_zoo.tasks.atoms.holdout`): five structures from families absent
 from every ``stem_atom_columns`` draw, built by ASE, imaged on HAADF and ABF, noise-free and
 at two doses. Per image: F1 (0.5 A, one to one, 2 px border), RMSE over each method's own
-matches and over the columns every method found, atom_fcn's grouping accuracy (relative
+matches and over the columns every method found, the Cramer-Rao bound of the position at that dose
+(:mod:`stem_zoo.tasks.atoms.limits`, from the noise-free image), atom_fcn's grouping accuracy (relative
 classes, see :mod:`stem_zoo.tasks.atoms.metrics`), seconds per image. Then the goals of
 issue 26 checked row by row. The baseline is told each image's detector; atom_fcn is not.
 

@@ -496,3 +496,13 @@ def test_holdout_structures_come_from_ase_not_the_dataset_code():
         assert atoms.info["family"] not in {"perovskite", "diamond", "random", "rutile"}
     with pytest.raises(ValueError, match="Unknown hold-out structure"):
         holdout.holdout_structure("NaCl [001]")
+
+
+def test_position_bound_scales_with_dose_and_counts_the_background():
+    from stem_zoo.tasks.atoms.limits import position_crb
+
+    xy = lattice_xy((64, 64), 10.0, np.random.default_rng(13), margin=6)
+    clean = 0.01 + 0.2 * gaussian_image(xy, (64, 64), sigma_px=1.6)
+    low, high = (position_crb(clean, xy, dose, 0.2) for dose in (1e3, 1e5))
+    np.testing.assert_allclose(low / high, 10.0, rtol=1e-6)  # 1 / sqrt(dose)
+    assert np.all(position_crb(clean + 0.5, xy, 1e3, 0.2) > low)  # more background, less information

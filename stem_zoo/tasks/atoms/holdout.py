@@ -117,13 +117,20 @@ def score(methods: dict, examples: list[dict]) -> tuple[list[dict], str]:
     <= the second's, class accuracy >= 0.90."""
     import numpy as np
 
-    from stem_zoo.tasks.atoms.metrics import common_rmse, score_examples, summarize
+    from stem_zoo.tasks.atoms.limits import position_crb
+    from stem_zoo.tasks.atoms.metrics import common_rmse, inside, score_examples, summarize
 
     records = {name: score_examples(method, examples) for name, method in methods.items()}
     names = list(methods)
     rows = []
     for i, example in enumerate(examples):
         row = {k: example[k] for k in ("lattice", "family", "detector", "dose")}
+        clean = next((e for e in examples if not e["dose"] and e["lattice"] == example["lattice"]
+                      and e["detector"] == example["detector"]), None)
+        if example["dose"] and clean is not None:  # the bound at this dose, on the same image without noise
+            keep = inside(clean["columns_xy"], clean["image"].shape)
+            crb = position_crb(clean["image"], clean["columns_xy"], example["dose"], clean["pixel_size"])[keep]
+            row["crb_pm"] = round(float(np.sqrt(np.mean(crb**2))), 2)
         per = [records[n][i] for n in names]
         for name, record in zip(names, per):
             m = summarize([record["counts"]])
@@ -134,13 +141,15 @@ def score(methods: dict, examples: list[dict]) -> tuple[list[dict], str]:
                          "n": min(c[2] for c in common)} if common else {}
         rows.append(row)
     lines = ["| structure | detector | dose [e/A^2] | " + " | ".join(f"{n} F1 / RMSE [pm]" for n in names)
-             + " | RMSE on common columns (" + " / ".join(names) + ") | atom_fcn class acc. | s / image |",
-             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- | --- | --- |"]
+             + " | RMSE on common columns (" + " / ".join(names) + ") | Cramer-Rao bound [pm] | atom_fcn class acc. "
+             "| s / image |",
+             "| --- | --- | --- | " + " | ".join("---" for _ in names) + " | --- | --- | --- | --- |"]
     fmt = lambda v, d=3: "-" if v is None or v != v else f"{v:.{d}f}"  # noqa: E731
     for r in rows:
         lines.append(f"| {r['lattice']} | {r['detector']} | {_dose(r['dose'])} | "
                      + " | ".join(f"{fmt(r[n]['f1'])} / {fmt(r[n]['rmse_pm'], 1)}" for n in names)
                      + f" | {' / '.join(fmt(r['common'].get(n), 1) for n in names)} ({r['common'].get('n', 0)})"
+                     + f" | {fmt(r.get('crb_pm'), 1)}"
                      + f" | {fmt(r[names[0]]['class_accuracy'])} | "
                      + " / ".join(fmt(r[n]['seconds'], 2) for n in names) + " |")
     lines += ["", *goals(rows, names)]
