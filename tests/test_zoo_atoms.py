@@ -506,3 +506,19 @@ def test_position_bound_scales_with_dose_and_counts_the_background():
     low, high = (position_crb(clean, xy, dose, 0.2) for dose in (1e3, 1e5))
     np.testing.assert_allclose(low / high, 10.0, rtol=1e-6)  # 1 / sqrt(dose)
     assert np.all(position_crb(clean + 0.5, xy, 1e3, 0.2) > low)  # more background, less information
+
+
+def test_holdout_scoring_table_bound_and_goals():
+    from stem_zoo.tasks.atoms.holdout import score
+
+    rng = np.random.default_rng(14)
+    xy = lattice_xy((64, 64), 10.0, rng, margin=4)
+    clean = 0.01 + 0.2 * gaussian_image(xy, (64, 64), sigma_px=1.75)
+    noisy = rng.poisson(clean * 1e4 * 0.04) / (1e4 * 0.04)
+    base = {"columns_xy": xy, "columns_class": np.full(len(xy), 3), "pixel_size": 0.2, "lattice": "toy [001]",
+            "family": "toy", "detector": "haadf"}
+    examples = [{**base, "image": clean, "dose": 0.0}, {**base, "image": noisy, "dose": 1e4}]
+    rows, table = score({"net": stand_in_network, "log": LoGBaseline(column_width_A=0.8)}, examples)
+    assert [r["net"]["f1"] for r in rows] == [1.0, 1.0] and rows[0]["log"]["f1"] == 1.0
+    assert "crb_pm" not in rows[0] and 0 < rows[1]["crb_pm"] < rows[1]["net"]["rmse_pm"]  # a floor, not reached
+    assert "| toy [001] | haadf | noise-free |" in table and "class accuracy >= 0.90: mean 1.000 over 2 images" in table
