@@ -21,7 +21,7 @@ import tensorflow as tf  # noqa: E402
 
 import stem_zoo  # noqa: E402
 from stem_zoo.micrograph import standardize, standardize_tf  # noqa: E402
-from stem_zoo.tasks.atoms.locate import fit_gaussian_peak  # noqa: E402
+from stem_zoo.tasks.atoms.refine import fit_gaussian_peak  # noqa: E402
 import stem_zoo.tasks.polarization.metrics as pm  # noqa: E402
 import stem_zoo.tasks.polarization.model as pd  # noqa: E402
 import stem_zoo.tasks.polarization.report as pr  # noqa: E402

@@ -44,7 +44,7 @@ from stem_zoo.hub import resolve_model
 from stem_zoo.micrograph import check_image, check_pixel_size, resample_for_model
 from stem_zoo.registry import InputSpec
 from stem_zoo.micrograph import standardize
-from stem_zoo.tasks.atoms.refine import fit_gaussian_peak, fit_gaussian_peaks  # noqa: F401 (re-exported)
+from stem_zoo.tasks.atoms.refine import fit_gaussian_peaks
 from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX
 from stem_zoo.tasks.atoms.sublattices import GROUP_NAMES
 
@@ -163,8 +163,8 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     of this size (a multiple of 8); tiles overlap by 64 px, more than the receptive field
     reaches, so tiling does not change the result.
     ``refine``: measure each column's position on the image (:func:`stem_zoo.tasks.atoms.refine.refine_columns`:
-    Gaussian fits with the neighbours subtracted, combined with the network's position, whose
-    standard error is taken as ``prior_sigma_A``; None: the fit alone); False: the network's
+    a Gaussian fit per column, combined with the network's position, whose standard error is
+    taken as ``prior_sigma_A``; None: the fit alone); False: the network's
     positions (the centroids of its probability blobs), as ``atom_fcn`` 0.x gave them.
 
     >>> from stem_zoo.tasks.atoms.model import build_atom_fcn
