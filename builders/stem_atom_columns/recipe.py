@@ -50,6 +50,11 @@ SPLITS = ("train", "validation", "test", "test_unseen_lattice", "test_low_dose")
 CLASSES = lattices.COLUMN_CLASSES
 DETECTORS = ("haadf", "abf")
 LABEL_RADIUS = 0.4  # A: mask pixels within this distance of a column centre (in the specimen) take its class
+# A column is labelled on HAADF only where it scatters at least this fraction of the field's bright columns (the 90th
+# percentile of sum Z^1.7 per column): O beside Sr or Ti (7%), N beside Ga (8%) show nothing a fit or a reader could
+# find, and labelling them would teach a network to place them from the lattice. ABF shows light and heavy columns
+# alike (Findlay et al., Appl. Phys. Lett. 95, 191913 (2009)), so every column is labelled there.
+HAADF_VISIBLE_FRACTION = 0.10
 
 
 @dataclass(frozen=True)
@@ -350,6 +355,21 @@ def column_labels(columns: lattices.Columns, cell: np.ndarray, positions: np.nda
     return mask, xy[inside].astype(np.float32), classes[near][inside].astype(np.int32)
 
 
+def visible_columns(columns: lattices.Columns, detector: str) -> lattices.Columns:
+    """``columns`` with class 0 ("not shown") where ``detector`` cannot show them (see ``HAADF_VISIBLE_FRACTION``).
+
+    >>> cols = lattices.Columns(np.zeros((3, 2)), np.array([1, 2, 3]), ("O", "Ti+O", "Sr"), np.array([34., 226., 483.]))
+    >>> visible_columns(cols, "haadf").classes.tolist(), visible_columns(cols, "abf").classes.tolist()
+    ([0, 2, 3], [1, 2, 3])
+    """
+    if detector not in DETECTORS:
+        raise ValueError(f"Unknown detector {detector!r}; known: {', '.join(DETECTORS)}.")
+    if detector == "abf" or columns.scattering is None or not len(columns):
+        return columns
+    shown = columns.scattering >= HAADF_VISIBLE_FRACTION * np.percentile(columns.scattering, 90)
+    return replace(columns, classes=np.where(shown, columns.classes, 0).astype(columns.classes.dtype))
+
+
 def recorded_image(clean: np.ndarray, source_size: float, step: float, dose: float, rng: np.random.Generator) -> np.ndarray:
     """Source-size blur (incoherent Gaussian, an approximation of partial spatial coherence), then Poisson counts
     at ``dose`` e-/A^2 (:func:`stem_datasets.simulation.imaging.poisson_image`), returned as a fraction of the probe intensity.
@@ -385,8 +405,8 @@ def generate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
     cell = np.diag(atoms.cell)[:2]
     thickness_nm = float(atoms.cell[2, 2]) / 10
     for k, (shot, pos) in enumerate(zip(shots, positions)):
-        mask, xy, classes = column_labels(columns, cell, pos)
         for detector, clean, dose in (("haadf", images.haadf[k], shot.dose_haadf), ("abf", images.abf[k], shot.dose_abf)):
+            mask, xy, classes = column_labels(visible_columns(columns, detector), cell, pos)
             rng = _rng(recipe, split, *unit, "noise", k, detector)
             image = recorded_image(clean, shot.source_size, recipe.pixel_size, dose, rng)
             key = f"{split}/{d.zone}/{unit[1]}/{k}/{detector}"
@@ -412,8 +432,8 @@ def simulate_field(atoms: Atoms, shot: ShotDraw, optics: PrismSettings, shape: t
                    cache: SimulationCache | None = None, noise: bool = True) -> dict[str, dict]:
     """One scan of any structure (e.g. a hold-out case outside the dataset's draws), as the dataset makes it.
 
-    Returns ``{"haadf": example, "abf": example}`` with ``image`` (H, W), ``columns_xy``, ``columns_class``,
-    ``mask``, ``pixel_size``. Images are of one frozen-phonon configuration (``phonon_seed``; None: the
+    Returns ``{"haadf": example, "abf": example}`` with ``image`` (H, W), ``columns_xy``, ``columns_class``
+    (0 where the detector does not show the column, :func:`visible_columns`), ``mask``, ``pixel_size``. Images are of one frozen-phonon configuration (``phonon_seed``; None: the
     static lattice); labels are the columns of that configuration (grouped as in the static ``atoms``).
     ``noise=False``: the noise-free image (after the source-size blur), as a fraction of the probe.
     """
@@ -421,9 +441,9 @@ def simulate_field(atoms: Atoms, shot: ShotDraw, optics: PrismSettings, shape: t
     imaged = atoms if phonon_seed is None else frozen_configuration(atoms, phonon_seed, thermal_sigmas(atoms))
     images = prism_images(imaged, [Shot(shot.defocus, shot.semiangle, positions)], optics, cache)
     columns = lattices.projected_columns(atoms, displaced=imaged.positions)
-    mask, xy, classes = column_labels(columns, np.diag(atoms.cell)[:2], positions)
     out = {}
     for k, (detector, clean, dose) in enumerate((("haadf", images.haadf[0], shot.dose_haadf), ("abf", images.abf[0], shot.dose_abf))):
+        mask, xy, classes = column_labels(visible_columns(columns, detector), np.diag(atoms.cell)[:2], positions)
         if noise:
             image = recorded_image(clean, shot.source_size, step, dose, np.random.default_rng([seed, k]))
         else:
@@ -444,6 +464,9 @@ def describe(recipe: AtomColumnsRecipe) -> dict:
         "classes": list(CLASSES),
         "class_rule": "heaviest atom of the projected column: Z <= 10 light, 11-36 intermediate, >= 37 heavy",
         "label_radius_angstrom": LABEL_RADIUS,
+        "shown_rule": f"HAADF labels a column (mask and columns_class) only if its sum of Z^1.7 is at least "
+                      f"{HAADF_VISIBLE_FRACTION} of the field's 90th percentile; else class 0 (background in the mask, "
+                      "a don't-care in scoring). ABF labels every column.",
         "column_tolerance_angstrom": lattices.COLUMN_TOLERANCE,
         "pixel_convention": "columns_xy in pixels: x = column index, y = row index, pixel centres on integers",
         "phonons": "one frozen-phonon configuration per structure (THERMAL_SIGMAS_300K)",

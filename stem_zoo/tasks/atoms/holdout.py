@@ -128,8 +128,8 @@ def score(methods: dict, examples: list[dict]) -> tuple[list[dict], str]:
         clean = next((e for e in examples if not e["dose"] and e["lattice"] == example["lattice"]
                       and e["detector"] == example["detector"]), None)
         if example["dose"] and clean is not None:  # the bound at this dose, on the same image without noise
-            keep = inside(clean["columns_xy"], clean["image"].shape)
-            crb = position_crb(clean["image"], clean["columns_xy"], example["dose"], clean["pixel_size"])[keep]
+            shown = clean["columns_xy"][clean["columns_class"] > 0]  # the columns this detector shows
+            crb = position_crb(clean["image"], shown, example["dose"], clean["pixel_size"])[inside(shown, clean["image"].shape)]
             row["crb_pm"] = round(float(np.sqrt(np.mean(crb**2))), 2)
         per = [records[n][i] for n in names]
         for name, record in zip(names, per):

@@ -5,6 +5,9 @@ Conventions (the same for every method, in :func:`count_detections`):
 * A predicted column matches a true one within ``radius_A`` (0.5 A), one to one, with the
   smallest total distance (Hungarian algorithm on the pairs within the radius,
   :func:`match_columns`). Detection counts a match whatever the classes.
+* A true column of class 0 is one the detector does not show (``stem_atom_columns`` >= 2.1.0:
+  e.g. O beside Sr on HAADF): it is never required, and a predicted column that matches only
+  it (within ``radius_A``, after the shown columns are matched) is not a false positive.
 * Columns within ``border_px`` (2 px) of the image's edge are left out of the score on both
   sides: the matching uses every column, then a matched pair counts if its true column is
   inside, and an unmatched true or predicted column counts if it is inside. (An edge column
@@ -102,11 +105,15 @@ def count_detections(true_xy, true_class, pred_xy, pred_class, pixel_size: float
     """Additive counts of one image (see the module notes); ``pred_class`` None: positions only.
 
     Positions are in pixels of the image (``shape`` = rows, cols; ``pixel_size`` A/px);
-    true classes are indices 1..n_classes-1 (0 is the background); predicted ones any group index >= 1 of this
-    image (-1 unclassified).
+    true classes are indices 1..n_classes-1, 0 for a column the detector does not show (a don't-care);
+    predicted ones any group index >= 1 of this image (-1 unclassified).
     """
     true, pred = _xy(true_xy), _xy(pred_xy)
     t_class = np.asarray(true_class, int).reshape(-1)
+    if len(t_class) != len(true):
+        raise ValueError("each column position needs one class.")
+    hidden = true[t_class == 0]
+    true, t_class = true[t_class > 0], t_class[t_class > 0]
     classified = pred_class is not None
     p_class = np.asarray(pred_class, int).reshape(-1) if classified else np.full(len(pred), UNCLASSIFIED)
     if len(t_class) != len(true) or len(p_class) != len(pred):
@@ -117,6 +124,9 @@ def count_detections(true_xy, true_class, pred_xy, pred_class, pixel_size: float
     t_in, p_in = inside(true, shape, border_px), inside(pred, shape, border_px)
     unmatched_pred = np.ones(len(pred), bool)
     unmatched_pred[pi] = False
+    if len(hidden):  # a prediction on a column the image does not show is neither right nor wrong
+        free = np.flatnonzero(unmatched_pred)
+        unmatched_pred[free[match_columns(hidden, pred[free], radius_A / pixel_size)[1]]] = False
     scored = t_in[ti]  # a matched pair counts where its true column is inside
     ti, pi, distance = ti[scored], pi[scored], distance[scored]
     counted_pred = p_in & unmatched_pred
@@ -301,8 +311,9 @@ def _score_batch(locator, batch: list[dict], feature: str, features, radius_A: f
                                   image.shape, radius_A, border_px)
         if result.probabilities is not None and "mask" in example:
             counts["pixel_confusion"] = pixel_confusion(example["mask"], result.probabilities)
+        shown = np.asarray(example["columns_class"]).reshape(-1) > 0
         records.append({"counts": counts, "features": m, "seconds": seconds, "pred_xy": result.xy,
-                        "true_xy": _xy(example["columns_xy"]), "shape": image.shape,
+                        "true_xy": _xy(example["columns_xy"])[shown], "shape": image.shape,
                         "pixel_size": float(example["pixel_size"])})
     return records
 
