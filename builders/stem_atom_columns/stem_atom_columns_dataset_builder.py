@@ -19,10 +19,11 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("2.1.0")
     RELEASE_NOTES = {
-        "2.1.0": "Labels per detector: on HAADF a column whose scattering power (sum of Z^1.7) is below 10% of the "
-                 "field's bright columns (O beside Sr or Ti, N beside Ga) is no longer a label (background in "
-                 "`mask`, class 0 in `columns_class`, a don't-care in scoring): no image can show it, so labelling "
-                 "it taught the lattice prior issue 26 measured. ABF labels every column. Images unchanged.",
+        "2.1.0": "Labels only what the image shows: a column whose Laplacian-of-Gaussian contrast in the noise-free "
+                 "image, oriented as the field's columns, is under 5% of the bright columns' (O beside Sr or Ti and N "
+                 "beside Ga on HAADF; O columns on ABF at defoci that erase or reverse them) is background in `mask` "
+                 "and class 0 in `columns_class`, a don't-care in scoring. Labelling them taught the lattice prior "
+                 "issue 26 measured. Images unchanged.",
         "2.0.0": "Fields without a lattice prior in training (random lattices with random 1-4 site bases, random "
                  "columns with a minimum spacing; elements across the periodic table, random occupancy and column "
                  "length, vacancies, amorphous patches), polar perovskites (PbTiO3, BaTiO3 [100]; B and O columns "
@@ -46,13 +47,13 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
                                           doc="Detector signal as a fraction of the probe, after Poisson noise at `dose`."),
             "mask": tfds.features.Tensor(shape=(h, w), dtype=np.uint8, encoding=tfds.features.Encoding.ZLIB,
                                          doc="Per-pixel class: 0 background, 1 light, 2 intermediate, 3 heavy "
-                                             "(probe within 0.4 A of a column this detector shows)."),
+                                             "(probe within 0.4 A of a column the image shows)."),
             "columns_xy": tfds.features.Tensor(shape=(None, 2), dtype=np.float32,
                                                doc="Column centres inside the frame in pixels (x = column, y = row)."),
             "columns_class": tfds.features.Tensor(
                 shape=(None,), dtype=np.int32,
-                doc="Class of each column, 1-3; 0 where this detector does not show it (HAADF: under 10% of the "
-                    "field's bright columns' sum Z^1.7), a don't-care in scoring."),
+                doc="Class of each column, 1-3; 0 where the noise-free image does not show it (its contrast under "
+                    "5% of the bright columns', see the README), a don't-care in scoring."),
             "detector": tfds.features.ClassLabel(names=list(atom_columns.DETECTORS)),
             "pixel_size": scalar("Scan step [A]."),
             "lattice": tfds.features.Text(doc="Material and zone, e.g. 'SrTiO3 [001]', 'WSe2 [001]', 'random lattice'."),

@@ -63,13 +63,11 @@ def column_class(symbols) -> int:
 
 @dataclass(frozen=True)
 class Columns:
-    """Projected atomic columns of a periodic cell: xy [A], class index, species ("Ti+O") and, from
-    :func:`projected_columns`, each column's HAADF scattering power ``scattering`` (sum of Z^1.7 of its atoms)."""
+    """Projected atomic columns of a periodic cell: xy [A], class index, species ("Ti+O")."""
 
     xy: np.ndarray
     classes: np.ndarray
     species: tuple[str, ...]
-    scattering: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.classes)
@@ -104,7 +102,7 @@ def projected_columns(atoms: Atoms, tolerance: float = COLUMN_TOLERANCE, displac
     count, labels = connected_components(graph, directed=False)
     symbols = np.array(atoms.get_chemical_symbols())
     moved = xy if displaced is None else np.asarray(displaced, float)[:, :2]
-    centres, sites, classes, species, scattering = [], [], [], [], []
+    centres, sites, classes, species = [], [], [], []
     for k in range(count):
         ref = xy[labels == k][0]
         names = symbols[labels == k]
@@ -113,11 +111,9 @@ def projected_columns(atoms: Atoms, tolerance: float = COLUMN_TOLERANCE, displac
             unwrapped = ref + (points[labels == k] - ref + cell / 2) % cell - cell / 2  # periodic mean
             out.append(wrap(weights @ unwrapped / weights.sum(), cell))
         classes.append(column_class(names))
-        scattering.append(weights.sum())
         species.append("+".join(sorted(set(names), key=lambda s: -atomic_numbers[s])))
     order = np.lexsort((np.array(sites)[:, 0], np.array(sites)[:, 1]))  # by static site, whatever the displacement
-    return Columns(np.array(centres)[order], np.array(classes, np.int32)[order], tuple(species[i] for i in order),
-                   np.array(scattering)[order])
+    return Columns(np.array(centres)[order], np.array(classes, np.int32)[order], tuple(species[i] for i in order))
 
 
 def _standard(atoms: Atoms) -> Atoms:
