@@ -21,7 +21,7 @@ def _peak(image: np.ndarray, x: float, y: float, sign: float) -> tuple[float, fl
 def test_labels_land_on_the_simulated_columns():
     """A tiny real PRISM run (static SrTiO3, distorted, rotated scan): every labelled Sr column is a HAADF
     maximum and every labelled column an ABF minimum, to a fraction of a pixel; the mask agrees."""
-    atoms = lattices.srtio3_001((3, 3), 2)
+    atoms = lattices.srtio3_001((3, 3), 6)
     shot = ac.ShotDraw(rotation_deg=23.0, origin=(1.3, 0.7), drift=(0.4, -0.3), jitter_rms=0.03, jitter_seed=1,
                        defocus=0.0, semiangle=25.0, source_size=0.0, dose_haadf=1e6, dose_abf=1e6)
     positions = ac.scan_positions(shot, (56, 56), 0.2)
@@ -38,6 +38,12 @@ def test_labels_land_on_the_simulated_columns():
     assert np.abs(offsets).max() < 0.25, offsets
     rows, cols_ = np.round(xy[interior][:, 1]).astype(int), np.round(xy[interior][:, 0]).astype(int)
     assert np.array_equal(mask[rows, cols_], classes[interior])
+    # only what each image shows is a label: HAADF has no O columns (beside Sr and Ti-O), ABF at 0 A defocus has all
+    haadf_mask, haadf_classes = ac.shown_labels(mask, xy, classes, images.haadf[0], 0.2)
+    assert np.array_equal(haadf_classes[interior], np.where(classes[interior] == 1, 0, classes[interior]))
+    assert np.array_equal(haadf_mask[rows, cols_], haadf_classes[interior]) and not np.any(haadf_mask[6:50, 6:50] == 1)
+    abf_mask, abf_classes = ac.shown_labels(mask, xy, classes, images.abf[0], 0.2)
+    assert np.array_equal(abf_classes[interior], classes[interior])
 
 
 def test_projected_columns_and_classes():

@@ -118,6 +118,11 @@ def test_detection_counts_rmse_classes_and_border():
     assert "f1" not in heavy_positions and heavy_positions["detection_recall"] == 1.0
     # A smaller radius (0.07 A = 0.35 px) drops the 0.4 px match.
     assert summarize([count_detections(true, true_class, pred, pred_class, PIXEL, shape, radius_A=0.07)])["tp"] == 2
+    # A column the image does not show (class 0) is never required, and a prediction on it is not a false
+    # positive: the false positive at (30, 25) sits on one, the missed (50, 30) is one.
+    hidden = summarize([count_detections(np.r_[true, [[30.0, 25.2]]], np.r_[[3, 3, 2, 1, 0, 2, 1], [0]], pred,
+                                         pred_class, PIXEL, shape)])
+    assert (hidden["tp"], hidden["fp"], hidden["fn"]) == (3, 0, 1) and hidden["per_class"]["light"]["n_true"] == 1
 
 
 def test_counts_add_up_over_images_and_groups():
