@@ -98,55 +98,26 @@ def test_generic_trainer_fits_and_scores_detection(monkeypatch, tmp_path):
     assert logs  # val_loss, val_pixel_accuracy and val_mean_iou went to TensorBoard
 
 
-def _scans(n, seed):
-    """``n`` scans, each as a HAADF example and an ABF example (the inverted image plus a gradient) that share the
-    scan features; the last example has no partner."""
-    out = []
-    for i, e in enumerate(_examples(n, seed)):
-        scan = {"structure": f"s{i}".encode(), "defocus_angstrom": np.float32(i), "semiangle_mrad": np.float32(30),
-                "source_size_angstrom": np.float32(0.3)}
-        ramp = np.linspace(0, 1, SHAPE[1], dtype=np.float32)[None, :, None]
-        out.append({**e, **scan, "detector": np.int64(0)})
-        out.append({**e, **scan, "detector": np.int64(1), "image": (1.5 - e["image"] + 0.3 * ramp).astype(np.float32)})
-    out.append({**out[0], "structure": b"alone"})
-    return out
-
-
-def _scan_builder(splits):
-    builder = _builder(splits)
-    signature = {k: tf.TensorSpec.from_tensor(tf.constant(v)) for k, v in splits["train"][0].items()}
-    signature["columns_xy"] = tf.TensorSpec((None, 2), tf.float32)
-    signature["columns_class"] = tf.TensorSpec((None,), tf.int32)
-    builder.as_dataset = lambda split, shuffle_files=False: tf.data.Dataset.from_generator(
-        lambda: iter(splits[split]), output_signature=signature)
-    return builder
-
-
-def test_detector_mixing_blends_the_scans_two_detectors():
-    entry = _entry(crop=SHAPE)  # the whole image: only a rotation / flip between the mixed image and the crop
-    scans = _scans(3, seed=4)
-    paired = list(atom_fcn.train_examples(_scan_builder({"train": scans}).as_dataset("train"), entry))
-    assert [bool(e["paired"]) for e in paired] == [True] * 6 + [False]
-    standardized = [standardize(e["image"]) for e in scans]
-    for k in (0, 1):  # the HAADF and the ABF example of scan 0 carry the same pair, the right way round
-        assert np.allclose(paired[k]["haadf"], standardized[0]) and np.allclose(paired[k]["abf"], standardized[1])
-
-    ds = tf.data.Dataset.from_tensor_slices({k: np.stack([np.asarray(e[k]) for e in paired]) for k in paired[0]})
-    ds = ds.repeat(6)
-    angles = []
-    for image, example in _outputs(ds, entry, mix_fraction=1.0):
-        residual, (ch, ca) = _best_fit(image, [example["haadf"], example["abf"]])
-        assert residual < 1e-3  # a blend of the scan's two detectors (the unpaired one: of its own image twice)
-        if example["paired"]:
-            angles.append(np.arctan2(ca, ch))
-    assert len(angles) == 36 and np.ptp(angles) > 3.0  # blends all round the circle, not one fixed detector
-    for image, example in _outputs(ds, entry, mix_fraction=0.0):
-        assert _best_fit(image, [standardize(example["image"])])[0] < 1e-3
-
-
-def _outputs(ds, entry, mix_fraction):
-    return zip((x for x, _ in atom_fcn.train_inputs(ds, entry, seed=3, mix_fraction=mix_fraction).as_numpy_iterator()),
-               ds.as_numpy_iterator())
+def test_training_and_validation_see_columns_bright():
+    """ABF examples arrive negated (their columns bright, as locate_atoms feeds them), HAADF ones as they are; the
+    mask comes along unchanged and nothing else does."""
+    entry = _entry(crop=SHAPE)
+    haadf = _examples(2, seed=4)
+    abf = [{**e, "detector": np.int64(1), "image": (1.5 - e["image"]).astype(np.float32)} for e in haadf]
+    ds = _builder({"train": haadf + abf}).as_dataset("train")
+    out = list(atom_fcn.train_examples(ds, entry).as_numpy_iterator())
+    assert set(out[0]) == {"image", "mask"}
+    for given, seen in zip(haadf + abf, out):
+        assert np.array_equal(seen["mask"], given["mask"])
+        sign = 1.0 if given["detector"] == 0 else -1.0
+        assert np.array_equal(seen["image"], sign * given["image"])
+        columns_bright = np.asarray(atom_fcn.eval_input(given, entry))
+        assert columns_bright[given["mask"] > 0].mean() > columns_bright[given["mask"] == 0].mean() + 1.0
+    for (image, mask), example in zip(atom_fcn.train_inputs(atom_fcn.train_examples(ds, entry), entry, seed=3)
+                                      .as_numpy_iterator(), haadf + abf):
+        sign = -1.0 if example["detector"] else 1.0
+        assert _best_fit(image[..., 0], [standardize(sign * example["image"][..., 0])])[0] < 1e-3
+        assert image[mask > 0].mean() > image[mask == 0].mean() + 1.0
 
 
 def _best_fit(image, images):

@@ -13,7 +13,8 @@ def add_command(subparsers) -> None:
                                 model="atom_fcn", out="atoms", model_help="zoo id, model folder, hf://owner/name, or "
                                 "'log' for the classical LoG baseline (positions only)")
     parser.add_argument("--threshold", type=float, default=0.5, help="minimum column probability of a column's pixels")
-    parser.add_argument("--detector", choices=("auto", "haadf", "abf"), default="auto", help="for --model log only")
+    parser.add_argument("--detector", choices=("auto", "haadf", "abf"), default="auto",
+                        help="haadf: bright columns, abf: dark columns (auto: guessed from the image's skew)")
     parser.add_argument("--column-width", type=float, default=0.8, help="for --model log only: column FWHM in angstrom")
 
 
@@ -27,7 +28,7 @@ def run(args) -> int:
         result = LoGBaseline(column_width_A=args.column_width, detector=args.detector).locate(image, pixel_size)
     else:
         import_tensorflow(args.verbose)
-        result = locate_atoms(image, args.model, pixel_size=pixel_size, threshold=args.threshold)
+        result = locate_atoms(image, args.model, pixel_size=pixel_size, threshold=args.threshold, detector=args.detector)
     out.mkdir(parents=True, exist_ok=True)
     save_atoms_csv(result, out / f"{stem}_atoms.csv")
     save_atoms_hdf5(result, out / f"{stem}_atoms.h5")

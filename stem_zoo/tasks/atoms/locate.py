@@ -45,7 +45,7 @@ from stem_zoo.micrograph import check_image, check_pixel_size, resample_for_mode
 from stem_zoo.registry import InputSpec
 from stem_zoo.micrograph import standardize
 from stem_zoo.tasks.atoms.refine import fit_gaussian_peaks
-from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX, detector_sign
 from stem_zoo.tasks.atoms.sublattices import GROUP_NAMES
 
 CLASS_COLOURS = {"light": "tab:cyan", "intermediate": "tab:orange", "heavy": "tab:red", "column": "gold",
@@ -149,7 +149,7 @@ def _extra_dtype(values) -> str:
 def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, threshold: float = 0.5,
                  min_separation_A: float = 1.0, tile_px: int = 512, batch_size: int = 4,
                  model_pixel_size: float | None = None, refine: bool = True,
-                 prior_sigma_A: float | None = PRIOR_SIGMA_A) -> AtomColumns:
+                 prior_sigma_A: float | None = PRIOR_SIGMA_A, detector: str = "auto") -> AtomColumns:
     """Columns (positions, classes, probabilities) of a micrograph with ``pixel_size`` A/px (required).
 
     ``model``: a zoo id, a model folder or ``hf://`` URI (:func:`stem_zoo.load`), a run's
@@ -166,6 +166,9 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     a Gaussian fit per column, combined with the network's position, whose standard error is
     taken as ``prior_sigma_A``; None: the fit alone); False: the network's
     positions (the centroids of its probability blobs), as ``atom_fcn`` 0.x gave them.
+    ``detector``: "haadf" (bright columns) or "abf" (dark columns: the image is negated before the
+    network, which was trained on columns made bright so); "auto" guesses from the image's skew
+    (:func:`stem_zoo.tasks.atoms.spec.detector_sign`): pass the detector you recorded with.
 
     >>> from stem_zoo.tasks.atoms.model import build_atom_fcn
     >>> result = locate_atoms(np.random.default_rng(0).random((40, 50)), build_atom_fcn(), pixel_size=0.25)
@@ -183,9 +186,9 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     resampled = resample_for_model(raw, pixel_size, target, MIN_SIDE_PX,
                                    f"each side needs at least {MIN_SIDE_PX} px ({MIN_SIDE_PX * target:.1f} A), the "
                                    "smallest image the network's three poolings can take")
-    probabilities = predict_probabilities(_probability_predictor(model), standardize(resampled), tile_px, batch_size)
-    table = read_columns(probabilities, standardize(resampled), target, threshold, min_separation_A, refine,
-                         prior_sigma_A)
+    columns_bright = standardize(detector_sign(resampled, detector) * resampled)
+    probabilities = predict_probabilities(_probability_predictor(model), columns_bright, tile_px, batch_size)
+    table = read_columns(probabilities, columns_bright, target, threshold, min_separation_A, refine, prior_sigma_A)
     scale_y, scale_x = ((n_in - 1) / (n_out - 1) if n_out > 1 else 1.0
                         for n_in, n_out in zip(raw.shape, resampled.shape))
     x, y = table["x"] * scale_x, table["y"] * scale_y  # zoom maps the first and last pixels onto each other
@@ -199,7 +202,7 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     name = zoo.entry.id if zoo else getattr(model, "name", "model")
     return AtomColumns(columns, raw, float(pixel_size), probabilities.astype(np.float32), name, GROUPS,
                        {"threshold": threshold, "min_separation_A": min_separation_A, "model_pixel_size": target,
-                        "refine": refine, "prior_sigma_A": np.nan if prior_sigma_A is None else prior_sigma_A})
+                        "refine": refine, "detector": detector, "prior_sigma_A": np.nan if prior_sigma_A is None else prior_sigma_A})
 
 
 def read_columns(probabilities: np.ndarray, standardized: np.ndarray, pixel_size: float, threshold: float = 0.5,
@@ -249,8 +252,8 @@ class ShippedAtomFinder:
 
     def __call__(self, image, pixel_size: float) -> np.ndarray:
         """(n, 2) column positions (x, y) [px] found by :func:`locate_atoms`."""
-        # refine=False: the positions stem_bfo_polarization 1.x was built with (issue 27 rebuilds it)
-        return locate_atoms(image, self.model_id, pixel_size=pixel_size, refine=False).xy
+        # refine=False: blob positions, as stem_bfo_polarization 1.x was built with (issue 27 rebuilds it); HAADF fields
+        return locate_atoms(image, self.model_id, pixel_size=pixel_size, refine=False, detector="haadf").xy
 
     def identity(self) -> dict:
         """The model id, hub revision and weights' checksum."""
@@ -461,8 +464,7 @@ def locate_columns_log(image, pixel_size: float | None, column_width_A: float = 
 
     check_pixel_size(pixel_size)
     raw = check_image(image)
-    if detector not in ("haadf", "abf", "auto"):
-        raise ValueError(f"detector must be 'haadf', 'abf' or 'auto', got {detector!r}.")
+    sign = detector_sign(raw, detector)
     if not (column_width_A > 0 and min_separation_A >= 0 and 0 <= threshold < 1):
         raise ValueError("column_width_A must be > 0, min_separation_A >= 0 and threshold in [0, 1).")
     sigma = max(column_width_A / FWHM_PER_SIGMA / pixel_size, 0.5)
@@ -470,9 +472,7 @@ def locate_columns_log(image, pixel_size: float | None, column_width_A: float = 
         raise ValueError(f"the image ({raw.shape[0]} x {raw.shape[1]} px) is too small for columns "
                          f"{column_width_A} A wide at {pixel_size} A/px; use a larger field of view.")
     values = raw.astype(np.float64)
-    values = (values - values.mean()) / (values.std() or 1.0)
-    if detector == "abf" or (detector == "auto" and np.mean(values**3) < 0):
-        values = -values
+    values = sign * (values - values.mean()) / (values.std() or 1.0)
     response = -ndimage.gaussian_laplace(values, sigma, mode="reflect") * sigma**2
     scale = max(float(np.percentile(response, 99.5)), 1e-12)
     peaks = peak_local_max(response, min_distance=1, threshold_abs=threshold * scale, exclude_border=False)

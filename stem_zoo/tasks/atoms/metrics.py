@@ -45,7 +45,7 @@ import numpy as np
 
 from stem_zoo.tasks.atoms.locate import UNCLASSIFIED, AtomColumns
 from stem_zoo.micrograph import standardize
-from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, DETECTORS, MULTIPLE
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, DETECTORS, MULTIPLE, detector_sign
 
 MATCH_RADIUS_A = 0.5
 BORDER_PX = 2.0
@@ -233,7 +233,8 @@ class FcnLocator:
         from stem_zoo.tasks.atoms.locate import locate_atoms
 
         return locate_atoms(image, self.model, pixel_size, self.threshold, self.min_separation_A,
-                            model_pixel_size=self.spec.pixel_size, refine=self.refine, prior_sigma_A=self.prior_sigma_A)
+                            model_pixel_size=self.spec.pixel_size, refine=self.refine, prior_sigma_A=self.prior_sigma_A,
+                            detector=detector or "auto")
 
     def locate_batch(self, images: list[np.ndarray], pixel_sizes: list[float], detectors=None) -> list[AtomColumns]:
         """One network call for images already at the model's pixel size and of one shape; else one by one."""
@@ -241,15 +242,16 @@ class FcnLocator:
 
         shapes = {np.shape(i) for i in images}
         same_size = all(abs(p / self.spec.pixel_size - 1) < 1e-4 for p in pixel_sizes)
+        detectors = list(detectors) if detectors is not None else [None] * len(images)
         if len(shapes) != 1 or not same_size:
-            return [self.locate(i, p) for i, p in zip(images, pixel_sizes)]
+            return [self.locate(i, p, d) for i, p, d in zip(images, pixel_sizes, detectors)]
         h, w = next(iter(shapes))
-        batch = np.stack([np.pad(standardize(i), ((0, -h % MULTIPLE), (0, -w % MULTIPLE)), mode="reflect")
-                          for i in images])[..., None]
+        bright = [standardize(detector_sign(i, d or "auto") * np.asarray(i, np.float32)) for i, d in zip(images, detectors)]
+        batch = np.stack([np.pad(b, ((0, -h % MULTIPLE), (0, -w % MULTIPLE)), mode="reflect") for b in bright])[..., None]
         probabilities = self.predict(batch)[:, :h, :w]
         out = []
-        for image, pixel_size, probs in zip(images, pixel_sizes, probabilities):
-            t = read_columns(probs, standardize(image), self.spec.pixel_size, self.threshold, self.min_separation_A,
+        for image, columns_bright, pixel_size, probs in zip(images, bright, pixel_sizes, probabilities):
+            t = read_columns(probs, columns_bright, self.spec.pixel_size, self.threshold, self.min_separation_A,
                              self.refine, self.prior_sigma_A)
             table = fcn_column_table(t, t["x"], t["y"], pixel_size, pixel_size)
             out.append(AtomColumns(table, np.asarray(image, np.float32), float(pixel_size), probs, self.name, GROUPS))

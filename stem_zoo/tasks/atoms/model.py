@@ -12,13 +12,12 @@ padding), 2 x 2 max pooling down, 2 x 2 stride-2 transposed convolutions and ski
 concatenation up, a 1 x 1 softmax over the classes: 483,908 parameters, a receptive field
 of 100 px (20 A at 0.2 A/px; :data:`RECEPTIVE_FIELD_PX`). The input is (None, None, 1): any
 image whose height and width are multiples of 8 (:data:`MULTIPLE`), at least 32 px
-(:data:`MIN_SIDE_PX`); :func:`stem_zoo.tasks.atoms.locate.locate_atoms` pads to a multiple. Inputs are
+(:data:`MIN_SIDE_PX`); :func:`stem_zoo.tasks.atoms.locate.locate_atoms` pads to a multiple. Inputs have
+their columns bright (ABF images negated: the detector is an input, :func:`train_examples`) and are
 standardized outside the model (zero mean, unit std per image: :func:`standardize`).
 
-Training (``stem-zoo train atom_fcn``): detector mixing (half of the samples whose scan was
-recorded by both detectors become a blend of its HAADF and ABF images: :func:`train_inputs`),
-then random crops of ``input.crop_shape`` with the same random rot90 and flip applied to the
-image and its mask; loss: class-weighted per-pixel
+Training (``stem-zoo train atom_fcn``): random crops of ``input.crop_shape`` with the same
+random rot90 and flip applied to the image and its mask; loss: class-weighted per-pixel
 cross-entropy plus a soft Dice term over the column classes, so that the column pixels
 (10-20 % of an image) count; metrics: pixel accuracy and mean IoU. Benchmarks score column
 detection (:func:`score_split`, :mod:`stem_zoo.tasks.atoms.metrics`), not pixels. The loss is a
@@ -43,7 +42,7 @@ import numpy as np
 from keras import layers
 
 from stem_zoo.registry import InputSpec
-from stem_zoo.micrograph import standardize, standardize_tf
+from stem_zoo.micrograph import standardize, standardize_tf  # noqa: F401 (standardize: named in the docs)
 from stem_zoo.tasks.atoms.spec import (CLASSES, DEFAULT_INPUT, DETECTORS, FILTERS, MIN_SIDE_PX, MULTIPLE,  # noqa: F401
                                       RECEPTIVE_FIELD_PX)
 
@@ -133,77 +132,34 @@ def training_setup(settings) -> tuple:
     )
 
 
-# Detector mixing: a fraction of the training samples are cos(t) std(HAADF) + sin(t) std(ABF) of one scan, t ~ U[0, 2 pi)
-# (HAADF, ABF, their inversions and blends such as ABF - HAADF, like other annular detectors and enhanced ABF), so
-# that the network meets columns of every contrast polarity. It raised unseen-lattice (MoS2) F1 by 3-4 points and
-# validation F1 by 1.5 in seed-matched runs (issue 11).
-DETECTOR_MIX_FRACTION = 0.5
-SCAN_FEATURES = ("structure", "defocus_angstrom", "semiangle_mrad", "source_size_angstrom", "detector", "columns_xy")
+def _columns_bright(example: dict, feature: str):
+    """The example's image with its columns bright (ABF negated, as :func:`stem_zoo.tasks.atoms.spec.oriented`)."""
+    import tensorflow as tf
 
-
-def scan_pairs(examples: list[dict]) -> np.ndarray:
-    """partner[i]: the example of the same scan recorded by the other detector (HAADF <-> ABF), -1 where none.
-
-    A scan is its structure, optics and mask; two examples pair only when exactly one HAADF and one ABF
-    share all of them and their column lists.
-
-    >>> mask = np.zeros((2, 2), np.uint8)
-    >>> e = dict(structure=b"s0", defocus_angstrom=1.0, semiangle_mrad=30.0, source_size_angstrom=0.3, mask=mask,
-    ...          columns_xy=np.zeros((0, 2)))
-    >>> scan_pairs([{**e, "detector": 0}, {**e, "detector": 1}, {**e, "structure": b"s1", "detector": 0}]).tolist()
-    [1, 0, -1]
-    """
-    groups: dict[tuple, list[int]] = {}
-    for i, e in enumerate(examples):
-        key = (bytes(e["structure"]), float(e["defocus_angstrom"]), float(e["semiangle_mrad"]),
-               float(e["source_size_angstrom"]), np.asarray(e["mask"]).tobytes())
-        groups.setdefault(key, []).append(i)
-    partner = np.full(len(examples), -1, np.int64)
-    for members in groups.values():
-        if len(members) != 2:
-            continue
-        i, j = members
-        if (int(examples[i]["detector"]) != int(examples[j]["detector"])
-                and np.array_equal(examples[i]["columns_xy"], examples[j]["columns_xy"])):
-            partner[i], partner[j] = j, i
-    return partner
+    image = tf.cast(example[feature], tf.float32)
+    if "detector" not in example:
+        return image
+    return tf.where(tf.equal(tf.cast(example["detector"], tf.int64), DETECTORS.index("abf")), -image, image)
 
 
 def train_examples(ds, entry):
-    """``stem_zoo.data.train_pipeline``'s hook: the training split, each example with its scan's standardized
-    HAADF and ABF images (``haadf``, ``abf``; both its own image where the scan has no partner, ``paired`` False).
+    """``stem_zoo.data.train_pipeline``'s hook: each training example's image with its columns bright (ABF
+    images negated, by the dataset's ``detector``) and its mask; nothing else.
 
-    The split is read into memory once (``small``: 90 images of 128 x 128 px). A dataset without the
-    scan features (:data:`SCAN_FEATURES`) is passed through: its samples are not mixed.
+    Since ``stem_atom_columns`` 2.1.0 a mask labels what its own detector's image shows, so the
+    blends of a scan's HAADF and ABF images that earlier training used (issue 11) have no label,
+    and an inverted HAADF image is no longer a training input: the network is told which way
+    columns point instead of guessing it (it called the bright gaps between Au columns on ABF
+    columns when it had to guess).
     """
-    import tensorflow as tf
-
     feature, label = entry.input.feature, entry.label
-    if not set(SCAN_FEATURES) <= set(ds.element_spec):
-        return ds
-    rows = list(ds.as_numpy_iterator())
-    if not rows:
-        raise ValueError(f"{entry.dataset}'s train split has no examples for {entry.id}.")
-    partner = scan_pairs(rows)
-    images = np.stack([standardize(r[feature]) for r in rows])
-    own = np.arange(len(rows))
-    is_haadf = np.array([DETECTORS[int(r["detector"])] == "haadf" for r in rows])
-    other = np.where(partner >= 0, partner, own)
-    return tf.data.Dataset.from_tensor_slices({
-        feature: np.stack([r[feature] for r in rows]),
-        label: np.stack([r[label] for r in rows]),
-        "haadf": images[np.where(is_haadf, own, other)],
-        "abf": images[np.where(is_haadf, other, own)],
-        "paired": partner >= 0,
-    })
+    return ds.map(lambda e: {feature: _columns_bright(e, feature), label: e[label]})
 
 
-def train_inputs(ds, entry, seed: int, mix_fraction: float = DETECTOR_MIX_FRACTION):
+def train_inputs(ds, entry, seed: int):
     """(image crop (h, w, 1), mask crop (h, w)) for training, reproducible per seed.
 
-    Of samples that have both detectors (from :func:`train_examples`), a fraction ``mix_fraction``
-    is first replaced by cos(t) std(HAADF) + sin(t) std(ABF) of its scan, t ~ U[0, 2 pi). Then a
-    random crop of ``entry.input.crop_shape`` and one of the 8 rotations/flips (only the 4 that
+    A random crop of ``entry.input.crop_shape`` and one of the 8 rotations/flips (only the 4 that
     keep the shape for a non-square crop), the same for image and mask; then
     :func:`standardize_tf` of the crop. Each sample's draws are seeded by ``seed`` and its
     position in ``ds``.
@@ -217,15 +173,10 @@ def train_inputs(ds, entry, seed: int, mix_fraction: float = DETECTOR_MIX_FRACTI
         raise ValueError(f"the dataset's {feature!r} is {shape[0]} x {shape[1]} px, smaller than the crop {h} x {w}; "
                          "lower input.crop_shape in the entry.")
     quarter_turns = 4 if h == w else 2
-    mixing = mix_fraction > 0 and "paired" in ds.element_spec
 
     def one(index, example):
-        seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), index]), num=5)
+        seeds = tf.random.experimental.stateless_split(tf.stack([tf.cast(seed, tf.int64), index]), num=3)
         image = tf.cast(example[feature], tf.float32)
-        if mixing:
-            use = example["paired"] & (tf.random.stateless_uniform([], seed=seeds[3]) < mix_fraction)
-            t = tf.random.stateless_uniform([], seed=seeds[4], maxval=2.0 * np.pi)
-            image = tf.where(use, tf.cos(t) * example["haadf"] + tf.sin(t) * example["abf"], image)
         mask = tf.cast(example[label], tf.float32)[..., None]
         both = tf.image.stateless_random_crop(tf.concat([image, mask], -1), (h, w, 2), seed=seeds[0])
         k = tf.random.stateless_uniform([], seed=seeds[1], maxval=quarter_turns, dtype=tf.int32)
@@ -238,10 +189,10 @@ def train_inputs(ds, entry, seed: int, mix_fraction: float = DETECTOR_MIX_FRACTI
 
 
 def eval_input(example: dict, entry):
-    """The whole image of one example, standardized (height and width must be multiples of 8)."""
+    """The whole image of one example, columns bright and standardized (height and width must be multiples of 8)."""
     image = example[entry.input.feature]
     shape = tuple(image.shape)
     if len(shape) == 3 and all(isinstance(s, int) for s in shape[:2]) and (shape[0] % MULTIPLE or shape[1] % MULTIPLE):
         raise ValueError(f"atom_fcn evaluates whole images, which must be multiples of {MULTIPLE} px; "
                          f"the dataset's are {shape[0]} x {shape[1]}.")
-    return standardize_tf(image)
+    return standardize_tf(_columns_bright(example, entry.input.feature))

@@ -42,7 +42,7 @@ def report(entries, out_dir: str | Path, config: str, data_dir: str | None = Non
         for example in examples:
             if example["dose"]:
                 continue
-            found = locate_atoms(example["image"], model, pixel_size=example["pixel_size"])
+            found = locate_atoms(example["image"], model, pixel_size=example["pixel_size"], detector=example["detector"])
             name = f"{entry.id}_holdout_{example['lattice'].split()[0]}_{example['detector']}.png"
             atoms_figure(found, out / name, title=f"{example['lattice']}, {example['detector'].upper()}: {entry.id}")
             lines.append(f"![{example['lattice']}, {example['detector']}]({name})")

@@ -290,7 +290,8 @@ def _fe_columns(image: np.ndarray, atom_model, pixel_size: float, atom_name: str
     """(n, 2) positions (x, y) [px of ``image``] of the "intermediate" (Fe) columns that locate_atoms finds."""
     from stem_zoo.tasks.atoms.locate import locate_atoms
 
-    found = locate_atoms(image, atom_model, pixel_size=pixel_size, refine=False)  # the positions its windows were made with
+    found = locate_atoms(image, atom_model, pixel_size=pixel_size, refine=False,  # the positions its windows were made with
+                         detector="haadf")
     fe = found.columns[found.columns["network_class"] == FE_CLASS]
     if not len(fe):
         counts = ", ".join(f"{n} {c}" for c, n in found.counts.items()) or "no columns"
