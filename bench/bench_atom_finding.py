@@ -6,9 +6,8 @@ RMSE by true class), per dose (half decades), per detector and per lattice; and 
 ratio baseline / atom_fcn in the lowest dose bin, over each method's own matches and over
 the columns both matched (the fair comparison: the baseline misses the faint light columns,
 whose errors are the largest). Columns within 2 px of the edge are not scored (see ``stem_zoo.tasks.atoms.metrics``).
-The baseline is told each image's detector (HAADF: bright columns, ABF: inverted);
-atom_fcn is not. ``--tune`` picks the baseline's column width and threshold by F1 on the
-validation split first.
+Both methods are told each image's detector (HAADF: bright columns, ABF: inverted).
+``--tune`` picks the baseline's column width and threshold by F1 on the validation split first.
 
     python bench/bench_atom_finding.py [--config small] [--model atom_fcn | runs/atom_fcn/model.keras] [--data-dir DIR]
         [--splits test test_low_dose] [--limit 200] [--tune] [--out bench_atoms]

@@ -6,7 +6,7 @@ at two doses. Per image: F1 (0.5 A, one to one, 2 px border), RMSE over each met
 matches and over the columns every method found, the Cramer-Rao bound of the position at that dose
 (:mod:`stem_zoo.tasks.atoms.limits`, from the noise-free image), atom_fcn's grouping accuracy (relative
 classes, see :mod:`stem_zoo.tasks.atoms.metrics`), seconds per image. Then the goals of
-issue 26 checked row by row. The baseline is told each image's detector; atom_fcn is not.
+issue 26 checked row by row. Both are told each image's detector.
 
     python bench/bench_atom_holdout.py [--model atom_fcn | runs/atom_fcn/model.keras] [--out bench_atoms]
         [--atomap VENV]

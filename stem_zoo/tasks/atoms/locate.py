@@ -439,7 +439,7 @@ class LoGBaseline:
 
     ``stem_zoo.benchmark(LoGBaseline(), task="atom_fcn", ...)`` scores it like a model; with
     ``detector="auto"`` (the default) a benchmark tells it each image's detector (a user
-    knows it), which atom_fcn is not told.
+    knows it), as it tells ``locate_atoms``.
     """
 
     column_width_A: float = 0.8
