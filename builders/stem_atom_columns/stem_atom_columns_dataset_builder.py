@@ -21,10 +21,9 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     RELEASE_NOTES = {
         "2.1.0": "Labels only what the image shows: a column whose Laplacian-of-Gaussian contrast in the noise-free "
                  "image, oriented as the field's columns, is under 5% of the bright columns' (O beside Sr or Ti and N "
-                 "beside Ga on HAADF; O columns on ABF at defoci that erase or reverse them), or whose signal-to-noise "
-                 "ratio at the image's dose is under 5 (Rose), is background in `mask` and class 0 in "
-                 "`columns_class`, a don't-care in scoring. Labelling them taught the lattice prior issue 26 "
-                 "measured. Images unchanged.",
+                 "beside Ga on HAADF; O columns on ABF at defoci that erase or reverse them) is background in `mask` "
+                 "and class 0 in `columns_class`, a don't-care in scoring. Labelling them taught the lattice prior "
+                 "issue 26 measured. Images unchanged.",
         "2.0.0": "Fields without a lattice prior in training (random lattices with random 1-4 site bases, random "
                  "columns with a minimum spacing; elements across the periodic table, random occupancy and column "
                  "length, vacancies, amorphous patches), polar perovskites (PbTiO3, BaTiO3 [100]; B and O columns "
@@ -53,9 +52,8 @@ class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
                                                doc="Column centres inside the frame in pixels (x = column, y = row)."),
             "columns_class": tfds.features.Tensor(
                 shape=(None,), dtype=np.int32,
-                doc="Class of each column, 1-3; 0 where the image does not show it (its contrast under 5% of the "
-                    "bright columns' or its signal-to-noise ratio at the dose under 5, see the README), a don't-care "
-                    "in scoring."),
+                doc="Class of each column, 1-3; 0 where the noise-free image does not show it (its contrast under "
+                    "5% of the bright columns', see the README), a don't-care in scoring."),
             "detector": tfds.features.ClassLabel(names=list(atom_columns.DETECTORS)),
             "pixel_size": scalar("Scan step [A]."),
             "lattice": tfds.features.Text(doc="Material and zone, e.g. 'SrTiO3 [001]', 'WSe2 [001]', 'random lattice'."),
