@@ -99,23 +99,22 @@ def test_generic_trainer_fits_and_scores_detection(monkeypatch, tmp_path):
 
 
 def test_training_and_validation_see_columns_bright():
-    """ABF examples arrive negated (their columns bright, as locate_atoms feeds them), HAADF ones as they are; the
-    mask comes along unchanged and nothing else does."""
+    """Images whose labelled columns are dark (most ABF) arrive negated, those with bright columns (HAADF, and ABF of
+    a thin specimen at a defocus that reverses it) as they are; the mask comes along unchanged and nothing else does."""
     entry = _entry(crop=SHAPE)
     haadf = _examples(2, seed=4)
     abf = [{**e, "detector": np.int64(1), "image": (1.5 - e["image"]).astype(np.float32)} for e in haadf]
-    ds = _builder({"train": haadf + abf}).as_dataset("train")
+    reversed_abf = [{**e, "detector": np.int64(1)} for e in haadf[:1]]
+    ds = _builder({"train": haadf + abf + reversed_abf}).as_dataset("train")
     out = list(atom_fcn.train_examples(ds, entry).as_numpy_iterator())
-    assert set(out[0]) == {"image", "mask"}
-    for given, seen in zip(haadf + abf, out):
+    assert set(out[0]) == {"image", "mask"} and len(out) == 5
+    for given, seen, sign in zip(haadf + abf + reversed_abf, out, (1.0, 1.0, -1.0, -1.0, 1.0)):
         assert np.array_equal(seen["mask"], given["mask"])
-        sign = 1.0 if given["detector"] == 0 else -1.0
         assert np.array_equal(seen["image"], sign * given["image"])
         columns_bright = np.asarray(atom_fcn.eval_input(given, entry))
         assert columns_bright[given["mask"] > 0].mean() > columns_bright[given["mask"] == 0].mean() + 1.0
-    for (image, mask), example in zip(atom_fcn.train_inputs(atom_fcn.train_examples(ds, entry), entry, seed=3)
-                                      .as_numpy_iterator(), haadf + abf):
-        sign = -1.0 if example["detector"] else 1.0
+    for (image, mask), example, sign in zip(atom_fcn.train_inputs(atom_fcn.train_examples(ds, entry), entry, seed=3)
+                                            .as_numpy_iterator(), haadf + abf + reversed_abf, (1.0, 1.0, -1.0, -1.0, 1.0)):
         assert _best_fit(image[..., 0], [standardize(sign * example["image"][..., 0])])[0] < 1e-3
         assert image[mask > 0].mean() > image[mask == 0].mean() + 1.0
 

@@ -167,8 +167,9 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     taken as ``prior_sigma_A``; None: the fit alone); False: the network's
     positions (the centroids of its probability blobs), as ``atom_fcn`` 0.x gave them.
     ``detector``: "haadf" (bright columns) or "abf" (dark columns: the image is negated before the
-    network, which was trained on columns made bright so); "auto" guesses from the image's skew
-    (:func:`stem_zoo.tasks.atoms.spec.detector_sign`): pass the detector you recorded with.
+    network, which was trained on images with their columns bright); "auto" guesses from the image's
+    skew (:func:`stem_zoo.tasks.atoms.spec.detector_sign`). What counts is the columns' contrast: an
+    ABF image of a thin specimen whose columns show bright (at some defoci) goes in as "haadf".
 
     >>> from stem_zoo.tasks.atoms.model import build_atom_fcn
     >>> result = locate_atoms(np.random.default_rng(0).random((40, 50)), build_atom_fcn(), pixel_size=0.25)

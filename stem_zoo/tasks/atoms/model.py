@@ -13,7 +13,7 @@ concatenation up, a 1 x 1 softmax over the classes: 483,908 parameters, a recept
 of 100 px (20 A at 0.2 A/px; :data:`RECEPTIVE_FIELD_PX`). The input is (None, None, 1): any
 image whose height and width are multiples of 8 (:data:`MULTIPLE`), at least 32 px
 (:data:`MIN_SIDE_PX`); :func:`stem_zoo.tasks.atoms.locate.locate_atoms` pads to a multiple. Inputs have
-their columns bright (ABF images negated: the detector is an input, :func:`train_examples`) and are
+their columns bright (ABF images negated: the detector is an input, :func:`train_examples`), and are
 standardized outside the model (zero mean, unit std per image: :func:`standardize`).
 
 Training (``stem-zoo train atom_fcn``): random crops of ``input.crop_shape`` with the same
@@ -132,28 +132,35 @@ def training_setup(settings) -> tuple:
     )
 
 
-def _columns_bright(example: dict, feature: str):
-    """The example's image with its columns bright (ABF negated, as :func:`stem_zoo.tasks.atoms.spec.oriented`)."""
+def _columns_bright(example: dict, feature: str, label: str):
+    """The example's image with its columns bright: negated where its labelled columns are darker than the rest.
+
+    The labels decide, not the detector: ABF shows bulk columns dark, but a monolayer's bright at
+    some defoci (4 of the 2d and 3 of the random-field ABF images of ``small`` 2.1.0); negating
+    those by detector taught the network that dark pockets between bright columns are columns
+    (it called the gaps of Au [110] light columns).
+    """
     import tensorflow as tf
 
     image = tf.cast(example[feature], tf.float32)
-    if "detector" not in example:
-        return image
-    return tf.where(tf.equal(tf.cast(example["detector"], tf.int64), DETECTORS.index("abf")), -image, image)
+    columns = tf.cast(tf.reshape(example[label], tf.shape(image)) > 0, tf.float32)
+    inside = tf.reduce_sum(image * columns) / tf.maximum(tf.reduce_sum(columns), 1.0)
+    outside = tf.reduce_sum(image * (1.0 - columns)) / tf.maximum(tf.reduce_sum(1.0 - columns), 1.0)
+    return tf.where(inside < outside, -image, image)
 
 
 def train_examples(ds, entry):
-    """``stem_zoo.data.train_pipeline``'s hook: each training example's image with its columns bright (ABF
-    images negated, by the dataset's ``detector``) and its mask; nothing else.
+    """``stem_zoo.data.train_pipeline``'s hook: each training example's image with its columns bright (negated
+    where its labelled columns are dark, as on most ABF images) and its mask; nothing else.
 
     Since ``stem_atom_columns`` 2.1.0 a mask labels what its own detector's image shows, so the
     blends of a scan's HAADF and ABF images that earlier training used (issue 11) have no label,
-    and an inverted HAADF image is no longer a training input: the network is told which way
-    columns point instead of guessing it (it called the bright gaps between Au columns on ABF
-    columns when it had to guess).
+    and images with dark columns are no longer training inputs: the network is told which way
+    columns point (``locate_atoms(..., detector=)``) instead of guessing it (it called the bright
+    gaps between Au columns on ABF columns when it had to guess).
     """
     feature, label = entry.input.feature, entry.label
-    return ds.map(lambda e: {feature: _columns_bright(e, feature), label: e[label]})
+    return ds.map(lambda e: {feature: _columns_bright(e, feature, label), label: e[label]})
 
 
 def train_inputs(ds, entry, seed: int):
@@ -189,10 +196,11 @@ def train_inputs(ds, entry, seed: int):
 
 
 def eval_input(example: dict, entry):
-    """The whole image of one example, columns bright and standardized (height and width must be multiples of 8)."""
+    """The whole image of one example, columns bright (by its labels) and standardized (height and width must be
+    multiples of 8)."""
     image = example[entry.input.feature]
     shape = tuple(image.shape)
     if len(shape) == 3 and all(isinstance(s, int) for s in shape[:2]) and (shape[0] % MULTIPLE or shape[1] % MULTIPLE):
         raise ValueError(f"atom_fcn evaluates whole images, which must be multiples of {MULTIPLE} px; "
                          f"the dataset's are {shape[0]} x {shape[1]}.")
-    return standardize_tf(_columns_bright(example, entry.input.feature))
+    return standardize_tf(_columns_bright(example, entry.input.feature, entry.label))
