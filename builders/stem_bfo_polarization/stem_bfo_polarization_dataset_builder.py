@@ -18,8 +18,11 @@ from stem_datasets.pipeline.offline import RecipeBuilder, configs
 class Builder(RecipeBuilder, tfds.core.GeneratorBasedBuilder):
     """PRISM (abTEM) HAADF of BiFeO3 [100]pc fields with domains and Sm, cut into sub-images two ways."""
 
-    VERSION = tfds.core.Version("1.3.0")
+    VERSION = tfds.core.Version("1.4.0")
     RELEASE_NOTES = {
+        "1.4.0": "Centred windows on the Fe columns found by atom_fcn v0.3.0 (trained on stem_atom_columns 2.1.0 with "
+                 "its columns made bright; told these images are HAADF), at its probability-blob positions as before. "
+                 "Every field, image and label otherwise as in 1.3.0.",
         "1.3.0": "Centred windows on the Fe columns found by atom_fcn v0.2.0 (three U-Nets trained with detector "
                  "mixing, averaged). smoke splits its region field in halves (2/3 : 1/3 left its test side without "
                  "a whole centred window). Every field, image and label otherwise as in 1.2.0.",
