@@ -387,7 +387,6 @@ def shown_labels(mask: np.ndarray, xy: np.ndarray, classes: np.ndarray, image: n
     hidden = ~shown_columns(image, xy, step)
     if not hidden.any():
         return mask, classes
-    h, w = mask.shape
     rows, cols = np.nonzero(mask)
     _, nearest = cKDTree(xy).query(np.c_[cols, rows])  # each labelled pixel's column, in the frame
     mask = mask.copy()
@@ -465,7 +464,8 @@ def simulate_field(atoms: Atoms, shot: ShotDraw, optics: PrismSettings, shape: t
     """One scan of any structure (e.g. a hold-out case outside the dataset's draws), as the dataset makes it.
 
     Returns ``{"haadf": example, "abf": example}`` with ``image`` (H, W), ``columns_xy``, ``columns_class``
-    (0 where the image does not show the column, :func:`shown_columns`), ``mask``, ``pixel_size``. Images are of one frozen-phonon configuration (``phonon_seed``; None: the
+    (0 where the image does not show the column, :func:`shown_columns`), ``mask``, ``pixel_size``.
+    Images are of one frozen-phonon configuration (``phonon_seed``; None: the
     static lattice); labels are the columns of that configuration (grouped as in the static ``atoms``).
     ``noise=False``: the noise-free image (after the source-size blur), as a fraction of the probe.
     """

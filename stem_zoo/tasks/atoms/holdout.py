@@ -129,7 +129,8 @@ def score(methods: dict, examples: list[dict]) -> tuple[list[dict], str]:
                       and e["detector"] == example["detector"]), None)
         if example["dose"] and clean is not None:  # the bound at this dose, on the same image without noise
             shown = clean["columns_xy"][clean["columns_class"] > 0]  # the columns this detector shows
-            crb = position_crb(clean["image"], shown, example["dose"], clean["pixel_size"])[inside(shown, clean["image"].shape)]
+            crb = position_crb(clean["image"], shown, example["dose"], clean["pixel_size"])
+            crb = crb[inside(shown, clean["image"].shape)]
             row["crb_pm"] = round(float(np.sqrt(np.mean(crb**2))), 2)
         per = [records[n][i] for n in names]
         for name, record in zip(names, per):

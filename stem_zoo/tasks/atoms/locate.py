@@ -45,7 +45,7 @@ from stem_zoo.micrograph import check_image, check_pixel_size, resample_for_mode
 from stem_zoo.registry import InputSpec
 from stem_zoo.micrograph import standardize
 from stem_zoo.tasks.atoms.refine import fit_gaussian_peaks
-from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX, detector_sign
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, MIN_SIDE_PX, detector_sign, oriented
 from stem_zoo.tasks.atoms.sublattices import GROUP_NAMES
 
 CLASS_COLOURS = {"light": "tab:cyan", "intermediate": "tab:orange", "heavy": "tab:red", "column": "gold",
@@ -187,7 +187,7 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     resampled = resample_for_model(raw, pixel_size, target, MIN_SIDE_PX,
                                    f"each side needs at least {MIN_SIDE_PX} px ({MIN_SIDE_PX * target:.1f} A), the "
                                    "smallest image the network's three poolings can take")
-    columns_bright = standardize(detector_sign(resampled, detector) * resampled)
+    columns_bright = standardize(oriented(resampled, detector))
     probabilities = predict_probabilities(_probability_predictor(model), columns_bright, tile_px, batch_size)
     table = read_columns(probabilities, columns_bright, target, threshold, min_separation_A, refine, prior_sigma_A)
     scale_y, scale_x = ((n_in - 1) / (n_out - 1) if n_out > 1 else 1.0
@@ -203,7 +203,8 @@ def locate_atoms(image, model="atom_fcn", pixel_size: float | None = None, thres
     name = zoo.entry.id if zoo else getattr(model, "name", "model")
     return AtomColumns(columns, raw, float(pixel_size), probabilities.astype(np.float32), name, GROUPS,
                        {"threshold": threshold, "min_separation_A": min_separation_A, "model_pixel_size": target,
-                        "refine": refine, "detector": detector, "prior_sigma_A": np.nan if prior_sigma_A is None else prior_sigma_A})
+                        "refine": refine, "detector": detector,
+                        "prior_sigma_A": np.nan if prior_sigma_A is None else prior_sigma_A})
 
 
 def read_columns(probabilities: np.ndarray, standardized: np.ndarray, pixel_size: float, threshold: float = 0.5,

@@ -45,7 +45,7 @@ import numpy as np
 
 from stem_zoo.tasks.atoms.locate import UNCLASSIFIED, AtomColumns
 from stem_zoo.micrograph import standardize
-from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, DETECTORS, MULTIPLE, detector_sign
+from stem_zoo.tasks.atoms.spec import CLASSES, DEFAULT_INPUT, DETECTORS, MULTIPLE, oriented
 
 MATCH_RADIUS_A = 0.5
 BORDER_PX = 2.0
@@ -116,7 +116,7 @@ def count_detections(true_xy, true_class, pred_xy, pred_class, pixel_size: float
     true, t_class = true[t_class > 0], t_class[t_class > 0]
     classified = pred_class is not None
     p_class = np.asarray(pred_class, int).reshape(-1) if classified else np.full(len(pred), UNCLASSIFIED)
-    if len(t_class) != len(true) or len(p_class) != len(pred):
+    if len(p_class) != len(pred):
         raise ValueError("each column position needs one class.")
     if classified and np.any(p_class < 1):
         raise ValueError("predicted classes must be group indices >= 1 (or pred_class=None for positions only).")
@@ -246,7 +246,7 @@ class FcnLocator:
         if len(shapes) != 1 or not same_size:
             return [self.locate(i, p, d) for i, p, d in zip(images, pixel_sizes, detectors)]
         h, w = next(iter(shapes))
-        bright = [standardize(detector_sign(i, d or "auto") * np.asarray(i, np.float32)) for i, d in zip(images, detectors)]
+        bright = [standardize(oriented(i, d or "auto")) for i, d in zip(images, detectors)]
         batch = np.stack([np.pad(b, ((0, -h % MULTIPLE), (0, -w % MULTIPLE)), mode="reflect") for b in bright])[..., None]
         probabilities = self.predict(batch)[:, :h, :w]
         out = []

@@ -13,8 +13,9 @@ concatenation up, a 1 x 1 softmax over the classes: 483,908 parameters, a recept
 of 100 px (20 A at 0.2 A/px; :data:`RECEPTIVE_FIELD_PX`). The input is (None, None, 1): any
 image whose height and width are multiples of 8 (:data:`MULTIPLE`), at least 32 px
 (:data:`MIN_SIDE_PX`); :func:`stem_zoo.tasks.atoms.locate.locate_atoms` pads to a multiple. Inputs have
-their columns bright (ABF images negated: the detector is an input, :func:`train_examples`), and are
-standardized outside the model (zero mean, unit std per image: :func:`standardize`).
+their columns bright (negated where columns are dark: by the labels in training, :func:`train_examples`,
+by the detector in ``locate_atoms``), and are standardized outside the model (zero mean, unit std per
+image: :func:`stem_zoo.micrograph.standardize`).
 
 Training (``stem-zoo train atom_fcn``): random crops of ``input.crop_shape`` with the same
 random rot90 and flip applied to the image and its mask; loss: class-weighted per-pixel
@@ -42,7 +43,7 @@ import numpy as np
 from keras import layers
 
 from stem_zoo.registry import InputSpec
-from stem_zoo.micrograph import standardize, standardize_tf  # noqa: F401 (standardize: named in the docs)
+from stem_zoo.micrograph import standardize_tf
 from stem_zoo.tasks.atoms.spec import (CLASSES, DEFAULT_INPUT, DETECTORS, FILTERS, MIN_SIDE_PX, MULTIPLE,  # noqa: F401
                                       RECEPTIVE_FIELD_PX)
 
