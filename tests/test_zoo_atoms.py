@@ -293,6 +293,20 @@ def test_locate_atoms_maps_positions_back_to_the_input_pixels(pixel_size):
     assert result["y_A"] == pytest.approx(result["y"] * pixel_size)
 
 
+def test_locate_atoms_reads_abf_columns_as_bright(fcn):
+    """An ABF image (dark columns) given as such reaches the network as the bright-column image it negates; an
+    unknown detector is refused."""
+    rows, cols = np.indices((48, 64), dtype=float)
+    bright = sum(np.exp(-((cols - x) ** 2 + (rows - y) ** 2) / 6.0) for x in (12, 32, 52) for y in (12, 36))
+    haadf = locate_atoms(bright.astype("float32"), fcn, pixel_size=0.2, detector="haadf")
+    abf = locate_atoms((2.0 - bright).astype("float32"), fcn, pixel_size=0.2, detector="abf")
+    np.testing.assert_allclose(abf.probabilities, haadf.probabilities, atol=1e-5)
+    as_haadf = locate_atoms((2.0 - bright).astype("float32"), fcn, pixel_size=0.2, detector="haadf")
+    assert not np.allclose(as_haadf.probabilities, haadf.probabilities, atol=1e-3)
+    with pytest.raises(ValueError, match="detector must be"):
+        locate_atoms(bright, fcn, pixel_size=0.2, detector="bf")
+
+
 def test_locate_atoms_with_an_untrained_model(fcn):
     image = np.random.default_rng(5).normal(size=(70, 90)).astype("float32")
     result = locate_atoms(image, fcn, pixel_size=0.25)  # resampled to 56 x 72 model pixels, padded to 56 x 72
