@@ -477,6 +477,23 @@ def test_refinement_measures_displaced_columns_and_weighs_the_proposal():
     assert orientation(-image, image) == -1.0 and orientation(image, image) == 1.0
 
 
+def test_refinement_keeps_a_heavy_neighbour_from_pulling_a_light_column():
+    """Heavy-light pairs 1.35 A apart at 0.2 A/px (CeO2 [110]-like): the light column's fit uses only the pixels
+    within 0.4 of the distance to its neighbour, so the heavy column's tail no longer drags it."""
+    from stem_zoo.tasks.atoms.refine import refine_columns
+
+    yy, xx = np.mgrid[0:48, 0:64]
+    true = np.array([[x0 + dx, y0] for x0 in (12.0, 36.0) for y0 in (12.0, 34.0) for dx in (0.0, 6.75)])
+    amplitudes = np.tile([3.0, 0.5], 4)
+    image = sum(a * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 1.6**2)) for (x, y), a in zip(true, amplitudes))
+    window = refine_columns(image, true + 0.3, sigma_px=1.75, prior_sigma_px=None, radius_px=4)
+    disc = refine_columns(image, true + 0.3, sigma_px=1.75, prior_sigma_px=None, radius_px=4, neighbour_fraction=0.4)
+    light = amplitudes < 1
+    assert window.ok.all() and disc.ok.all()
+    assert np.abs(window.xy - true)[light].max() > 0.5  # the whole window: pulled ~0.9 px towards the heavy column
+    assert np.abs(disc.xy - true)[light].max() < 0.1 and np.abs(disc.xy - true)[~light].max() < 0.05
+
+
 def test_relative_classes_group_columns_by_brightness():
     from stem_zoo.tasks.atoms.sublattices import group_columns
 

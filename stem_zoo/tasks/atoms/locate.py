@@ -59,6 +59,10 @@ FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 COLUMN_SIGMA_A = 0.35
 MAX_REFINE_SHIFT_A = 0.5
 PRIOR_SIGMA_A = 0.06
+# Each fit's window (half-width) and the fraction of the distance to the nearest other column within which its pixels
+# count (refine.py: chosen on stem_atom_columns/small validation; 0.4 is also atomap's percent_to_nn).
+REFINE_RADIUS_A = 0.8
+NEIGHBOUR_FRACTION = 0.4
 # Disc over which a column's intensity is averaged for its relative class (sublattices.py): its peak, where columns of
 # different kinds differ most (on an ABF LaAlO3 field the grouping purity was 0.98 at 0.2 A and 0.76 at 0.3-0.6 A).
 GROUP_RADIUS_A = 0.2
@@ -227,7 +231,9 @@ def read_columns(probabilities: np.ndarray, standardized: np.ndarray, pixel_size
     if refine and len(table):
         fits = refine_columns(standardized, np.stack([table["x"], table["y"]], axis=-1), COLUMN_SIGMA_A / pixel_size,
                               sign, max_shift_px=MAX_REFINE_SHIFT_A / pixel_size,
-                              prior_sigma_px=None if prior_sigma_A is None else prior_sigma_A / pixel_size)
+                              prior_sigma_px=None if prior_sigma_A is None else prior_sigma_A / pixel_size,
+                              radius_px=max(2, round(REFINE_RADIUS_A / pixel_size)),
+                              neighbour_fraction=NEIGHBOUR_FRACTION)
         table["x"], table["y"], stderr = fits.xy[:, 0], fits.xy[:, 1], fits.stderr
     groups = group_columns(sign * standardized, np.stack([table["x"], table["y"]], axis=-1),
                            max(GROUP_RADIUS_A / pixel_size, 1.0))
