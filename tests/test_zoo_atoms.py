@@ -494,6 +494,25 @@ def test_refinement_keeps_a_heavy_neighbour_from_pulling_a_light_column():
     assert np.abs(disc.xy - true)[light].max() < 0.1 and np.abs(disc.xy - true)[~light].max() < 0.05
 
 
+def test_detection_snr_matches_the_scatter_of_poisson_images():
+    """The SNR's noise is the spread of the matched (LoG) response over Poisson images at that dose, its signal the
+    noise-free response: both measured on 300 noisy copies of one column."""
+    from scipy import ndimage
+
+    from stem_datasets.simulation.imaging import poisson_image
+    from stem_zoo.tasks.atoms.limits import detection_snr
+
+    yy, xx = np.mgrid[0:33, 0:33]
+    clean = 0.3 + 0.1 * np.exp(-((xx - 16) ** 2 + (yy - 16) ** 2) / (2 * 1.8**2))  # a faint column on a bright field
+    dose, pixel, sigma = 2e3, 0.2, 0.4 / 0.2
+    rng = np.random.default_rng(5)
+    response = [float(-ndimage.gaussian_laplace(poisson_image(clean, dose, pixel, rng), sigma, mode="nearest")[16, 16])
+                * sigma**2 for _ in range(300)]
+    snr = float(detection_snr(clean, np.array([[16.0, 16.0]]), dose, pixel)[0])
+    assert abs(np.mean(response) / np.std(response) / snr - 1) < 0.15
+    assert 1.0 < snr < 10.0  # the case is one where it matters
+
+
 def test_relative_classes_group_columns_by_brightness():
     from stem_zoo.tasks.atoms.sublattices import group_columns
 

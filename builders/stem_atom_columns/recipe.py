@@ -427,6 +427,14 @@ def thermal_sigmas(atoms: Atoms) -> dict[str, float]:
 def generate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
                   cache: SimulationCache | None) -> Iterator[tuple[str, dict]]:
     """The examples of one structure: every shot on every detector."""
+    for key, example, _ in unit_examples(recipe, split, unit, cache):
+        yield key, example
+
+
+def unit_examples(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
+                  cache: SimulationCache | None) -> Iterator[tuple[str, dict, np.ndarray]]:
+    """:func:`generate_unit`'s examples, each with its noise-free recorded image (H, W) (for detection and
+    Cramer-Rao limits: ``bench/bench_atom_limits.py``)."""
     d, atoms, frozen, shots, positions, images = simulate_unit(recipe, split, unit, cache)
     # Labels where the imaged (frozen-phonon) configuration has its columns: static sites would teach a network to
     # place a column by its neighbours (a lattice prior) rather than by what the image shows.
@@ -450,7 +458,7 @@ def generate_unit(recipe: AtomColumnsRecipe, split: str, unit: tuple[str, int],
                 "drift_angstrom": np.float32(shot.drift), "jitter_angstrom": np.float32(shot.jitter_rms),
                 "energy_kev": np.float32(ZONES[d.zone].optics.energy / 1e3),
                 "structure": f"{split}/{d.zone}/{unit[1]}",
-            }
+            }, blurred
 
 
 # How hold-out fields are imaged (stem_zoo.tasks.atoms.holdout): a typical drawn shot at fixed values.
