@@ -1,0 +1,52 @@
+"""R3c BiFeO3 from its published refinement (issue 27, item 1): the pseudocubic cell against the hexagonal one."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from ase.neighborlist import neighbor_list
+
+from stem_datasets.physics import bfo_r3c
+from stem_datasets.physics.polarization import VARIANTS, cell_polarization, column_positions
+
+
+def fe_o_bonds(atoms: Atoms) -> np.ndarray:
+    """Every Fe-O distance under 2.4 A [A], sorted."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    i, j, d = neighbor_list("ijd", atoms, 2.4)
+    return np.sort(d[(symbols[i] == "Fe") & (symbols[j] == "O")])
+
+
+def test_hexagonal_cell_is_the_refinement():
+    atoms = bfo_r3c.r3c_hexagonal()
+    ref = bfo_r3c.PALEWICZ_2007
+    assert atoms.get_chemical_formula() == "Bi6Fe6O18"
+    assert abs(atoms.get_volume() - np.sqrt(3) / 2 * ref.a**2 * ref.c) < 1e-6
+    short, long = fe_o_bonds(atoms).reshape(2, 18)  # six Fe, each with three short and three long bonds
+    assert np.ptp(short) < 1e-6 and np.ptp(long) < 1e-6
+    assert 1.90 < short[0] < 2.00 < 2.05 < long[0] < 2.15  # FeO6 with its polar short / long bonds
+    assert 89.0 < bfo_r3c.rhombohedral_angle_deg() < 89.7
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_pseudocubic_cell_keeps_volume_bonds_and_polarization(variant):
+    hexagonal = bfo_r3c.r3c_hexagonal()
+    cube = bfo_r3c.r3c_pseudocubic(variant=variant)
+    assert cube.get_chemical_formula() == "Bi8Fe8O24"
+    assert abs(cube.get_volume() / 8 / (hexagonal.get_volume() / 6) - 1) < 1e-9
+    short, long = fe_o_bonds(hexagonal)[[0, -1]]
+    bonds = fe_o_bonds(cube).reshape(2, 24)  # eight Fe, three short and three long bonds each
+    assert np.all(np.abs(bonds[0] / short - 1) < 0.005) and np.all(np.abs(bonds[1] / long - 1) < 0.005)
+    # delta_FeBi down [100]pc (beam along pc x: image x = pc y, image y = pc z), by the project's own measurement
+    field = cube.repeat((1, 2, 2))
+    down_x = Atoms(field.get_chemical_symbols(), positions=field.positions[:, [1, 2, 0]],
+                   cell=np.diag(np.diag(field.cell)[[1, 2, 0]]), pbc=True)
+    bi_xy, fe_xy = column_positions(down_x)
+    measured = cell_polarization(bi_xy, fe_xy, np.diag(down_x.cell)[:2]).pm
+    expected = np.array(variant[1:]) * bfo_r3c.fe_offset_pm() / np.sqrt(3)
+    assert len(measured) == 16 and np.allclose(measured, expected, atol=0.01)
+    assert abs(bfo_r3c.fe_offset_pm() - 41.3) < 0.05  # (1/4 - 0.22021) x 13.86932 A
+
+
+def test_pseudocubic_variant_must_be_three_signs():
+    with pytest.raises(ValueError, match="three signs"):
+        bfo_r3c.r3c_pseudocubic(variant=(1, 0, 1))
