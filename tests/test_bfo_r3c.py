@@ -16,6 +16,17 @@ def fe_o_bonds(atoms: Atoms) -> np.ndarray:
     return np.sort(d[(symbols[i] == "Fe") & (symbols[j] == "O")])
 
 
+def fe_o_fe_angles(atoms: Atoms) -> np.ndarray:
+    """The Fe-O-Fe angle at every O [deg] (the octahedral tilt shows in how far it is from 180)."""
+    symbols = np.array(atoms.get_chemical_symbols())
+    i, j, vectors = neighbor_list("ijD", atoms, 2.4)
+    angles = []
+    for o in np.flatnonzero(symbols == "O"):
+        a, b = vectors[(i == o) & (symbols[j] == "Fe")]
+        angles.append(np.degrees(np.arccos(a @ b / np.linalg.norm(a) / np.linalg.norm(b))))
+    return np.array(angles)
+
+
 def test_hexagonal_cell_is_the_refinement():
     atoms = bfo_r3c.r3c_hexagonal()
     ref = bfo_r3c.PALEWICZ_2007
@@ -36,6 +47,8 @@ def test_pseudocubic_cell_keeps_volume_bonds_and_polarization(variant):
     short, long = fe_o_bonds(hexagonal)[[0, -1]]
     bonds = fe_o_bonds(cube).reshape(2, 24)  # eight Fe, three short and three long bonds each
     assert np.all(np.abs(bonds[0] / short - 1) < 0.005) and np.all(np.abs(bonds[1] / long - 1) < 0.005)
+    tilt = fe_o_fe_angles(hexagonal)  # 155.4 deg: the refinement's octahedral tilts
+    assert np.ptp(tilt) < 1e-6 and np.all(np.abs(fe_o_fe_angles(cube) - tilt[0]) < 0.3)
     # delta_FeBi down [100]pc (beam along pc x: image x = pc y, image y = pc z), by the project's own measurement
     field = cube.repeat((1, 2, 2))
     down_x = Atoms(field.get_chemical_symbols(), positions=field.positions[:, [1, 2, 0]],

@@ -13,7 +13,8 @@ fractional coordinates, except Fe, which keeps its refined offset from its Bi ca
 alone would shorten that by 1.0%, since it shortens [111] against the other directions). That
 homogeneous strain (the rhombohedral distortion, 0.57 deg) is the one approximation here; what it
 changes, measured against the hexagonal structure (``tests/test_bfo_r3c.py``): volume none, the
-Fe-O bonds 1.953 / 2.105 A by 0.3% each, delta_FeBi none.
+Fe-O bonds 1.953 / 2.105 A by 0.3% each, the Fe-O-Fe angle (155.4 deg: the tilts) by 0.08 deg,
+delta_FeBi none.
 
 delta_FeBi, the projected offset of an Fe column from the mean of its four Bi columns
 (:mod:`stem_datasets.physics.polarization`), follows from the refinement alone: Fe sits
@@ -103,3 +104,22 @@ def r3c_pseudocubic(ref: R3cRefinement = PALEWICZ_2007, variant: tuple[int, int,
     cube.info.update(source=ref.source, variant=tuple(int(s) for s in signs), lattice_constant_pc=side / 2,
                      rhombohedral_angle_deg=rhombohedral_angle_deg(ref))
     return cube
+
+
+def r3c_100(repeats: tuple[int, int], layers: int, variant: tuple[int, int, int] = (1, 1, 1),
+            ref: R3cRefinement = PALEWICZ_2007) -> Atoms:
+    """R3c BiFeO3 down [100]pc: :func:`r3c_pseudocubic` repeated, the beam along pc x turned onto z.
+
+    Image x = pc y, image y = pc z (as :func:`stem_datasets.physics.lattices.bifeo3_100`); ``repeats``
+    (nx, ny) and ``layers`` count the 2 x 2 x 2 cell (2 a_pc). Bi columns sit at multiples of a_pc.
+
+    >>> atoms = r3c_100((2, 2), 3, variant=(1, 1, -1))
+    >>> len(atoms), [round(float(v), 2) for v in atoms.cell.lengths()]
+    (480, [15.86, 15.86, 23.79])
+    """
+    cube = r3c_pseudocubic(ref, variant)
+    down_x = Atoms(cube.get_chemical_symbols(), positions=cube.positions[:, [1, 2, 0]],
+                   cell=np.diag(np.diag(cube.cell)[[1, 2, 0]]), pbc=True)
+    atoms = down_x.repeat((int(repeats[0]), int(repeats[1]), int(layers)))
+    atoms.info.update(cube.info, zone="BiFeO3 [100]pc", family="perovskite")
+    return atoms
