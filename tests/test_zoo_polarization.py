@@ -463,3 +463,41 @@ def test_cli_writes_hdf5_npy_and_figures(untrained, tmp_path, capsys):
                  str(tmp_path / "untrained.keras")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("stem-zoo: error:") and "no finite pixel" in err and "Traceback" not in err
+
+
+# --- the independent hold-out (issue 27) ------------------------------------------------------------------------------
+
+
+def test_holdout_field_comes_from_ase_and_the_project_reads_its_truth():
+    """The displaced-cation hold-out imports nothing of stem_datasets.physics; the project's own delta_FeBi measure
+    (four Bi around each Fe, minimum image) reads back the displacements it was built with."""
+    import ast
+    import inspect
+
+    from stem_datasets.physics.polarization import cell_polarization, column_positions
+    from stem_zoo.tasks.polarization import holdout
+
+    imported = {n.module for n in ast.walk(ast.parse(inspect.getsource(holdout))) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.startswith("stem_datasets.physics") for m in imported) and "ase" in imported
+    atoms, fe_xy, delta = holdout.displaced_cation_field(6, 2)
+    bi, fe = column_positions(atoms)
+    measured = cell_polarization(bi, fe, np.diag(atoms.cell)[:2])
+    order = np.argsort(fe[:, 0] * 1000 + fe[:, 1])
+    expected = np.argsort(fe_xy[:, 0] * 1000 + fe_xy[:, 1])
+    assert np.allclose(measured.pm[order], delta[expected], atol=1e-6)
+    assert {tuple(np.round(d, 2)) for d in delta} == {(21.21, 21.21), (17.68, -17.68)}
+    with pytest.raises(ValueError, match="even"):
+        holdout.displaced_cation_field(5, 2)
+
+
+def test_holdout_score_reads_gain_and_angle_per_domain():
+    from stem_zoo.tasks.polarization import holdout
+
+    truth = np.array([[21.2, 21.2], [21.2, 21.2], [17.7, -17.7], [17.7, -17.7]])
+    field = {"cells_xy": np.array([[10.0, 10.0], [26.0, 10.0], [42.0, 10.0], [58.0, 10.0]]),
+             "polarization_pm": truth, "pixel_size": 0.25, "domain": np.array(["left", "left", "right", "right"])}
+    half = PolarizationMap(xy=field["cells_xy"] + 0.3, P_pm=truth * 0.5, image=np.zeros((20, 70)), pixel_size=0.25,
+                           dropped={"outside": 0, "nan": 0}, model="m", atom_model="a", sampling="centred")
+    scored = holdout.score(field, half)
+    assert scored["left"]["magnitude_ratio"] == 0.5 and scored["right"]["n"] == 2
+    assert scored["left"]["angle_error_deg"] == 0.0 and scored["right"]["rmse_pm"] == [8.85, 8.85]
