@@ -63,3 +63,43 @@ def test_pseudocubic_cell_keeps_volume_bonds_and_polarization(variant):
 def test_pseudocubic_variant_must_be_three_signs():
     with pytest.raises(ValueError, match="three signs"):
         bfo_r3c.r3c_pseudocubic(variant=(1, 0, 1))
+
+
+def nearest_distance(a: Atoms, b: Atoms, element: str) -> float:
+    """The largest minimum-image distance [A] from an ``element`` atom of ``a`` to the nearest one of ``b``."""
+    from scipy.spatial import cKDTree
+
+    box = np.diag(a.cell)
+    pick = lambda atoms: np.mod(atoms.positions[np.array(atoms.get_chemical_symbols()) == element], box) % box  # noqa: E731
+    return float(cKDTree(pick(b), boxsize=box).query(pick(a))[0].max())
+
+
+@pytest.mark.parametrize("variant", [(1, 1, 1), (-1, 1, -1), (1, -1, -1)])
+def test_uniform_field_is_the_refined_structure(variant):
+    from stem_datasets.physics.polarization import bfo_r3c_field, measured_field
+
+    field = np.zeros((4, 6, 2)) + np.array(variant[1:]) * bfo_r3c.fe_offset_pm() / np.sqrt(3)
+    atoms = bfo_r3c_field((6, 4), 2, field, beam_sign=variant[0])
+    reference = bfo_r3c.r3c_100((3, 2), 2, variant=variant)
+    assert all(nearest_distance(atoms, reference, element) < 1e-6 for element in ("Bi", "Fe", "O"))
+    assert np.allclose(measured_field(atoms), field, atol=1e-6)
+
+
+def test_field_with_walls_sm_and_scaled_oxygen_keeps_its_labels():
+    from stem_datasets.physics.polarization import bfo_r3c_field, measured_field, polarization_field
+
+    rng = np.random.default_rng(3)
+    field = polarization_field("wall_109", (8, 8), rng, jitter_pm=0.0)
+    atoms = bfo_r3c_field((8, 8), 3, field, beam_sign=-1, o_scale=0.6, sm_fraction=0.1, rng=rng)
+    assert np.allclose(measured_field(atoms), atoms.info["displacement_pm"], atol=1e-6)
+    assert atoms.info["substitutions"] > 0 and np.all(np.abs(atoms.info["displacement_pm"]) <= np.abs(field) + 1e-9)
+    cubic = bfo_r3c_field((8, 8), 3, field, beam_sign=-1, o_scale=0.0)
+    o = cubic.positions[np.array(cubic.get_chemical_symbols()) == "O"] / bfo_r3c.r3c_pseudocubic().info["lattice_constant_pc"]
+    assert np.allclose(o * 2, np.round(o * 2), atol=1e-9)  # every O on a face centre
+    a_sites = atoms.copy()
+    a_sites.set_chemical_symbols(["Bi" if e == "Sm" else e for e in atoms.get_chemical_symbols()])
+    assert nearest_distance(a_sites, cubic, "Bi") < 1e-9  # the A sites (Bi and Sm) do not move with O
+    with pytest.raises(ValueError, match="o_scale"):
+        bfo_r3c_field((8, 8), 1, field, o_scale=3.0)
+    with pytest.raises(ValueError, match="beam_sign"):
+        bfo_r3c_field((8, 8), 1, field, beam_sign=0)

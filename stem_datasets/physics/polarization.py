@@ -225,6 +225,27 @@ def bfo_field(cells: tuple[int, int], layers: int, displacement_pm: np.ndarray, 
     zone, family, source, ``cells``, ``displacement_pm`` as applied, ``sm_neighbours`` (k) and
     ``lattice_constant_pc``. The cell is periodic; a field with a wall is not, across its boundary.
     """
+    nx, ny, disp = _checked_field(cells, layers, displacement_pm, sm_fraction, sm_local_reduction, rng)
+    atoms = lattices.bifeo3_100((nx // 2, ny // 2), int(layers), polarization_pm=(0.0, 0.0), tilt_deg=tilt_deg)
+    atoms.info.pop("polarization_pm", None)
+    atoms, k = _with_sm(atoms, nx, ny, sm_fraction, rng)
+    applied = disp * (1 - sm_local_reduction * k / 4)[..., None]
+    a = np.diag(atoms.cell)[:2] / (nx, ny)
+    symbols = np.array(atoms.get_chemical_symbols())
+    fe = symbols == "Fe"
+    index = np.floor(atoms.positions[fe, :2] / a).astype(int) % (nx, ny)
+    atoms.positions[fe, :2] += applied[index[:, 1], index[:, 0]] / 100.0
+    atoms.wrap()
+    atoms.info.update(cells=(nx, ny), displacement_pm=applied, sm_fraction=float(sm_fraction), sm_neighbours=k,
+                      sm_local_reduction=float(sm_local_reduction), tilt_deg=float(tilt_deg),
+                      lattice_constant_pc=tuple(float(v) for v in a),
+                      source=get_composition("BiFeO3").source + "; per-cell polarization field")
+    atoms.info.setdefault("substitutions", 0)
+    return atoms
+
+
+def _checked_field(cells, layers, displacement_pm, sm_fraction: float, sm_local_reduction: float, rng):
+    """(nx, ny, displacement array) of a field's arguments, each checked with a message that says what to pass."""
     nx, ny = _cells(cells)
     if nx % 2 or ny % 2:
         raise ValueError(f"cells must be even (the a-a-a- tilts repeat every 2 pc cells), got {(nx, ny)}.")
@@ -242,9 +263,11 @@ def bfo_field(cells: tuple[int, int], layers: int, displacement_pm: np.ndarray, 
             raise ValueError(f"{name} must lie in [0, 1], got {value!r}.")
     if sm_fraction > 0 and rng is None:
         raise ValueError("Sm doping needs rng (a numpy Generator) to place the Sm atoms.")
+    return nx, ny, disp
 
-    atoms = lattices.bifeo3_100((nx // 2, ny // 2), int(layers), polarization_pm=(0.0, 0.0), tilt_deg=tilt_deg)
-    atoms.info.pop("polarization_pm", None)
+
+def _with_sm(atoms: Atoms, nx: int, ny: int, sm_fraction: float, rng) -> tuple[Atoms, np.ndarray]:
+    """Bi sites replaced by Sm at random, and per cell (ny, nx) how many of its four Bi columns hold Sm."""
     if sm_fraction > 0:
         atoms = lattices.point_defects(atoms, rng, 0.0, sm_fraction, "Bi", "Sm")
     a = np.diag(atoms.cell)[:2] / (nx, ny)
@@ -252,16 +275,68 @@ def bfo_field(cells: tuple[int, int], layers: int, displacement_pm: np.ndarray, 
     sm_sites = np.round(atoms.positions[symbols == "Sm", :2] / a).astype(int) % (nx, ny)
     has_sm = np.zeros((ny, nx), int)
     has_sm[sm_sites[:, 1], sm_sites[:, 0]] = 1
-    k = has_sm + np.roll(has_sm, -1, 1) + np.roll(has_sm, -1, 0) + np.roll(has_sm, (-1, -1), (0, 1))
-    applied = disp * (1 - sm_local_reduction * k / 4)[..., None]
-    fe = symbols == "Fe"
-    index = np.floor(atoms.positions[fe, :2] / a).astype(int) % (nx, ny)
-    atoms.positions[fe, :2] += applied[index[:, 1], index[:, 0]] / 100.0
+    return atoms, has_sm + np.roll(has_sm, -1, 1) + np.roll(has_sm, -1, 0) + np.roll(has_sm, (-1, -1), (0, 1))
+
+
+def bfo_r3c_field(cells: tuple[int, int], layers: int, displacement_pm: np.ndarray, beam_sign=1,
+                  o_scale: float = 1.0, sm_fraction: float = 0.0, rng: np.random.Generator | None = None,
+                  sm_local_reduction: float = SM_LOCAL_REDUCTION) -> Atoms:
+    """R3c BiFeO3 down [100]pc as refined (:mod:`stem_datasets.physics.bfo_r3c`) with a per-column field.
+
+    As :func:`bfo_field` (``cells``, ``layers`` of 2 a_pc, ``displacement_pm`` (ny, nx, 2) delta_FeBi per
+    column in the image frame, Sm and its local reduction, the same ``info``), on the published
+    structure: a_pc 3.9644 A, Bi on the pc lattice, each Fe at its Bi cage's centre plus its cell's
+    delta_FeBi in the image plane and ``beam_sign`` x |delta| / sqrt(2) along the beam (a <111> variant
+    has equal components; the beam one is not seen). Each cell's three O take the refined O
+    positions of its variant (the signs of beam, x and y: tilts and polar O shifts mirror with P),
+    their offsets from the cubic face centres scaled by ``o_scale`` (0: cubic O, 1: as refined), so
+    that the O sublattice beside Fe, which decides how much of an Fe shift a HAADF image shows,
+    can vary. ``beam_sign``: +1, -1 or an (ny, nx) array of them.
+    """
+    from stem_datasets.physics import bfo_r3c
+
+    nx, ny, disp = _checked_field(cells, layers, displacement_pm, sm_fraction, sm_local_reduction, rng)
+    beam = np.broadcast_to(np.asarray(beam_sign), (ny, nx))
+    if not np.all(np.isin(beam, (-1, 1))):
+        raise ValueError("beam_sign must be +1, -1 or an (ny, nx) array of them.")
+    if not (np.isfinite(o_scale) and 0 <= o_scale <= 2):
+        raise ValueError(f"o_scale must lie in [0, 2] (1: the refined O positions), got {o_scale!r}.")
+    a = bfo_r3c.r3c_pseudocubic().info["lattice_constant_pc"]
+    o_offsets = {}  # variant -> {O site in quarters of the 2 a_pc cube: offset from the face centre [A]}
+    for variant in VARIANTS:
+        cube = bfo_r3c.r3c_pseudocubic(variant=variant)
+        o = cube.get_scaled_positions()[np.array(cube.get_chemical_symbols()) == "O"]
+        quarters = np.round(o * 4).astype(int) % 4
+        o_offsets[variant] = {tuple(q): (f - np.round(f * 4) / 4) * cube.cell[0, 0] for q, f in zip(quarters, o)}
+    depth = 2 * int(layers)
+    k, ix, iy = (g.ravel() for g in np.mgrid[0:depth, 0:nx, 0:ny])  # pc (beam, image x, image y) cell indices
+    p = disp[iy, ix] / 100.0
+    s_beam = beam[iy, ix]
+    variants = [(int(b), 1 if px >= 0 else -1, 1 if py >= 0 else -1) for b, (px, py) in zip(s_beam, p)]
+    corner = np.stack([k, ix, iy], axis=1).astype(float)
+    fe = (corner + 0.5) * a + np.column_stack([s_beam * np.hypot(p[:, 0], p[:, 1]) / np.sqrt(2), p])
+    o_sites = []
+    for axis in range(3):  # the cell's O on the face centre below its Fe along each axis
+        site = corner + 0.5
+        site[:, axis] -= 0.5
+        quarters = np.round(site * 2).astype(int) % 4
+        shift = np.array([o_offsets[v][tuple(q)] for v, q in zip(variants, quarters)])
+        o_sites.append(site * a + o_scale * shift)
+    pc = np.concatenate([corner * a, fe, *o_sites])
+    symbols = ["Bi"] * len(k) + ["Fe"] * len(k) + ["O"] * (3 * len(k))
+    atoms = Atoms(symbols, positions=pc[:, [1, 2, 0]], cell=np.diag([nx * a, ny * a, depth * a]), pbc=True)
     atoms.wrap()
-    atoms.info.update(cells=(nx, ny), displacement_pm=applied, sm_fraction=float(sm_fraction), sm_neighbours=k,
-                      sm_local_reduction=float(sm_local_reduction), tilt_deg=float(tilt_deg),
-                      lattice_constant_pc=tuple(float(v) for v in a),
-                      source=get_composition("BiFeO3").source + "; per-cell polarization field")
+    atoms, k_sm = _with_sm(atoms, nx, ny, sm_fraction, rng)
+    applied = disp * (1 - sm_local_reduction * k_sm / 4)[..., None]
+    if sm_fraction > 0:  # Fe next to Sm moves less: place the Fe columns again with the reduced field
+        symbols = np.array(atoms.get_chemical_symbols())
+        fe_index = np.flatnonzero(symbols == "Fe")
+        cell_xy = np.floor(atoms.positions[fe_index, :2] / a).astype(int) % (nx, ny)
+        atoms.positions[fe_index, :2] += (applied - disp)[cell_xy[:, 1], cell_xy[:, 0]] / 100.0
+    atoms.info.update(zone="BiFeO3 [100]pc", family="perovskite", cells=(nx, ny), displacement_pm=applied,
+                      sm_fraction=float(sm_fraction), sm_neighbours=k_sm, sm_local_reduction=float(sm_local_reduction),
+                      o_scale=float(o_scale), lattice_constant_pc=(a, a),
+                      source=bfo_r3c.PALEWICZ_2007.source + "; per-cell polarization field")
     atoms.info.setdefault("substitutions", 0)
     return atoms
 
