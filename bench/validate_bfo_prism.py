@@ -36,7 +36,8 @@ SEMIANGLE, TILE_PX = 22.0, 64
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samplings", nargs="*", type=float, default=[0.07, 0.05], help="potential sampling [A]")
-    parser.add_argument("--interpolation", type=int, default=3)
+    parser.add_argument("--interpolation", type=int, default=3, help="PRISM's, on a 31.7 A cell (3: a 10.6 A window)")
+    parser.add_argument("--units", nargs="*", type=int, default=list(UNITS), help="thicknesses in units of 2 a_pc")
     parser.add_argument("--out", default="bench_bfo")
     args = parser.parse_args(argv)
 
@@ -44,9 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     from stem_datasets.physics.bfo_r3c import r3c_100
     from stem_datasets.simulation.prism import frozen_configuration, grid_positions
 
-    static = r3c_100((2, 2), max(UNITS))
+    units_list = tuple(args.units)
+    static = r3c_100((2, 2), max(units_list))
     tile = np.diag(static.cell)[:2]
-    unit = static.cell[2, 2] / max(UNITS)
+    unit = static.cell[2, 2] / max(units_list)
     frozen = frozen_configuration(static, seed=0)
     positions = grid_positions((TILE_PX, TILE_PX), tile[0] / TILE_PX)
     rows = []
@@ -55,10 +57,10 @@ def main(argv: list[str] | None = None) -> None:
                                        haadf=DETECTORS["HAADF 60-115 mrad"], abf=DETECTORS["HAADF 60-100 mrad"],
                                        interpolation=args.interpolation)
         start = time.perf_counter()
-        reference = conventional_series(frozen, positions, settings, unit)
+        reference = conventional_series(frozen, positions, settings, unit, units_list)
         print(f"sampling {sampling} A: multislice {time.perf_counter() - start:.0f} s "
               f"(usable to {settings.usable_max_angle:.0f} mrad)", flush=True)
-        for units in UNITS:
+        for units in units_list:
             start = time.perf_counter()
             prism = prism_image(frozen, positions, settings, unit, units)
             print(f"  {units * unit / 10:.1f} nm: PRISM {time.perf_counter() - start:.0f} s", flush=True)
@@ -78,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
     print(report)
 
 
-def conventional_series(frozen, positions: np.ndarray, settings, unit: float) -> dict[int, list[np.ndarray]]:
-    """Multislice images of every detector at the exit plane after each thickness of :data:`UNITS`."""
+def conventional_series(frozen, positions: np.ndarray, settings, unit: float,
+                        units_list: tuple[int, ...] = UNITS) -> dict[int, list[np.ndarray]]:
+    """Multislice images of every detector at the exit plane after each thickness of ``units_list``."""
     import abtem
 
     from stem_datasets.simulation.simulate import POTENTIAL, _smooth_gpts
@@ -94,7 +97,7 @@ def conventional_series(frozen, positions: np.ndarray, settings, unit: float) ->
                           max_batch=64)
     arrays = [np.asarray(m.array) for m in measured.compute(scheduler="threads", progress_bar=False)]
     # exit planes: the entrance (0) then every 4 slices, i.e. every unit of 2 a_pc
-    return {u: [a[u].reshape(positions.shape[:2]) for a in arrays] for u in UNITS}
+    return {u: [a[u].reshape(positions.shape[:2]) for a in arrays] for u in units_list}
 
 
 def prism_image(frozen, positions: np.ndarray, settings, unit: float, units: int) -> list[np.ndarray]:
