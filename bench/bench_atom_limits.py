@@ -1,8 +1,8 @@
 """Benchmark: what each ``stem_atom_columns`` image can determine, and where atom_fcn and LoG stand against it.
 
 For every image of the evaluation splits the noise-free recorded image is made again from the
-recipe and the PRISM cache (:func:`stem_atom_columns.recipe.unit_examples`; the noisy images
-are the dataset's own, bit for bit), and each column the image shows gets
+recipe and the PRISM cache (:func:`stem_atom_columns.recipe.unit_examples`; from the cache the
+build filled, the noisy images are the dataset's own), and each column the image shows gets
 
 - its detection SNR (:func:`stem_zoo.tasks.atoms.limits.detection_snr`): a detector that looks
   at one column at a time cannot tell a column under SNR ~3 from a noise peak;
