@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from validate_prism import standardized_rms  # bench/, the script's own folder
 
 UNITS = (3, 6, 10, 15)  # thicknesses in units of 2 a_pc (7.93 A): 2.4, 4.8, 7.9, 11.9 nm
 DETECTORS = {"HAADF 60-115 mrad": (60.0, 115.0), "HAADF 60-100 mrad": (60.0, 100.0)}
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {units * unit / 10:.1f} nm: PRISM {time.perf_counter() - start:.0f} s", flush=True)
             for k, detector in enumerate(DETECTORS):
                 ms, pr = reference[units][k], prism[k]
-                difference = standardized_rms(ms, pr)
+                difference = round(standardized_rms(ms, pr), 4)
                 for method, image in (("multislice", ms), (f"PRISM f={args.interpolation}", pr)):
                     rows.append({"sampling_A": sampling, "usable_mrad": round(settings.usable_max_angle, 1),
                                  "thickness_nm": round(units * unit / 10, 2), "detector": detector, "method": method,
@@ -139,11 +140,6 @@ def peak_centre_contrast(image: np.ndarray, x: float, y: float, radius: float) -
     near = xx**2 + yy**2 <= radius**2
     values = map_coordinates(image, [y + yy[near], x + xx[near]], order=1)
     return float(map_coordinates(image, [[y], [x]], order=1)[0] / values.max())
-
-
-def standardized_rms(a: np.ndarray, b: np.ndarray) -> float:
-    sa, sb = (a - a.mean()) / a.std(), (b - b.mean()) / b.std()
-    return round(float(np.sqrt(np.mean((sa - sb) ** 2))), 4)
 
 
 def table(rows: list[dict]) -> str:

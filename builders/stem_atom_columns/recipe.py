@@ -41,7 +41,7 @@ from scipy.spatial import cKDTree
 
 from stem_datasets.physics import lattices, random_columns
 from stem_datasets.simulation.cache import SimulationCache, unit_interval
-from stem_datasets.simulation.imaging import poisson_image
+from stem_datasets.simulation.imaging import column_contrast, poisson_image
 from stem_datasets.simulation.microscope import THERMAL_SIGMAS_300K
 from stem_datasets.simulation.prism import PrismSettings, Shot, frozen_configuration, prism_images
 from stem_datasets.pipeline.recipe import recipe_named
@@ -369,15 +369,10 @@ def shown_columns(image: np.ndarray, xy: np.ndarray, step: float) -> np.ndarray:
     >>> shown_columns(-image, np.array([[10, 10], [30, 10], [10, 30], [30, 30]]), 0.2).tolist()  # dark columns
     [True, True, True, False]
     """
-    from scipy.ndimage import gaussian_laplace
-
     xy = np.asarray(xy, float).reshape(-1, 2)
     if not len(xy):
         return np.zeros(0, bool)
-    sigma = SHOWN_SIGMA / step
-    contrast = -gaussian_laplace(np.asarray(image, float), sigma) * sigma**2
-    at = map_coordinates(contrast, [xy[:, 1], xy[:, 0]], order=1, mode="nearest")
-    at *= np.sign(at.sum()) or 1.0  # orient as most columns are (bright or dark)
+    at = column_contrast(image, xy, SHOWN_SIGMA / step)  # oriented as most columns are (bright or dark)
     return at >= SHOWN_FRACTION * max(float(np.percentile(at, 90)), 1e-30)
 
 

@@ -69,10 +69,14 @@ def r3c_hexagonal(ref: R3cRefinement = PALEWICZ_2007, primitive: bool = False) -
     return atoms
 
 
+def _pseudocubic_rhombohedral(ref: R3cRefinement) -> Atoms:
+    """The refined 2 x 2 x 2 pseudocubic cell as it is: edges 2 a_pc long and 89.43 deg apart."""
+    return make_supercell(r3c_hexagonal(ref, primitive=True), PRIMITIVE_TO_PC)
+
+
 def rhombohedral_angle_deg(ref: R3cRefinement = PALEWICZ_2007) -> float:
     """The angle between the pseudocubic edges of the refined cell [deg] (90 for a cube)."""
-    edges = PRIMITIVE_TO_PC @ r3c_hexagonal(ref, primitive=True).cell.array
-    return float(np.degrees(np.arccos(edges[0] @ edges[1] / (edges[0] @ edges[0]))))
+    return float(_pseudocubic_rhombohedral(ref).cell.cellpar()[3])
 
 
 def fe_offset_pm(ref: R3cRefinement = PALEWICZ_2007) -> float:
@@ -90,7 +94,7 @@ def r3c_pseudocubic(ref: R3cRefinement = PALEWICZ_2007, variant: tuple[int, int,
     signs = np.asarray(variant)
     if signs.shape != (3,) or not np.all(np.isin(signs, (-1, 1))):
         raise ValueError(f"variant must be three signs (sx, sy, sz), each +1 or -1, got {variant!r}.")
-    rhombohedral = make_supercell(r3c_hexagonal(ref, primitive=True), PRIMITIVE_TO_PC)
+    rhombohedral = _pseudocubic_rhombohedral(ref)
     fractional = rhombohedral.get_scaled_positions(wrap=True)
     # Built as is, hexagonal c runs along +[111] and Fe sits off its cage towards -[111]: mirror where the sign is +.
     fractional = np.where(signs > 0, -fractional, fractional) % 1.0
@@ -102,7 +106,7 @@ def r3c_pseudocubic(ref: R3cRefinement = PALEWICZ_2007, variant: tuple[int, int,
     fractional[fe] = cage_centre + signs * fe_offset_pm(ref) / 100.0 / np.sqrt(3) / side
     cube = Atoms(symbols, scaled_positions=fractional, cell=np.eye(3) * side, pbc=True)
     cube.info.update(source=ref.source, variant=tuple(int(s) for s in signs), lattice_constant_pc=side / 2,
-                     rhombohedral_angle_deg=rhombohedral_angle_deg(ref))
+                     rhombohedral_angle_deg=float(rhombohedral.cell.cellpar()[3]))
     return cube
 
 

@@ -301,10 +301,10 @@ def bfo_r3c_field(cells: tuple[int, int], layers: int, displacement_pm: np.ndarr
         raise ValueError("beam_sign must be +1, -1 or an (ny, nx) array of them.")
     if not (np.isfinite(o_scale) and 0 <= o_scale <= 2):
         raise ValueError(f"o_scale must lie in [0, 2] (1: the refined O positions), got {o_scale!r}.")
-    a = bfo_r3c.r3c_pseudocubic().info["lattice_constant_pc"]
     o_offsets = {}  # variant -> {O site in quarters of the 2 a_pc cube: offset from the face centre [A]}
     for variant in VARIANTS:
         cube = bfo_r3c.r3c_pseudocubic(variant=variant)
+        a = cube.info["lattice_constant_pc"]
         o = cube.get_scaled_positions()[np.array(cube.get_chemical_symbols()) == "O"]
         quarters = np.round(o * 4).astype(int) % 4
         o_offsets[variant] = {tuple(q): (f - np.round(f * 4) / 4) * cube.cell[0, 0] for q, f in zip(quarters, o)}

@@ -69,6 +69,8 @@ def detection_snr(clean: np.ndarray, xy: np.ndarray, dose: float, pixel_size: fl
     """
     from scipy import ndimage
 
+    from stem_datasets.simulation.imaging import column_contrast
+
     clean = np.asarray(clean, float)
     xy = np.asarray(xy, float).reshape(-1, 2)
     sigma = sigma_A / pixel_size
@@ -76,9 +78,7 @@ def detection_snr(clean: np.ndarray, xy: np.ndarray, dose: float, pixel_size: fl
     delta = np.zeros((2 * half + 1,) * 2)
     delta[half, half] = 1.0
     kernel = -ndimage.gaussian_laplace(delta, sigma) * sigma**2
-    contrast = -ndimage.gaussian_laplace(clean, sigma, mode="nearest") * sigma**2
-    at = ndimage.map_coordinates(contrast, [xy[:, 1], xy[:, 0]], order=1, mode="nearest")
-    at *= np.sign(at.sum()) or 1.0
+    at = column_contrast(clean, xy, sigma, mode="nearest")
     variance = np.clip(clean, 0.0, None) / (dose * pixel_size**2)
     noise = np.sqrt(ndimage.convolve(variance, kernel**2, mode="nearest"))
     with np.errstate(invalid="ignore", divide="ignore"):
