@@ -103,3 +103,10 @@ def test_field_with_walls_sm_and_scaled_oxygen_keeps_its_labels():
         bfo_r3c_field((8, 8), 1, field, o_scale=3.0)
     with pytest.raises(ValueError, match="beam_sign"):
         bfo_r3c_field((8, 8), 1, field, beam_sign=0)
+
+
+def test_r3c_100_counts_whole_cells():
+    with pytest.raises(ValueError, match="whole 2 a_pc cells"):
+        bfo_r3c.r3c_100((2, 0), 1)
+    with pytest.raises(ValueError, match="whole 2 a_pc cells"):
+        bfo_r3c.r3c_100((2, 2), 1.5)

@@ -511,6 +511,12 @@ def test_detection_snr_matches_the_scatter_of_poisson_images():
     snr = float(detection_snr(clean, np.array([[16.0, 16.0]]), dose, pixel)[0])
     assert abs(np.mean(response) / np.std(response) / snr - 1) < 0.15
     assert 1.0 < snr < 10.0  # the case is one where it matters
+    with pytest.raises(ValueError, match="NaN"):
+        detection_snr(np.where(xx > 30, np.nan, clean), np.array([[16.0, 16.0]]), dose, pixel)
+    with pytest.raises(ValueError, match="shape"):
+        detection_snr(clean, np.array([16.0, 16.0, 3.0]), dose, pixel)
+    with pytest.raises(ValueError, match="dose"):
+        detection_snr(clean, np.array([[16.0, 16.0]]), 0.0, pixel)
 
 
 def test_relative_classes_group_columns_by_brightness():

@@ -488,6 +488,8 @@ def test_holdout_field_comes_from_ase_and_the_project_reads_its_truth():
     assert {tuple(np.round(d, 2)) for d in delta} == {(21.21, 21.21), (17.68, -17.68)}
     with pytest.raises(ValueError, match="even"):
         holdout.displaced_cation_field(5, 2)
+    with pytest.raises(ValueError, match="positive"):
+        holdout.holdout_field(float("nan"), 2e5)
 
 
 def test_holdout_score_reads_gain_and_angle_per_domain():

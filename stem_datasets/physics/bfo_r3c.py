@@ -121,6 +121,8 @@ def r3c_100(repeats: tuple[int, int], layers: int, variant: tuple[int, int, int]
     >>> len(atoms), [round(float(v), 2) for v in atoms.cell.lengths()]
     (480, [15.86, 15.86, 23.79])
     """
+    if not all(int(n) == n and n >= 1 for n in (*repeats, layers)) or len(repeats) != 2:
+        raise ValueError(f"repeats (nx, ny) and layers count whole 2 a_pc cells, each >= 1; got {repeats!r}, {layers!r}.")
     cube = r3c_pseudocubic(ref, variant)
     down_x = Atoms(cube.get_chemical_symbols(), positions=cube.positions[:, [1, 2, 0]],
                    cell=np.diag(np.diag(cube.cell)[[1, 2, 0]]), pbc=True)

@@ -70,9 +70,15 @@ def detection_snr(clean: np.ndarray, xy: np.ndarray, dose: float, pixel_size: fl
     from scipy import ndimage
 
     from stem_datasets.simulation.imaging import column_contrast
+    from stem_zoo.micrograph import check_image, check_pixel_size
 
-    clean = np.asarray(clean, float)
-    xy = np.asarray(xy, float).reshape(-1, 2)
+    check_pixel_size(pixel_size)
+    clean = check_image(clean).astype(float)
+    xy = np.asarray(xy, float)
+    if xy.ndim != 2 or xy.shape[1] != 2 or not np.all(np.isfinite(xy)):
+        raise ValueError(f"xy must be finite (x, y) column positions of shape (n, 2) [px], got shape {xy.shape}.")
+    if not (np.isfinite(dose) and dose > 0 and np.isfinite(sigma_A) and sigma_A > 0):
+        raise ValueError(f"dose [e/A^2] and sigma_A [A] must be positive numbers, got {dose!r} and {sigma_A!r}.")
     sigma = sigma_A / pixel_size
     half = int(np.ceil(4 * sigma))
     delta = np.zeros((2 * half + 1,) * 2)

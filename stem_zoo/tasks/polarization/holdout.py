@@ -60,6 +60,8 @@ def holdout_field(thickness_nm: float, dose: float, cells: int = 12, cache=None)
     from stem_datasets.builders.stem_atom_columns.recipe import scan_positions
     from stem_datasets.simulation.prism import Shot, frozen_configuration, prism_images
 
+    if not (np.isfinite(thickness_nm) and thickness_nm > 0 and np.isfinite(dose) and dose > 0):
+        raise ValueError(f"thickness_nm and dose [e/A^2] must be positive numbers, got {thickness_nm!r} and {dose!r}.")
     layers = max(1, int(round(thickness_nm * 10 / A_PC)))
     atoms, fe_xy, delta = displaced_cation_field(cells, layers)
     # PRISM with a probe window of at least 15 A: bench/validate_bfo_prism.py found a 10.6 A window turning BiFeO3's
