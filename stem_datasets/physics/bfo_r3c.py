@@ -61,6 +61,15 @@ PALEWICZ_2007 = R3cRefinement(
     source="Palewicz et al., Acta Cryst. B63, 537 (2007): R3c, neutron powder diffraction, 298 K")
 
 
+def pc_lattice_constant(ref: R3cRefinement = PALEWICZ_2007) -> float:
+    """a_pc [A]: the edge of a cube holding one formula unit of the refined cell, (V_hex / 6)^(1/3).
+
+    >>> round(pc_lattice_constant(), 4)
+    3.9644
+    """
+    return float((ref.a ** 2 * np.sqrt(3) / 2 * ref.c / 6) ** (1 / 3))
+
+
 def r3c_hexagonal(ref: R3cRefinement = PALEWICZ_2007, primitive: bool = False) -> Atoms:
     """The refined structure in its hexagonal cell (30 atoms; ``primitive``: the rhombohedral cell, 10 atoms)."""
     atoms = crystal(["Bi", "Fe", "O"], basis=[(0.0, 0.0, 0.0), (0.0, 0.0, ref.fe_z), ref.o_xyz], spacegroup=161,
