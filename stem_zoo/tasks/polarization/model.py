@@ -56,7 +56,7 @@ DEFAULT_INPUT = InputSpec(
                     "row, y down the rows); training applies one of the 8 symmetries of the square about that "
                     "pixel to window and label together",
     feature="image",
-    lattice_constant=3.8206,  # A: the pseudo-cubic period of stem_bfo_polarization's BiFeO3 in projection
+    lattice_constant=3.9644,  # A: the pseudo-cubic period of stem_bfo_polarization 2.0.0's BiFeO3 (R3c, Palewicz 2007)
 )
 
 

@@ -96,8 +96,9 @@ def holdout_section(model, out: Path, stem: str) -> list[str]:
     comparison = comparison_figure(result.xy[matched], truth, pred, out / f"{stem}_comparison.png",
                                    shape=field["image"].shape, title=f"{stem}: truth / prediction / difference")
     return ["## A two-domain field outside the dataset's draws", "",
-            "BiFeO3 [100]pc, 8 x 8 cells, 7.6 nm thick (no field of the dataset has it), 4% Sm (no split holds it), "
-            "a 109 deg wall through the middle (a 90 deg turn in projection), defocus -20 A, 5e5 e-/A^2, a rotated "
+            f"R3c BiFeO3 [100]pc as refined, 8 x 8 cells, {field['thickness_nm']:.1f} nm thick (no field of the dataset "
+            "has it), 4% Sm (no split holds it), a 109 deg wall through the middle (a 90 deg turn in projection), "
+            "exactly on zone, defocus -20 A, 5e5 e-/A^2, a rotated "
             f"and drifting scan. {int(matched.sum())} of {len(result.xy)} {result.sampling} windows {labelled}: "
             f"RMSE Px / Py {metrics['rmse_px_pm']:.1f} / {metrics['rmse_py_pm']:.1f} pm, magnitude "
             f"error {metrics['magnitude_error_pm']:+.1f} pm, angle error {metrics['angle_mae_deg']:.1f} deg.", "",
