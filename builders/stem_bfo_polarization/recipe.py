@@ -1,9 +1,10 @@
 """The recipe behind ``stem_bfo_polarization``: HAADF fields of BiFeO3 [100]pc with a known polarization field,
 cut into sub-images centred on the Fe columns (found by atom finding) and on a regular grid.
 
-A *field* is one structure (:func:`stem_datasets.physics.polarization.bfo_field`): ``cells`` x ``cells``
-pseudo-cubic cells with a drawn domain pattern (one domain, a 71 or 109 deg wall, or a smooth
-rotation), a thickness, Sm on random Bi sites (0, 7 or 10%) with the model of
+A *field* is one structure (:func:`stem_datasets.physics.polarization.bfo_r3c_field`: R3c BiFeO3 as refined,
+its O offsets scaled by a drawn ``o_scale``): ``cells`` x ``cells`` pseudo-cubic cells with a drawn domain
+pattern (one domain, a 71 or 109 deg wall, or a smooth rotation), a thickness, Sm on random Bi sites
+(0, 7 or 10%) with the model of
 :mod:`stem_datasets.physics.polarization`, one frozen-phonon configuration and, in ``test_mistilt``, an
 off-zone tilt (up to 1 mrad elsewhere, the residual of an alignment). One PRISM run (:mod:`stem_datasets.simulation.prism`) images it with a drawn defocus,
 convergence angle, source size and a slightly rotated, drifting scan; ``noise_draws`` Poisson
@@ -51,10 +52,12 @@ SPLITS = ("train", "validation", "test", "test_unseen_field", "test_unseen_compo
 SAMPLINGS = ("centred", "grid")
 MATCH_RADIUS = 0.5  # A: a found column this close to a true Fe column centres that cell's window
 REGION_FRACTION = 2 / 3  # train: the first 2/3 of a region field along x; test: the rest (the seed's split)
-# The probe window PRISM needs on R3c BiFeO3 to 11.9 nm (bench/validate_bfo_prism.py: 10.6 A rings at 11.9 nm,
-# 15.9 A stays within 0.004 of multislice's delta_FeBi), and a HAADF outer angle well inside the 119 mrad that
-# the 0.07 A potential represents (the same check: 60-100 and 60-115 mrad read alike).
+# A HAADF outer angle well inside the 119 mrad that the 0.07 A potential represents, and the probe window PRISM
+# needs on R3c BiFeO3 by thickness (bench/validate_bfo_prism.py, against multislice: a 10.6 A window agrees to
+# 4.8 nm and rings by 11.9 nm, 15.9 A stays within 0.004 of multislice's delta_FeBi to 11.9 nm; 60-100 and
+# 60-115 mrad read alike). :func:`optics_for` picks the window of a field.
 OPTICS = dataclasses.replace(BULK, haadf=(60.0, 100.0), min_window=15.0)
+THIN_LAYERS, THIN_WINDOW = 6, 10.5  # up to 6 units of 2 a_pc (4.8 nm) a 10.5 A window is enough (PRISM costs ~window^4)
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def _fields(region: int, each: int) -> dict:
 
 RECIPES: dict[str, BfoPolarizationRecipe] = {r.name: r for r in (
     BfoPolarizationRecipe(
-        "smoke", "A few minutes on 2 cores: 8 x 8 cell fields 1.5-3.1 nm thick, one per split, one noise draw; "
+        "smoke", "A few minutes on 2 cores: 8 x 8 cell fields 1.6-3.2 nm thick, one per split, one noise draw; "
                  "its region field is split in halves (a third of 8 cells holds too few whole windows).",
         fields={"region": 1, "validation": 1, "test_unseen_field": 1, "test_unseen_composition": 1, "test_mistilt": 1},
         cells=8, noise_draws=1, train_compositions=(0.0,), layer_range=(2, 4), region_layer_range=(2, 4),
@@ -131,8 +134,9 @@ RECIPES: dict[str, BfoPolarizationRecipe] = {r.name: r for r in (
         fields={**_fields(2, 1)}, cells=12, noise_draws=6,
     ),
     BfoPolarizationRecipe(
-        "full", "Cluster scale (Apache Beam): 32 x 32 cell fields, 40 region fields per training composition.",
-        fields=_fields(40, 8), cells=32, noise_draws=4, layer_range=(3, 12), use_beam=True,
+        "full", "Cluster scale (Apache Beam): 32 x 32 cell fields 2.4-11.9 nm thick, 40 region fields per training "
+                "composition.",
+        fields=_fields(40, 8), cells=32, noise_draws=4, use_beam=True,
     ),
 )}
 
@@ -237,6 +241,18 @@ def mistilted(atoms: Atoms, mistilt_mrad: tuple[float, float]) -> Atoms:
     return moved
 
 
+def optics_for(recipe: BfoPolarizationRecipe, layers: int) -> PrismSettings:
+    """The PRISM settings of a field ``layers`` units of 2 a_pc thick: the recipe's, with a probe window of at least
+    :data:`THIN_WINDOW` up to :data:`THIN_LAYERS` units (4.8 nm), of at least ``recipe.optics.min_window`` beyond.
+
+    >>> [round(optics_for(get_recipe("small"), n).min_window, 1) for n in (4, 6, 7)]
+    [10.5, 10.5, 15.0]
+    """
+    if layers <= THIN_LAYERS:
+        return dataclasses.replace(recipe.optics, min_window=min(THIN_WINDOW, recipe.optics.min_window))
+    return recipe.optics
+
+
 def pc_lattice_constant() -> float:
     """The pseudo-cubic cell [A] of the simulated BiFeO3: the refined R3c cell's a_pc, 3.9644 A (2.0.0; 1.x
     simulated 3.8206 A, having shortened 3.965 A by tilts that the tilted cell's volume already holds)."""
@@ -254,7 +270,8 @@ def simulate_field(recipe: BfoPolarizationRecipe, d: FieldDraw, cache: Simulatio
     atoms = structure_of(recipe, d)
     positions = scan_positions(d.shot, image_shape(recipe), recipe.pixel_size)
     imaged = mistilted(frozen_configuration(atoms, d.phonon_seed), d.mistilt_mrad)
-    images = prism_images(imaged, [Shot(d.shot.defocus, d.shot.semiangle, positions)], recipe.optics, cache)
+    images = prism_images(imaged, [Shot(d.shot.defocus, d.shot.semiangle, positions)], optics_for(recipe, d.layers),
+                          cache)
     return atoms, positions, images.haadf[0]
 
 
@@ -369,7 +386,8 @@ def holdout_field(cells: int = 8, layers: int = 9, cache: SimulationCache | None
     atoms = polarization.bfo_r3c_field((cells, cells), layers, field, beam_sign=1, o_scale=1.0, sm_fraction=0.04, rng=rng)
     positions = scan_positions(HOLDOUT_SHOT, image_shape(recipe), recipe.pixel_size)
     imaged = frozen_configuration(atoms, 405)
-    clean = prism_images(imaged, [Shot(HOLDOUT_SHOT.defocus, HOLDOUT_SHOT.semiangle, positions)], recipe.optics, cache).haadf[0]
+    clean = prism_images(imaged, [Shot(HOLDOUT_SHOT.defocus, HOLDOUT_SHOT.semiangle, positions)],
+                         optics_for(recipe, layers), cache).haadf[0]
     image = recorded_image(clean, HOLDOUT_SHOT.source_size, recipe.pixel_size, HOLDOUT_SHOT.dose_haadf,
                            np.random.default_rng(406))
     xy, p = cell_labels(atoms, positions, HOLDOUT_SHOT.rotation_deg)
@@ -387,6 +405,8 @@ def describe(recipe: BfoPolarizationRecipe) -> dict:
     return {
         "recipe": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(recipe).items() if k != "optics"},
         "optics": recipe.optics.to_dict(),
+        "prism_window": f"probe window >= {THIN_WINDOW} A up to {THIN_LAYERS} units of 2 a_pc, >= "
+                        f"{recipe.optics.min_window} A beyond (bench/validate_bfo_prism.py)",
         "image_shape": list(image_shape(recipe)),
         "samplings": list(SAMPLINGS),
         "label": "delta_FeBi [pm]: Fe column minus the mean of its four Bi columns (cations' static positions), "
