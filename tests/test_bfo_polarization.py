@@ -162,3 +162,24 @@ def test_region_split_leaves_room_for_a_column_of_whole_windows_on_each_side(nam
         assert side * width - recipe.window_px >= pitch, (side, width)
     with pytest.raises(ValueError, match="region_fraction"):
         dataclasses.replace(recipe, region_fraction=1.0)
+
+
+def test_fields_are_r3c_with_a_drawn_o_sublattice_and_the_prism_window_their_thickness_needs():
+    recipe = bp.get_recipe("small")
+    draws = [bp.draw_field(recipe, u) for s in recipe.splits for u in recipe.units(s)]
+    assert all(recipe.o_scale_range[0] <= d.o_scale <= recipe.o_scale_range[1] for d in draws)
+    assert {d.beam_sign for d in draws} == {-1, 1} and max(d.layers for d in draws) == 14
+    smoke = bp.get_recipe("smoke")
+    d = bp.draw_field(smoke, smoke.units("validation")[0])
+    atoms = bp.structure_of(smoke, d)
+    assert atoms.info["o_scale"] == d.o_scale and "Palewicz" in atoms.info["source"]
+    assert atoms.info["lattice_constant_pc"][0] == pytest.approx(bp.pc_lattice_constant()) == pytest.approx(3.9644, abs=1e-4)
+    side = recipe.cells * bp.pc_lattice_constant()
+    for layers, window in ((bp.THIN_LAYERS, bp.THIN_WINDOW), (bp.THIN_LAYERS + 1, 15.0), (15, 15.0)):
+        optics = bp.optics_for(recipe, layers)
+        assert window <= side / optics.interpolation_for((side, side)) < 1.5 * window
+        assert optics.haadf[1] < 0.9 * optics.usable_max_angle  # the outer angle well inside what the potential holds
+    # the number of noise draws changes no structure
+    more = dataclasses.replace(recipe, noise_draws=2)
+    unit = recipe.units("validation")[0]
+    assert dataclasses.replace(bp.draw_field(more, unit), doses=()) == dataclasses.replace(bp.draw_field(recipe, unit), doses=())

@@ -374,7 +374,8 @@ def holdout_field(cells: int = 8, layers: int = 9, cache: SimulationCache | None
     component +), a 109 deg wall with fixed variants and 30 pm in pure-BFO terms, exactly on zone, imaged
     as a typical shot (defocus -20 A, 22 mrad, source sigma 0.25 A, 5e5 e-/A^2).
 
-    Returns ``image`` (H, W), ``pixel_size``, ``cells_xy`` (N, 2) [px] and ``polarization_pm`` (N, 2), image frame.
+    Returns ``image`` (H, W), ``pixel_size``, ``cells_xy`` (N, 2) [px], ``polarization_pm`` (N, 2) in the image
+    frame, ``domain`` ("left" / "right" of the wall, per Fe column) and ``thickness_nm``.
     """
     recipe = dataclasses.replace(get_recipe("smoke"), cells=cells)
     rng = np.random.default_rng(404)
@@ -391,8 +392,9 @@ def holdout_field(cells: int = 8, layers: int = 9, cache: SimulationCache | None
     image = recorded_image(clean, HOLDOUT_SHOT.source_size, recipe.pixel_size, HOLDOUT_SHOT.dose_haadf,
                            np.random.default_rng(406))
     xy, p = cell_labels(atoms, positions, HOLDOUT_SHOT.rotation_deg)
+    left = xy[:, 0] < np.median(xy[:, 0])  # the wall runs down the middle of the frame
     return {"image": image, "pixel_size": recipe.pixel_size, "cells_xy": xy, "polarization_pm": p,
-            "thickness_nm": float(atoms.cell[2, 2] / 10)}
+            "domain": np.where(left, "left", "right"), "thickness_nm": float(atoms.cell[2, 2] / 10)}
 
 
 def atom_finder_version() -> dict:
