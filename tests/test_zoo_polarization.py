@@ -358,7 +358,7 @@ def test_grid_map_needs_no_atom_finding(untrained):
 
     result = predict_polarization(image, untrained, pixel_size=PIXEL, atom_model=no_atoms, sampling="grid")
     resampled_shape = (np.array(image.shape) * PIXEL / 0.25).round().astype(int)  # (90, 96) model px
-    step = round(3.8206 / 0.25)
+    step = round(pd.DEFAULT_INPUT.lattice_constant / 0.25)  # the model's pc lattice (3.9644 A since v0.3.0)
     rows, cols = (np.arange(0, n - 24 + 1, step) + 12 for n in resampled_shape)
     assert len(result) == len(rows) * len(cols) and result.atom_model is None and result.dropped["outside"] == 0
     scale = (np.array(image.shape[::-1]) - 1) / (resampled_shape[::-1] - 1)
