@@ -34,8 +34,8 @@ nothing; the stand-in atom model calls every bright pixel an "intermediate" colu
     >>> len(result), result.P_pm.shape, result.dropped, result.xy[0].round(1).tolist()
     (12, (12, 2), {'outside': 18, 'nan': 0}, [23.9, 23.9])
     >>> grid = predict_polarization(image, build_polarization_dcnn(), pixel_size=0.25, sampling="grid")
-    >>> len(grid), grid.xy[:2].tolist()  # one cell (15 px at 0.25 A) apart
-    (20, [[12.0, 12.0], [27.0, 12.0]])
+    >>> len(grid), grid.xy[:2].tolist()  # one cell (16 px at 0.25 A) apart
+    (20, [[12.0, 12.0], [28.0, 12.0]])
     >>> folder = pathlib.Path(tempfile.mkdtemp())
     >>> [p.name for p in result.figures(folder, "lattice")]
     ['lattice_polarization_quiver.png', 'lattice_polarization_angle.png']
