@@ -61,15 +61,18 @@ def version_warning(entry, version: str) -> str | None:
             f"{entry.dataset_version} numbers are not scores on {version}.")
 
 
-def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...]) -> dict:
-    """Accuracy, per-class recall, confusion matrix, and within-one-class accuracy when there
-    are more than two (ordinal) classes.
+def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[str, ...], ordinal: bool = True) -> dict:
+    """Accuracy, per-class recall, confusion matrix, the calibration of the top probability, and
+    within-one-class accuracy when the classes are ``ordinal`` and more than two.
 
-    ``confusion[i][j]`` counts examples of true class i predicted as j.
+    ``confusion[i][j]`` counts examples of true class i predicted as j. ``expected_calibration_error``
+    is the gap between the top probability and the accuracy over 10 equal-width bins of that
+    probability, weighted by their counts; ``reliability`` lists (bin centre, mean top probability,
+    accuracy, count) for a reliability plot.
 
     >>> m = class_metrics(np.array([0, 1, 2]), np.eye(3)[[0, 2, 2]], ("a", "b", "c"))
-    >>> m["accuracy"], m["within_one_accuracy"], m["recall"]["b"]
-    (0.6667, 1.0, 0.0)
+    >>> m["accuracy"], m["within_one_accuracy"], m["recall"]["b"], m["expected_calibration_error"]
+    (0.6667, 1.0, 0.0, 0.3333)
     """
     true = np.asarray(true).astype(int).ravel()
     probabilities = np.asarray(probabilities, float)
@@ -80,9 +83,31 @@ def class_metrics(true: np.ndarray, probabilities: np.ndarray, classes: tuple[st
     np.add.at(confusion, (true, pred), 1)
     recall = {c: round(float(confusion[i, i] / confusion[i].sum()), 4) for i, c in enumerate(classes) if confusion[i].sum()}
     metrics = {"n": int(len(true)), "accuracy": round(float(np.mean(pred == true)), 4)}
-    if len(classes) > 2:  # with two classes every prediction is within one
+    if ordinal and len(classes) > 2:  # with two classes every prediction is within one
         metrics["within_one_accuracy"] = round(float(np.mean(np.abs(pred - true) <= 1)), 4)
-    return {**metrics, "recall": recall, "confusion": confusion.tolist()}
+    ece, reliability = calibration_error(true, probabilities)
+    return {**metrics, "recall": recall, "confusion": confusion.tolist(), "expected_calibration_error": ece,
+            "reliability": reliability}
+
+
+def calibration_error(true: np.ndarray, probabilities: np.ndarray, bins: int = 10) -> tuple[float, list[list[float]]]:
+    """(expected calibration error of the top probability, reliability rows) over ``bins`` equal-width bins.
+
+    >>> calibration_error(np.array([0, 0, 1, 1]), np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]]))[0]
+    0.3
+    """
+    top = probabilities.max(axis=1)
+    correct = probabilities.argmax(axis=1) == np.asarray(true).ravel()
+    index = np.minimum((top * bins).astype(int), bins - 1)
+    ece, rows = 0.0, []
+    for b in range(bins):
+        inside = index == b
+        if inside.any():
+            gap = abs(float(top[inside].mean()) - float(correct[inside].mean()))
+            ece += gap * inside.sum() / len(top)
+            rows.append([round((b + 0.5) / bins, 3), round(float(top[inside].mean()), 4),
+                         round(float(correct[inside].mean()), 4), int(inside.sum())])
+    return round(float(ece), 4), rows
 
 
 def task_metrics(entry, true: np.ndarray, pred: np.ndarray, patterns=None) -> dict:
@@ -90,7 +115,10 @@ def task_metrics(entry, true: np.ndarray, pred: np.ndarray, patterns=None) -> di
     (e.g. tilt angles orbit-aligned, with the determinable combinations, where ``patterns``, the values of the task's
     ``METRICS_FEATURE``, are known)."""
     own = task_hook(entry, "metrics", required=not entry.is_classifier)
-    return own(true, pred, patterns) if own else class_metrics(true, pred, tuple(entry.outputs))
+    if own:
+        return own(true, pred, patterns)
+    ordinal = all(isinstance(v, (int, np.integer)) for v in entry.label_values) if entry.label_values else True
+    return class_metrics(true, pred, tuple(entry.outputs), ordinal=ordinal)
 
 
 def decode_predictions(entry, raw: np.ndarray, model_entry=None) -> tuple[np.ndarray, np.ndarray | None]:

@@ -120,7 +120,8 @@ def test_stem_keys_name_the_abtem_version_and_every_setting(monkeypatch):
 
 def test_cbed_keys_name_the_abtem_version_and_the_potential(monkeypatch):
     def fake_4dstem(structure, exit_slices, xs, ys, microscope, detector):
-        return np.zeros((len(exit_slices), len(ys), len(xs), detector.pixels, detector.pixels), np.float32), 1.0
+        return (np.zeros((len(exit_slices), len(ys), len(xs), detector.pixels, detector.pixels), np.float32),
+                np.zeros((len(exit_slices), len(ys), len(xs)), np.float32), 1.0)
 
     calls = _counting_fake(monkeypatch, "_run_4dstem", fake_4dstem)
     cache = SimulationCache("memory://stem-zoo-tests/cbed-keys")

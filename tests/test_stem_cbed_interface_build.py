@@ -36,6 +36,13 @@ def test_smoke_splits_labels_and_no_shared_runs(smoke_build):
         assert len({float(e["defocus_angstrom"]) for e in examples}) > 3  # nuisance varies per structure
         for e in examples[:5]:
             assert e["cbed"].shape == (8, 32, 32) and np.isfinite(e["cbed"]).all() and e["cbed"].min() >= 0
+            assert e["adf"].shape == (4, 19) and e["adf"].max() > 0
+        # every run registered to the lattice from its noisy ADF (the drawn offsets reach 0.3 A in x, a cell in y)
+        errors = np.array([e["registration_error_angstrom"] for e in examples])
+        assert np.abs(errors).max() < 0.05, (split, np.abs(errors).max(axis=0))
+        assert {int(e["line_position"]) for e in examples} == set(range(4))
+        offsets = np.array([e["scan_offset_x_angstrom"] for e in examples])
+        assert np.ptp(offsets) > 0.2  # the raw scans did land off the lattice
     seen = {float(e["thickness_class_angstrom"]) for e in splits["train"]}
     unseen = {float(e["thickness_class_angstrom"]) for e in splits["test_unseen_thickness"]}
     assert len(seen) == 2 and len(unseen) == 1 and not seen & unseen

@@ -95,18 +95,21 @@ def test_two_domain_check_compares_signed_labels_and_finds_the_border():
 def test_cbed_report_classifies_fresh_simulations(tmp_path, saved_figures):
     path = write_cbed_report(tmp_path, thickness_angstrom=31.24)  # thin: seconds, not the models' 10-20 nm
     rows = [line for line in path.read_text().splitlines() if line.startswith("| ") and "---" not in line][1:]
-    assert [row.split(" | ")[1] for row in rows] == ["rough, step 3", "rough, step 7", "intermixed"]
+    assert [row.split(" | ")[1] for row in rows] == ["rough, step 3", "rough, step 7", "intermixed", "abrupt"]
     for row in rows:
-        p_rough = [float(p) for p in row.split(" | ")[2].split(", ")]
-        assert len(p_rough) == 4 and all(0.0 <= p <= 1.0 for p in p_rough)
+        per_line = row.split(" | ")[2].split("), ")
+        assert len(per_line) == 8  # every registered line classified
+        assert all(p.split(" (")[0] in ("rough", "intermixed", "abrupt") for p in per_line)
+        dx, y0 = (float(v) for v in row.split(" | ")[3].split(", "))
+        assert abs(dx - 0.2) < 0.05 and abs(y0 - 1.1) < 0.05  # the scan was put back on the lattice
     assert (tmp_path / "cbed_classifiers.png").stat().st_size > 10_000
-    (figure,) = saved_figures  # a row of CBED patterns per structure, labelled with its first line's P(rough)
+    (figure,) = saved_figures  # a row of registered CBED patterns per structure, labelled with its first line's class
     labels = [ax.get_ylabel() for ax in figure.axes if ax.get_ylabel()]
-    assert labels == [f"{name}\nP(rough) {row.split(' | ')[2].split(', ')[0]}" for name, row in
-                      zip(("buried step at 0.3 t", "buried step at 0.7 t", "25% Ti on Al sites"), rows)]
-    assert len(figure.axes) % 3 == 0 and all(len(ax.images) == 1 and np.ptp(ax.images[0].get_array()) > 0
+    assert [label.split("\n")[0] for label in labels] == ["buried step at 0.3 t", "buried step at 0.7 t", "25% Ti on Al sites",
+                                                           "abrupt (flat, no Ti)"]
+    assert len(figure.axes) % 4 == 0 and all(len(ax.images) == 1 and np.ptp(ax.images[0].get_array()) > 0
                                              for ax in figure.axes)  # a pattern in every panel
-    assert "is not a measurement of the step depth" in path.read_text()  # the step model's failure is said, not hidden
+    assert "within one tenth is what it claims" in path.read_text()  # the step model's limit is said, not hidden
 
 
 def test_each_model_module_reports_once_for_all_its_chosen_models(tmp_path, monkeypatch):

@@ -10,16 +10,22 @@ width, the Ti sites, the scan's offset, defocus and mistilt. Train, validation a
 therefore hold different structures, not only different phonon seeds;
 ``test_unseen_thickness`` holds structures at a thickness class absent from the others.
 
+The scan lands off the lattice by the drawn offset, as a real one does; every run records
+the ADF signal with the patterns and is registered to the lattice from it
+(:func:`stem_datasets.pipeline.scan_registration.register_scan`, on the ADF with Poisson
+noise at a drawn dose), the same step ``stem_zoo`` applies to a user's scan. Examples hold
+the registered patterns.
+
 :class:`CbedInterfaceRecipe` is a :class:`stem_datasets.pipeline.recipe.DatasetRecipe`; the builder
-only declares features. A work unit is one multislice run. Each line of its 4D-STEM scan is
-one example (a stack positions x ky x kx) that also carries the stack averaged over the
+only declares features. A work unit is one multislice run. Each registered line of its 4D-STEM
+scan is one example (a stack positions x ky x kx) that also carries the stack averaged over the
 lines (one unit cell in y), which the seed paper needed for the step position. Intermixed
 and abrupt runs use exit planes: one run gives a structure at each thickness class of its split.
 
 Example:
     >>> recipe = RECIPES["smoke"]
     >>> len(units(recipe, "train")), split_thicknesses(recipe, "test_unseen_thickness")
-    (58, (46.86,))
+    (28, (46.86,))
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import numpy as np
 
 from stem_datasets.simulation.cache import SimulationCache, unit_interval
 from stem_datasets.simulation.microscope import Microscope
-from stem_datasets.simulation.simulate import CbedDetector, InterfaceScan, simulate_4dstem
+from stem_datasets.simulation.simulate import CbedDetector, CbedStacks, InterfaceScan, simulate_4dstem
 from stem_datasets.pipeline.recipe import recipe_named
+from stem_datasets.pipeline.scan_registration import RegisteredScan, register_scan
 from stem_datasets.physics.structures import (
     COMPOSITIONS,
     INTERFACE_WIDTH_CELLS,
@@ -63,6 +70,7 @@ class Nuisance:
     defocus: float = 25.0  # |defocus| up to this
     mistilt_mrad: float = 1.0  # beam tilt off the zone axis, any direction, up to this
     intermix_range: tuple[float, float] = (0.1, 0.5)  # fraction of Ti on the first AlO2 plane's Al sites
+    adf_dose: tuple[float, float] = (1e4, 1e6)  # electrons per probe position behind the ADF used to register (log-uniform)
 
 
 @dataclass(frozen=True)
@@ -133,28 +141,29 @@ RECIPES: dict[str, CbedInterfaceRecipe] = {
             thicknesses_angstrom=(31.24, 62.48),
             unseen_thickness_angstrom=46.86,
             microscope=_SMOKE_MICROSCOPE,
-            scan=InterfaceScan(positions=8, lines=2),
+            scan=InterfaceScan(positions=8, lines=4, oversample=2, margin=2),
             detector=CbedDetector(pixels=32, binning=2),
-            structures=((2, 18, 4), (1, 9, 2), (1, 9, 2), (1, 9, 2)),
-            description="About a minute: 3 and 6 nm thin slabs (4.7 nm unseen), 8 x 2 probe positions, one phonon configuration.",
+            structures=((1, 6, 4), (1, 3, 2), (1, 3, 2), (1, 3, 2)),
+            description="A few minutes: 3 and 6 nm thin slabs (4.7 nm unseen), 19 x 4 probe positions registered to 8 x 4, "
+                        "one phonon configuration.",
         ),
         CbedInterfaceRecipe(
             name="small",
             thicknesses_angstrom=(100.0, 200.0),
             unseen_thickness_angstrom=150.0,
             microscope=_SMALL_MICROSCOPE,
-            scan=InterfaceScan(positions=8, lines=4),
+            scan=InterfaceScan(positions=8, lines=8, oversample=2, margin=2),
             detector=CbedDetector(pixels=32, binning=2),
-            structures=((5, 45, 14), (2, 18, 6), (3, 27, 9), (2, 18, 6)),
-            description="About 33 minutes on 2 cores: 10 and 20 nm (15 nm unseen) +-10%, 8 x 4 positions, 2 phonon "
-                        "configurations, 341 structures.",
+            structures=((3, 16, 16), (1, 5, 5), (2, 8, 8), (1, 5, 5)),
+            description="About 70 minutes on 2 cores: 10 and 20 nm (15 nm unseen) +-10%, 19 x 8 positions registered "
+                        "to 8 x 8, 2 phonon configurations, 185 structures.",
         ),
         CbedInterfaceRecipe(
             name="full",
             thicknesses_angstrom=(100.0, 150.0, 250.0, 300.0),
             unseen_thickness_angstrom=200.0,
             microscope=_FULL_MICROSCOPE,
-            scan=InterfaceScan(positions=41, lines=13),
+            scan=InterfaceScan(positions=41, lines=13, oversample=1, margin=3),
             detector=CbedDetector(pixels=64, binning=2),
             nuisance=Nuisance(thickness_jitter=0.05),
             structures=((16, 150, 40), (4, 36, 10), (4, 36, 10), (8, 72, 20)),
@@ -209,6 +218,8 @@ class StructureDraw:
     mistilt: tuple[float, float]  # mrad
     structure_seed: int
     phonon_seed: int
+    adf_dose: float  # electrons per probe position behind the ADF that registers the scan
+    adf_seed: int
 
 
 def draw(recipe: CbedInterfaceRecipe, split: str, unit: tuple) -> StructureDraw:
@@ -242,6 +253,8 @@ def draw(recipe: CbedInterfaceRecipe, split: str, unit: tuple) -> StructureDraw:
         mistilt=(float(tilt * np.cos(azimuth)), float(tilt * np.sin(azimuth))),
         structure_seed=int(u("sites") * 2**31),
         phonon_seed=int(u("phonons") * 2**31),
+        adf_dose=float(np.exp(np.log(n.adf_dose[0]) + u("adf_dose") * np.log(n.adf_dose[1] / n.adf_dose[0]))),
+        adf_seed=int(u("adf_noise") * 2**31),
     )
 
 
@@ -268,7 +281,7 @@ def microscope_of(recipe: CbedInterfaceRecipe, d: StructureDraw) -> Microscope:
 
 
 def simulate_unit(recipe: CbedInterfaceRecipe, split: str, unit: tuple, cache: SimulationCache | None):
-    """(draw, structure, CBED stacks) of one unit, from the cache when it was run before."""
+    """(draw, structure, raw CBED stacks with their ADF) of one unit, from the cache when it was run before."""
     d = draw(recipe, split, unit)
     structure = structure_of(recipe, d)
     y0 = lines_centre_y(recipe, d) - A / 2 + A / (2 * recipe.scan.lines)
@@ -277,21 +290,39 @@ def simulate_unit(recipe: CbedInterfaceRecipe, split: str, unit: tuple, cache: S
     return d, structure, stacks
 
 
+def register_unit(recipe: CbedInterfaceRecipe, d: StructureDraw, stacks: CbedStacks, t_index: int) -> tuple[RegisteredScan, np.ndarray]:
+    """(registered scan, the noisy ADF it was registered from) of one exit thickness of a run.
+
+    The scan's nominal positions are where it was meant to go (the drawn offset unknown);
+    the ADF gets Poisson noise at the draw's dose, as a user's would.
+    """
+    rng = np.random.default_rng([d.adf_seed, t_index])
+    adf = (rng.poisson(np.maximum(stacks.adf[t_index], 0) * d.adf_dose) / d.adf_dose).astype(np.float32)
+    nominal_y = np.arange(recipe.scan.lines) * A / recipe.scan.lines
+    registered = register_scan(stacks.cbed[t_index], adf, recipe.scan.raw_x(A), nominal_y, recipe.scan.model_x(A))
+    return registered, adf
+
+
 def generate_unit(
     recipe: CbedInterfaceRecipe, split: str, unit: tuple, cache: SimulationCache | None
 ) -> Iterator[tuple[str, dict]]:
-    """Yield (key, example) for every line and exit thickness of one unit."""
+    """Yield (key, example) for every registered line and exit thickness of one unit."""
     d, structure, stacks = simulate_unit(recipe, split, unit, cache)
     step_fraction = structure.info["step_fraction"] if d.interface == "rough" else -1.0
     order = np.argsort(d.thicknesses_angstrom)  # stacks come in increasing thickness
-    averages = stacks.cell_average()
     run = "/".join(map(str, unit))
+    true_y0 = d.scan_offset[1] % A  # line 0 from the A columns (simulate_unit)
     for t_index, k in enumerate(order):
         thickness = stacks.thicknesses_angstrom[t_index]
-        for line in range(stacks.cbed.shape[1]):
+        registered, adf = register_unit(recipe, d, stacks, t_index)
+        average = registered.cell_average()
+        error = (registered.offset.dx - d.scan_offset[0], (registered.offset.y0 - true_y0 + A / 2) % A - A / 2)
+        for line in range(registered.cbed.shape[0]):
             yield f"{split}/{run}/{d.nominal_angstrom[k]:.0f}/line{line}", {
-                "cbed": stacks.cbed[t_index, line],
-                "cbed_cell_average": averages[t_index],
+                "cbed": registered.cbed[line],
+                "cbed_cell_average": average,
+                "adf": adf,
+                "registration_error_angstrom": np.asarray(error, np.float32),
                 "interface": d.interface,
                 "step_position": np.int32(d.step_position),
                 "step_fraction": np.float32(step_fraction),
@@ -299,7 +330,7 @@ def generate_unit(
                 "thickness_angstrom": np.float32(thickness),
                 "thickness_class_angstrom": np.float32(d.nominal_angstrom[k]),
                 "line_position": np.int32(line),
-                "line_y_angstrom": np.float32(stacks.lines_y[line] % A),
+                "line_y_angstrom": np.float32((registered.lines_y[line] - registered.offset.y0 + true_y0) % A),
                 "step_angle_deg": np.float32(d.step_angle_deg if d.interface == "rough" else 0.0),
                 "terrace_width_angstrom": np.float32(d.terrace_width_angstrom if d.interface == "rough" else 0.0),
                 "step_offset_angstrom": np.float32(d.step_offset_angstrom if d.interface == "rough" else 0.0),
@@ -330,6 +361,11 @@ def describe(recipe: CbedInterfaceRecipe) -> dict:
         "cbed_mrad_per_pixel": round(sampling, 4),
         "cbed_max_angle_mrad": round(sampling * recipe.detector.pixels / 2, 2),
         "cbed_binning": recipe.detector.binning,
-        "positions_x_angstrom_from_interface": [round(float(x), 4) for x in np.linspace(0, recipe.scan.span_cells * A, recipe.scan.positions)],
+        "positions_x_angstrom_from_interface": [round(float(x), 4) for x in recipe.scan.model_x(A)],
+        "raw_scan_x_angstrom": [round(float(x), 4) for x in recipe.scan.raw_x(A)],
+        "lines_per_cell": recipe.scan.lines,
+        "adf_mrad": list(recipe.detector.adf_mrad),
+        "registration": "stem_datasets.pipeline.scan_registration.register_scan: scan offset fitted from the ADF "
+                        "(Poisson noise at nuisance.adf_dose), patterns resampled onto the model's positions (cubic spline in x)",
         "step_positions": list(STEPS),
     }

@@ -15,5 +15,5 @@ def test_smoke_loads_as_supervised(smoke_build):
     assert cbed.shape == (8, 32, 32) and int(interface) in (0, 1, 2)
     info = tfds.builder("stem_cbed_interface/smoke", data_dir=cbed_smoke_data_dir).info
     assert set(info.splits) == {"train", "validation", "test", "test_unseen_thickness"}
-    assert info.features["interface"].names == ["rough", "intermixed", "abrupt"] and str(info.version) == "2.0.0"
+    assert info.features["interface"].names == ["rough", "intermixed", "abrupt"] and str(info.version) == "3.0.0"
     assert "Oxley" in info.citation and info.redistribution_info.license == "CC-BY-4.0"

@@ -16,7 +16,7 @@ Example:
     >>> from stem_datasets.builders.stem_cbed_interface.recipe import RECIPES
     >>> recipe = RECIPES["smoke"]
     >>> isinstance(recipe, DatasetRecipe), recipe.splits[0], len(recipe.units("train"))
-    (True, 'train', 58)
+    (True, 'train', 28)
     >>> check_recipe(recipe) is recipe
     True
 """

@@ -256,7 +256,7 @@ def _is_smooth(n: int) -> bool:
 
 # --- 4D-STEM: CBED stacks along line scans across an interface --------------------------
 
-CBED_CACHE_FORMAT = 2  # 2: radial bright-field bins instead of one ABF image
+CBED_CACHE_FORMAT = 3  # 2: radial bright-field bins instead of one ABF image; 3: the simultaneous ADF signal
 RADIAL_BIN_MRAD = 1.0
 
 
@@ -267,28 +267,63 @@ class InterfaceScan:
     x runs from the interface plane (``structure.info["interface_x"]``) ``span_cells``
     lattice constants into the film (endpoints included); the lines sample one lattice
     constant in y (endpoint excluded), so line 0 passes the A columns and line
-    ``lines // 2`` the B columns.
+    ``lines // 2`` the B columns. These are the model's positions. The scan that is
+    simulated (:meth:`raw_x`) is ``oversample`` times denser along x and reaches
+    ``margin`` of its steps past both ends, so that a scan that landed off the lattice
+    can be registered and resampled onto these positions
+    (:mod:`stem_datasets.pipeline.scan_registration`).
+
+    >>> InterfaceScan(positions=3, lines=1, span_cells=1.0, oversample=2, margin=1).raw_x(4.0).tolist()
+    [-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
     """
 
     positions: int = 8
     lines: int = 4
     span_cells: float = 1.5
+    oversample: int = 1
+    margin: int = 0
 
     def __post_init__(self) -> None:
-        if self.positions < 2 or self.lines < 1 or not self.span_cells > 0:
-            raise ValueError(f"InterfaceScan needs positions >= 2, lines >= 1 and span_cells > 0, got {self}.")
+        if self.positions < 2 or self.lines < 1 or not self.span_cells > 0 or self.oversample < 1 or self.margin < 0:
+            raise ValueError(f"InterfaceScan needs positions >= 2, lines >= 1, span_cells > 0, oversample >= 1 and "
+                             f"margin >= 0, got {self}.")
+
+    def step(self, lattice_constant: float) -> float:
+        """The model's step along x [A]."""
+        return self.span_cells * lattice_constant / (self.positions - 1)
+
+    def model_x(self, lattice_constant: float) -> np.ndarray:
+        """The model's positions along x from the interface plane [A]."""
+        return np.arange(self.positions) * self.step(lattice_constant)
+
+    def on_model_positions(self) -> slice:
+        """The raw positions that are the model's (for a scan on the lattice): ``raw[..., scan.on_model_positions(), ...]``."""
+        return slice(self.margin, self.margin + (self.positions - 1) * self.oversample + 1, self.oversample)
+
+    def raw_x(self, lattice_constant: float) -> np.ndarray:
+        """The simulated positions along x from the interface plane [A], before any scan offset."""
+        fine = self.step(lattice_constant) / self.oversample
+        return (np.arange((self.positions - 1) * self.oversample + 2 * self.margin + 1) - self.margin) * fine
 
 
 @dataclass(frozen=True)
 class CbedDetector:
-    """Pixelated detector: the central ``pixels * binning`` native pixels, binned to ``pixels``."""
+    """Pixelated detector: the central ``pixels * binning`` native pixels, binned to ``pixels``.
+
+    ``adf_mrad`` is the annular detector recorded at the same time (inner, outer) [mrad]: the
+    signal that registers the scan to the lattice. 35-65 mrad (medium-angle ADF) is what the
+    0.1-0.125 A potentials of ``stem_cbed_interface``'s configs represent (67-84 mrad); its
+    column contrast still rises with Z (La > Sr > Ti > Al). The outer angle is clipped to
+    what a coarser potential represents.
+    """
 
     pixels: int = 32
     binning: int = 2
+    adf_mrad: tuple[float, float] = (35.0, 65.0)
 
     def __post_init__(self) -> None:
-        if self.pixels < 4 or self.binning < 1:
-            raise ValueError(f"CbedDetector needs pixels >= 4 and binning >= 1, got {self}.")
+        if self.pixels < 4 or self.binning < 1 or not 0 < self.adf_mrad[0] < self.adf_mrad[1]:
+            raise ValueError(f"CbedDetector needs pixels >= 4, binning >= 1 and 0 < adf inner < outer, got {self}.")
 
     def centre_px(self) -> float:
         """Row (= column) of k = 0 in binned pixels, counting from the centre of pixel 0."""
@@ -301,7 +336,8 @@ class CbedStacks:
 
     Intensities are fractions of the incident probe per (binned) pixel. ``positions_x``
     are probe x positions relative to the interface plane [A]; ``lines_y`` the y of each
-    line [A]; ``angular_sampling`` the binned pixel size [mrad].
+    line [A]; ``angular_sampling`` the binned pixel size [mrad]. ``adf`` (thickness, line,
+    position) is the annular dark-field signal recorded with the patterns (fraction of the probe).
     """
 
     cbed: np.ndarray
@@ -310,6 +346,7 @@ class CbedStacks:
     lines_y: np.ndarray
     angular_sampling: float
     seconds: float
+    adf: np.ndarray | None = None
 
     @property
     def max_angle(self) -> float:
@@ -333,7 +370,8 @@ def simulate_4dstem(
     """Multislice 4D-STEM of an interface cross-section (:func:`structures.lao_sto_interface`).
 
     ``offset`` (dx, y0) [A] moves the scan: its lines start dx from the interface plane
-    (a registration error) and line 0 runs at y = y0 (0: through the A columns).
+    (a registration error) and line 0 runs at y = y0 (0: through the A columns). The
+    positions along x are ``scan.raw_x`` (the model's, for ``oversample=1, margin=0``).
 
     One pass gives every exit thickness (each a whole number of slices, at most the
     structure's); one slice per atomic plane. The cell must be square in x, y so that the
@@ -361,7 +399,7 @@ def simulate_4dstem(
     x0 = structure.info["interface_x"]
     if not all(np.isfinite(offset)) or len(offset) != 2:
         raise ValueError(f"offset must be two finite numbers (dx, y0) in A, got {offset}.")
-    positions_x = np.linspace(0.0, scan.span_cells * a, scan.positions) + float(offset[0])
+    positions_x = scan.raw_x(a) + float(offset[0])
     lines_y = np.arange(scan.lines) * a / scan.lines + float(offset[1])
     key = cache_key({
         "format": CBED_CACHE_FORMAT,
@@ -370,14 +408,15 @@ def simulate_4dstem(
         **atoms_description(structure),
         "exit_slices": exit_slices,
         "microscope": microscope.to_dict(),
-        "scan": [x0, scan.positions, scan.lines, scan.span_cells] + ([float(v) for v in offset] if any(offset) else []),
-        "detector": [detector.pixels, detector.binning],
+        "scan": [x0, scan.positions, scan.lines, scan.span_cells] + ([float(v) for v in offset] if any(offset) else [])
+                + ([scan.oversample, scan.margin] if (scan.oversample, scan.margin) != (1, 0) else []),
+        "detector": [detector.pixels, detector.binning, *detector.adf_mrad],
     })
     stored = cache.get(key) if cache is not None else None
     if stored is None:
         start = time.perf_counter()
-        cbed, sampling = _run_4dstem(structure, exit_slices, x0 + positions_x, lines_y, microscope, detector)
-        stored = {"cbed": cbed, "sampling": np.array(sampling), "seconds": np.array(time.perf_counter() - start)}
+        cbed, adf, sampling = _run_4dstem(structure, exit_slices, x0 + positions_x, lines_y, microscope, detector)
+        stored = {"cbed": cbed, "adf": adf, "sampling": np.array(sampling), "seconds": np.array(time.perf_counter() - start)}
         if cache is not None:
             cache.put(key, stored)
     return CbedStacks(
@@ -387,6 +426,7 @@ def simulate_4dstem(
         lines_y=lines_y,
         angular_sampling=float(stored["sampling"]),
         seconds=float(stored["seconds"]),
+        adf=stored["adf"],
     )
 
 
@@ -412,11 +452,19 @@ def _run_4dstem(structure: Atoms, exit_slices, xs, ys, microscope: Microscope, d
             f"represents {microscope.usable_max_angle_mrad():.1f} mrad; use a finer sampling or fewer pixels."
         )
     scan = abtem.CustomScan(np.array([(x, y) for y in ys for x in xs]))
-    measurement = probe.scan(potential, scan=scan, detectors=abtem.PixelatedDetector(max_angle=needed), max_batch=16)
-    array = np.asarray(measurement.compute(scheduler="threads", progress_bar=False).array, dtype=np.float32)
+    adf_range = (detector.adf_mrad[0], min(detector.adf_mrad[1], microscope.usable_max_angle_mrad()))
+    if adf_range[0] >= adf_range[1]:
+        raise ValueError(f"the ADF detector starts at {detector.adf_mrad[0]} mrad but potential_sampling "
+                         f"{microscope.potential_sampling} A represents {microscope.usable_max_angle_mrad():.1f} mrad; "
+                         "use a finer sampling or a lower ADF range.")
+    detectors = [abtem.PixelatedDetector(max_angle=needed), abtem.AnnularDetector(*adf_range)]
+    patterns, annular = probe.scan(potential, scan=scan, detectors=detectors, max_batch=16).compute(
+        scheduler="threads", progress_bar=False)
+    array = np.asarray(patterns.array, dtype=np.float32)
     array = array.reshape(len(exit_slices), len(ys), len(xs), *array.shape[-2:])
+    adf = np.asarray(annular.array, dtype=np.float32).reshape(len(exit_slices), len(ys), len(xs))
     centre = np.array(array.shape[-2:]) // 2  # abTEM puts k = 0 at index n // 2
     crop = array[..., centre[0] - half: centre[0] + half, centre[1] - half: centre[1] + half]
     n, b = detector.pixels, detector.binning
     binned = crop.reshape(*crop.shape[:-2], n, b, n, b).sum(axis=(-3, -1))
-    return np.ascontiguousarray(np.swapaxes(binned, -1, -2)), native * b  # rows ky, columns kx
+    return np.ascontiguousarray(np.swapaxes(binned, -1, -2)), adf, native * b  # rows ky, columns kx

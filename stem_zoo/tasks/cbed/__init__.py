@@ -3,7 +3,7 @@
 Declared for :mod:`stem_zoo.task` (nothing heavy is imported here).
 """
 
-FACADES = {"classify_stacks": "classify:classify_stacks"}
+FACADES = {"classify_stacks": "classify:classify_stacks", "classify_scan": "classify:classify_scan"}
 COMMANDS: dict = {}
 FORMER_MODULES = {"stem_zoo.models.cbed_cnn": "model"}  # builder modules named by configs of earlier releases
 HOOKS = {

@@ -1,4 +1,10 @@
-"""Apply the CBED classifiers to 4D-STEM stacks: checked input, class probabilities out.
+"""Apply the CBED classifiers to 4D-STEM scans: registered to the lattice, checked, class probabilities out.
+
+:func:`classify_scan` takes a raw scan (patterns and the ADF recorded with them, on the
+scan's nominal positions), registers it (:func:`stem_datasets.pipeline.scan_registration.register_scan`,
+as the training data were) and classifies the registered lines (``cbed_interface_cnn``) or
+their average over the cell (``cbed_step_cnn``). :func:`classify_stacks` classifies stacks
+that are already on the model's positions.
 
 Example:
     >>> import numpy as np
@@ -51,6 +57,35 @@ def check_stacks(stacks, shape: tuple[int, ...], model_id: str) -> np.ndarray:
     if (array < 0).any():
         raise ValueError(f"{model_id}: CBED intensities must be >= 0 (counts or fractions of the probe).")
     return array.astype(np.float32)
+
+
+MODEL_SPAN_CELLS = 1.5  # the model positions: from the terminating TiO2 plane 1.5 SrTiO3 cells into the film
+
+
+def classify_scan(cbed, adf, positions_x, lines_y, model="cbed_interface_cnn", max_dx: float = 0.6):
+    """(predictions, registered scan) of a raw 4D-STEM raster across the interface.
+
+    ``cbed`` is (lines, positions, ky, kx) at the model's mrad per pixel, ``adf`` (lines,
+    positions) recorded with it; ``positions_x`` [A] are the nominal positions along the
+    scan from where the scan believes the terminating TiO2 plane is (known to ``max_dx``),
+    ``lines_y`` [A] the lines, evenly spaced over one SrTiO3 cell (at least 7 lines for the
+    cell average to be independent of where they fall). The scan must reach past both ends
+    of the model's positions (0 to 5.86 A) and be about twice as dense (0.42 A steps).
+    """
+    from stem_datasets.pipeline.scan_registration import A_SUBSTRATE, register_scan
+
+    entry = get_entry(model) if isinstance(model, str) else getattr(getattr(model, "zoo", None), "entry", None)
+    if entry is None or entry.input.feature not in ("cbed", "cbed_cell_average"):
+        raise ValueError("classify_scan needs a zoo CBED classifier (cbed_interface_cnn, cbed_step_cnn) or one loaded by stem_zoo.load.")
+    cbed = np.asarray(cbed)
+    if cbed.ndim != 4 or cbed.shape[2:] != tuple(entry.input.crop_shape[1:]):
+        raise ValueError(f"{entry.id}: classify_scan expects patterns (lines, positions, {entry.input.crop_shape[1]}, "
+                         f"{entry.input.crop_shape[2]}), got {cbed.shape}.")
+    check_stacks(cbed.reshape(-1, *cbed.shape[2:])[:, None], (1, *cbed.shape[2:]), entry.id)  # finite, non-negative
+    model_x = np.linspace(0.0, MODEL_SPAN_CELLS * A_SUBSTRATE, entry.input.crop_shape[0])
+    registered = register_scan(cbed, adf, positions_x, lines_y, model_x, max_dx=max_dx)
+    stacks = registered.cell_average() if entry.input.feature == "cbed_cell_average" else registered.cbed
+    return classify_stacks(stacks, model), registered
 
 
 def classify_stacks(stacks, model="cbed_interface_cnn", batch_size: int = 64) -> StackPredictions:
