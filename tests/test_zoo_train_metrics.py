@@ -35,14 +35,14 @@ SCRIPT = textwrap.dedent("""
 
     splits = {"train": stacks(160, 1), "validation": stacks(60, 2)}
     features = {"cbed": tfds.features.Tensor(shape=(4, 16, 16), dtype=np.float32),
-                "interface": tfds.features.ClassLabel(names=["rough", "intermixed"]),
+                "interface": tfds.features.ClassLabel(names=["rough", "intermixed", "abrupt"]),
                 "step_position": tfds.features.Scalar(dtype=np.int32)}
     builder = types.SimpleNamespace(
         name="tiny_cbed", info=types.SimpleNamespace(version="0.0.0", features=features),
         as_dataset=lambda split, shuffle_files=False: tf.data.Dataset.from_tensor_slices(splits[split]))
     real = registry.get_entry("cbed_interface_cnn")
     entry = dataclasses.replace(real, input=dataclasses.replace(real.input, crop_shape=(4, 16, 16)),
-                                outputs=("rough", "intermixed"), label="interface",
+                                outputs=("rough", "intermixed", "abrupt"), label="interface",
                                 subset={"step_position": (-1, *range(1, 10))},
                                 **({"label_values": ()} if hasattr(real, "label_values") else {}))
     train_module.get_entry = lambda model_id: entry
@@ -93,10 +93,13 @@ def test_fit_validation_metrics_equal_the_saved_models_evaluation(tmp_path):
         assert _close(logs["val_accuracy"], direct["correct"] / direct["n"], 1e-6), (epoch, logs, direct)
         assert _close(logs["val_loss"], direct["loss"]), (epoch, logs, direct)
 
-    last, saved, validation = result["epochs"][-1]["logs"], result["saved"], result["record"]["validation"]
+    # the saved model is the epoch the task's early stopping kept (lowest val_loss), else the last
+    chosen = result["record"].get("selected_epoch", epochs)
+    assert 1 <= chosen <= epochs
+    last, saved, validation = result["epochs"][chosen - 1]["logs"], result["saved"], result["record"]["validation"]
     # the whole split (29 or so examples, not a multiple of the batch), scored as training.json scores it
     assert validation["n"] == saved["n"] and saved["n"] % 8 != 0
-    assert sum(validation["confusion"][k][k] for k in range(2)) == saved["correct"]
+    assert sum(validation["confusion"][k][k] for k in range(3)) == saved["correct"]
     assert round(last["val_accuracy"] * saved["n"]) == saved["correct"]
     assert _close(last["val_accuracy"], saved["correct"] / saved["n"], 1e-6), (last, saved)
     assert _close(last["val_loss"], saved["loss"]), (last, saved)

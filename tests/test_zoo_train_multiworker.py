@@ -45,14 +45,14 @@ SCRIPT = textwrap.dedent("""
 
     splits = {"train": stacks(n_train, seed), "validation": stacks(20, 99)}
     features = {"cbed": tfds.features.Tensor(shape=(4, 16, 16), dtype=np.float32),
-                "interface": tfds.features.ClassLabel(names=["rough", "intermixed"]),
+                "interface": tfds.features.ClassLabel(names=["rough", "intermixed", "abrupt"]),
                 "step_position": tfds.features.Scalar(dtype=np.int32)}
     builder = types.SimpleNamespace(
         name="tiny_cbed", info=types.SimpleNamespace(version="0.0.0", features=features),
         as_dataset=lambda split, shuffle_files=False: tf.data.Dataset.from_tensor_slices(splits[split]))
     real = registry.get_entry("cbed_interface_cnn")
     entry = dataclasses.replace(real, input=dataclasses.replace(real.input, crop_shape=(4, 16, 16)),
-                                outputs=("rough", "intermixed"), label="interface",
+                                outputs=("rough", "intermixed", "abrupt"), label="interface",
                                 subset={"step_position": (-1, *range(1, 10))}, label_values=())
     train_module.get_entry = lambda model_id: entry
     data.load_builder = lambda dataset, config, data_dir=None: builder

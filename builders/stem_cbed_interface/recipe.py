@@ -31,6 +31,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import ClassVar, Iterator
 
 import numpy as np
@@ -369,3 +370,61 @@ def describe(recipe: CbedInterfaceRecipe) -> dict:
                         "(Poisson noise at nuisance.adf_dose), patterns resampled onto the model's positions (cubic spline in x)",
         "step_positions": list(STEPS),
     }
+
+
+# --- the dataset report's section (``stem-datasets report``) ----------------------------------------------------------
+
+
+def report_section(builder, out_dir) -> list[str]:
+    """How well the scans were registered, per split, and a figure: one example per class, its noisy ADF raster on
+    the fitted x (the nominal planes dashed), and its registered patterns."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import tensorflow_datasets as tfds
+
+    from stem_datasets.pipeline.scan_registration import interface_columns
+
+    recipe, name = builder.builder_config.recipe, builder.builder_config.name
+    lines = ["## Scan registration", "",
+             "Fitted minus drawn scan offset (`registration_error_angstrom`), per split: median and largest |error| "
+             "[A] along x (across the interface) and y (along it). The drawn offsets reach "
+             f"+-{recipe.nuisance.scan_offset_x} A in x and a whole cell in y.", "",
+             "| split | runs x thicknesses | median x | max x | median y | max y |", "| --- | --- | --- | --- | --- | --- |"]
+    shown = {}
+    for split in builder.info.splits:
+        errors = {}
+        for e in tfds.as_numpy(builder.as_dataset(split=split, shuffle_files=False)):
+            errors[(e["simulation"], float(e["thickness_angstrom"]))] = e["registration_error_angstrom"]
+            kind = CLASSES[int(e["interface"])]
+            if kind not in shown and int(e["line_position"]) == 0:
+                shown[kind] = e
+        err = np.abs(np.array(list(errors.values())))
+        lines.append(f"| {split} | {len(err)} | {np.median(err[:, 0]):.3f} | {err[:, 0].max():.3f} | "
+                     f"{np.median(err[:, 1]):.3f} | {err[:, 1].max():.3f} |")
+    x, y = recipe.scan.raw_x(A), np.arange(recipe.scan.lines) * A / recipe.scan.lines
+    cols = 1 + min(4, recipe.scan.positions)
+    figure, axes = plt.subplots(len(shown), cols, figsize=(2.2 * cols, 2.2 * len(shown)), squeeze=False)
+    for r, (kind, e) in enumerate(sorted(shown.items())):
+        dx = float(e["scan_offset_x_angstrom"] + e["registration_error_angstrom"][0])
+        ax = axes[r, 0]
+        step = x[1] - x[0]
+        ax.imshow(e["adf"], cmap="gray", aspect="auto",
+                  extent=(x[0] + dx - step / 2, x[-1] + dx + step / 2, len(y) - 0.5, -0.5))
+        for plane in sorted({cx for _, cx, _ in interface_columns()}):
+            if x[0] + dx <= plane <= x[-1] + dx:  # the nominal planes where the fit puts them
+                ax.axvline(plane, color="tab:cyan", lw=0.8, ls="--")
+        ax.set(title=f"{kind}: noisy ADF, fitted planes", xlabel="x from the TiO2 plane [A]", ylabel="raw line")
+        ax.title.set_fontsize(7)
+        for c in range(1, cols):
+            p = (c - 1) * (recipe.scan.positions - 1) // max(cols - 2, 1)
+            axes[r, c].imshow(np.sqrt(e["cbed"][p]), cmap="magma")
+            axes[r, c].set_title(f"registered x = {p * recipe.scan.step(A):.2f} A", fontsize=7)
+            axes[r, c].set_axis_off()
+    figure.suptitle(f"stem_cbed_interface/{name}: registered scans (line 0)", fontsize=9)
+    figure.tight_layout()
+    path = Path(out_dir) / f"stem_cbed_interface_{name}_registration.png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return [*lines, "", f"![registration]({path.name})", ""]

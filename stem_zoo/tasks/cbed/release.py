@@ -63,6 +63,49 @@ def split_probabilities(model, builder, split: str, entry) -> tuple[np.ndarray, 
     return np.concatenate(labels), np.concatenate(probabilities)
 
 
+TI_BINS = (0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def structure_table(model, builder, entry, splits: tuple[str, ...] = ("test", "test_unseen_thickness")) -> list[str]:
+    """Markdown: the fraction of examples classified right, by structure (step depth, Ti fraction) and split."""
+    from stem_zoo import data
+
+    rows = {}
+    for split in splits:
+        labels, probabilities, steps, ti = [], [], [], []
+        for inputs, truth, extra in data.eval_pipeline(builder, split, entry, 256, keep=("step_position", "intermix_fraction")):
+            probabilities.append(np.asarray(model.predict_on_batch(inputs)))
+            labels.append(truth.numpy())
+            steps.append(extra["step_position"].numpy())
+            ti.append(extra["intermix_fraction"].numpy())
+        labels, predicted = np.concatenate(labels), np.concatenate(probabilities).argmax(axis=1)
+        steps, ti = np.concatenate(steps), np.concatenate(ti)
+        groups = {}
+        if entry.id == "cbed_step_cnn":
+            for k in sorted(set(steps)):  # the label's index (step_position k + 1)
+                inside = steps == k
+                groups[f"step {entry.label_values[k] if entry.label_values else k}: exact / within one"] = (
+                    f"{np.mean(predicted[inside] == labels[inside]):.2f} / {np.mean(abs(predicted[inside] - labels[inside]) <= 1):.2f} "
+                    f"({inside.sum()})")
+        else:
+            names = list(entry.label_values or entry.outputs)
+            for k in sorted(set(steps[steps > 0])):
+                inside = steps == k
+                groups[f"rough, step {k}"] = f"{np.mean(predicted[inside] == labels[inside]):.2f} ({inside.sum()})"
+            mixed = labels == names.index("intermixed")
+            for low, high in zip(TI_BINS[:-1], TI_BINS[1:]):
+                inside = mixed & (ti >= low - 0.02) & (ti < high - 0.02 if high < TI_BINS[-1] else ti <= high + 0.02)
+                if inside.any():
+                    groups[f"intermixed, Ti {low:.1f}-{high:.1f}"] = f"{np.mean(predicted[inside] == labels[inside]):.2f} ({inside.sum()})"
+            abrupt = labels == names.index("abrupt")
+            groups["abrupt"] = f"{np.mean(predicted[abrupt] == labels[abrupt]):.2f} ({abrupt.sum()})"
+        for group, cell in groups.items():
+            rows.setdefault(group, {})[split] = cell
+    lines = ["| structure | " + " | ".join(splits) + " |", "|" + " --- |" * (len(splits) + 1)]
+    lines += [f"| {group} | " + " | ".join(cells.get(s, "-") for s in splits) + " |" for group, cells in rows.items()]
+    return lines
+
+
 def reliability_figure(metrics: dict, path: str | Path, title: str) -> Path:
     """Accuracy against the top probability per split (``metrics[split]["reliability"]``), with the diagonal."""
     import matplotlib
@@ -114,8 +157,11 @@ def release(model_id: str, run_dir: str | Path, config: str = "small", data_dir:
                      "calibrated_on": f"{old.dataset}/{config}:{version} validation",
                      "description": "temperature scaling: the last layer's logits divided by the temperature (folded "
                                     "into its weights), fitted by the validation negative log-likelihood"},
-        training={**old.training, "trainer": f"stem-zoo train {model_id} --config {config} --epochs {settings['epochs']} "
-                                             f"--batch-size {settings['batch_size']}",
+        training={"trainer": f"stem-zoo train {model_id} --config {config} --epochs {settings['epochs']} "
+                             f"--batch-size {settings['batch_size']}",
+                  "optimizer": "Adam(1e-3), halved after 4 epochs without val_loss improvement; stopped after 10 without, "
+                               "keeping the epoch of lowest val_loss; sparse categorical cross-entropy",
+                  **{k: old.training[k] for k in ("dropout", "augmentation") if k in old.training},
                   "epochs": settings["epochs"], "global_batch": settings["batch_size"], "replicas": training["replicas"],
                   "hardware": training["hardware"], "train_seconds": training["train_seconds"],
                   "dataset": training["dataset"],
@@ -128,7 +174,12 @@ def release(model_id: str, run_dir: str | Path, config: str = "small", data_dir:
         if split != "feature":
             for value, m in groups.items():
                 metrics[f"{split} @ {float(value) / 10:.1f} nm"] = m
-    entry = dataclasses.replace(entry, metrics=metrics, metrics_version=version, card_notes=card_notes)
+    figure = f"{model_id}_reliability.png"
+    notes = [card_notes, "", f"## Right by structure ({old.dataset}/{config} {version}; fraction right, examples)", "",
+             *structure_table(model, builder, entry), "",
+             f"## Calibration (temperature {temperature:.3f}, fitted on validation)", "",
+             f"![reliability]({figure})", ""]
+    entry = dataclasses.replace(entry, metrics=metrics, metrics_version=version, card_notes="\n".join(notes))
     folder = hub.stage(model, entry, Path(tempfile.mkdtemp()) / model_id, entry.hub_repo)
-    reliability_figure(metrics, folder / f"{model_id}_reliability.png", f"{model_id}, {old.dataset}/{config} {version}")
+    reliability_figure(metrics, folder / figure, f"{model_id} ({config} {version})")
     return hub.copy_as_packaged(folder, model_id)
