@@ -42,7 +42,7 @@ def stack(cells=26, k: float | None = 0.5, mix=0.0, angle=0.0, width=None, terra
     run = simulate_4dstem(structure, [cells * A], microscope, SCAN, RECIPE.detector, None,
                           offset=(offset[0], 3 * A + offset[1]))
     adf = np.random.default_rng(seed).poisson(run.adf[0] * DOSE) / DOSE
-    registered = register_scan(run.cbed[0], adf, SCAN.raw_x(A), np.arange(SCAN.lines) * A / SCAN.lines, SCAN.model_x(A))
+    registered = register_scan(run.cbed[0], adf, SCAN.raw_x(A), SCAN.lines_y(A), SCAN.model_x(A))
     raw = run.cbed[0][:, SCAN.on_model_positions()].mean(axis=0)  # the model's nominal positions, unregistered
     return _standardized(registered.cell_average()), _standardized(raw)
 

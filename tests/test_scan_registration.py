@@ -9,7 +9,7 @@ from stem_datasets.simulation.microscope import Microscope
 from stem_datasets.simulation.simulate import CbedDetector, InterfaceScan, simulate_4dstem
 
 SCAN = InterfaceScan(positions=8, lines=8, oversample=2, margin=2)
-NOMINAL_Y = np.arange(SCAN.lines) * A / SCAN.lines
+NOMINAL_Y = SCAN.lines_y(A)
 
 
 @pytest.mark.parametrize("dx, y0", [(0.25, 1.3), (-0.3, 3.6), (0.0, 0.0)])

@@ -122,7 +122,7 @@ def _classify(structure, model):
     microscope = RECIPE.microscope.replace(**NUISANCE)
     run = simulate_4dstem(structure, [CELLS * A], microscope, scan, RECIPE.detector, SimulationCache(),
                           offset=(OFFSET[0], OFFSET[1] + 3 * A))
-    predictions, registered = classify_scan(run.cbed[0], run.adf[0], scan.raw_x(A), np.arange(scan.lines) * A / scan.lines, model)
+    predictions, registered = classify_scan(run.cbed[0], run.adf[0], scan.raw_x(A), scan.lines_y(A), model)
     assert registered.offset.dx == pytest.approx(OFFSET[0], abs=0.1) and registered.offset.y0 == pytest.approx(OFFSET[1], abs=0.1)
     return predictions
 

@@ -299,8 +299,7 @@ def register_unit(recipe: CbedInterfaceRecipe, d: StructureDraw, stacks: CbedSta
     """
     rng = np.random.default_rng([d.adf_seed, t_index])
     adf = (rng.poisson(np.maximum(stacks.adf[t_index], 0) * d.adf_dose) / d.adf_dose).astype(np.float32)
-    nominal_y = np.arange(recipe.scan.lines) * A / recipe.scan.lines
-    registered = register_scan(stacks.cbed[t_index], adf, recipe.scan.raw_x(A), nominal_y, recipe.scan.model_x(A))
+    registered = register_scan(stacks.cbed[t_index], adf, recipe.scan.raw_x(A), recipe.scan.lines_y(A), recipe.scan.model_x(A))
     return registered, adf
 
 
@@ -403,7 +402,7 @@ def report_section(builder, out_dir) -> list[str]:
         err = np.abs(np.array(list(errors.values())))
         lines.append(f"| {split} | {len(err)} | {np.median(err[:, 0]):.3f} | {err[:, 0].max():.3f} | "
                      f"{np.median(err[:, 1]):.3f} | {err[:, 1].max():.3f} |")
-    x, y = recipe.scan.raw_x(A), np.arange(recipe.scan.lines) * A / recipe.scan.lines
+    x, y = recipe.scan.raw_x(A), recipe.scan.lines_y(A)
     cols = 1 + min(4, recipe.scan.positions)
     figure, axes = plt.subplots(len(shown), cols, figsize=(2.2 * cols, 2.2 * len(shown)), squeeze=False)
     for r, (kind, e) in enumerate(sorted(shown.items())):

@@ -300,6 +300,10 @@ class InterfaceScan:
         """The raw positions that are the model's (for a scan on the lattice): ``raw[..., scan.on_model_positions(), ...]``."""
         return slice(self.margin, self.margin + (self.positions - 1) * self.oversample + 1, self.oversample)
 
+    def lines_y(self, lattice_constant: float) -> np.ndarray:
+        """y of the lines [A] from the A columns, before any scan offset: evenly spaced over one cell."""
+        return np.arange(self.lines) * lattice_constant / self.lines
+
     def raw_x(self, lattice_constant: float) -> np.ndarray:
         """The simulated positions along x from the interface plane [A], before any scan offset."""
         fine = self.step(lattice_constant) / self.oversample
@@ -400,7 +404,7 @@ def simulate_4dstem(
     if not all(np.isfinite(offset)) or len(offset) != 2:
         raise ValueError(f"offset must be two finite numbers (dx, y0) in A, got {offset}.")
     positions_x = scan.raw_x(a) + float(offset[0])
-    lines_y = np.arange(scan.lines) * a / scan.lines + float(offset[1])
+    lines_y = scan.lines_y(a) + float(offset[1])
     key = cache_key({
         "format": CBED_CACHE_FORMAT,
         "abtem": _abtem_version(),

@@ -59,9 +59,6 @@ def check_stacks(stacks, shape: tuple[int, ...], model_id: str) -> np.ndarray:
     return array.astype(np.float32)
 
 
-MODEL_SPAN_CELLS = 1.5  # the model positions: from the terminating TiO2 plane 1.5 SrTiO3 cells into the film
-
-
 def classify_scan(cbed, adf, positions_x, lines_y, model="cbed_interface_cnn", max_dx: float = 0.6):
     """(predictions, registered scan) of a raw 4D-STEM raster across the interface.
 
@@ -73,6 +70,7 @@ def classify_scan(cbed, adf, positions_x, lines_y, model="cbed_interface_cnn", m
     of the model's positions (0 to 5.86 A) and be about twice as dense (0.42 A steps).
     """
     from stem_datasets.pipeline.scan_registration import A_SUBSTRATE, register_scan
+    from stem_datasets.simulation.simulate import InterfaceScan
 
     entry = get_entry(model) if isinstance(model, str) else getattr(getattr(model, "zoo", None), "entry", None)
     if entry is None or entry.input.feature not in ("cbed", "cbed_cell_average"):
@@ -82,7 +80,7 @@ def classify_scan(cbed, adf, positions_x, lines_y, model="cbed_interface_cnn", m
         raise ValueError(f"{entry.id}: classify_scan expects patterns (lines, positions, {entry.input.crop_shape[1]}, "
                          f"{entry.input.crop_shape[2]}), got {cbed.shape}.")
     check_stacks(cbed.reshape(-1, *cbed.shape[2:])[:, None], (1, *cbed.shape[2:]), entry.id)  # finite, non-negative
-    model_x = np.linspace(0.0, MODEL_SPAN_CELLS * A_SUBSTRATE, entry.input.crop_shape[0])
+    model_x = InterfaceScan(positions=entry.input.crop_shape[0]).model_x(A_SUBSTRATE)  # TiO2 plane to 1.5 cells in
     registered = register_scan(cbed, adf, positions_x, lines_y, model_x, max_dx=max_dx)
     stacks = registered.cell_average() if entry.input.feature == "cbed_cell_average" else registered.cbed
     return classify_stacks(stacks, model), registered

@@ -142,13 +142,12 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
     figure, axes = plt.subplots(len(cases), scan.positions, figsize=(1.6 * scan.positions, 1.9 * len(cases)))
     rows = ["| structure | truth | predicted per line (p) | registered offset dx, y0 [A] | predicted step (cell average) |",
             "| --- | --- | --- | --- | --- |"]
-    nominal_y = np.arange(scan.lines) * A / scan.lines
     for r, (name, (structure, truth, step)) in enumerate(cases.items()):
         microscope = recipe.microscope.replace(seed=seed + r)
         stacks = simulate_4dstem(structure, [t], microscope, scan, recipe.detector, SimulationCache(),
                                  offset=(offset[0], 3 * A + offset[1]))
-        lines, registered = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), nominal_y, interface_model)
-        average, _ = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), nominal_y, step_model)
+        lines, registered = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), scan.lines_y(A), interface_model)
+        average, _ = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), scan.lines_y(A), step_model)
         per_line = ", ".join(f"{n} ({p.max():.2f})" for n, p in zip(lines.names, lines.probabilities))
         predicted_step = f"{average.names[0]} (p {average.probabilities[0].max():.2f})" + ("" if step is not None else ", not a step")
         rows.append(f"| {name} | {truth}{'' if step is None else f', step {step}'} | {per_line} | "
