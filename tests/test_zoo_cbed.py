@@ -152,3 +152,29 @@ def test_temperature_folded_into_the_last_layer_calibrates_its_probabilities():
     probabilities[np.arange(500), predicted] = 0.99
     t = fit_temperature(probabilities, labels)
     assert t > 1 and tempered(probabilities, t).max(axis=1).mean() == pytest.approx(0.6, abs=0.05)
+
+
+def test_an_ensemble_is_tempered_member_by_member():
+    from stem_zoo.tasks.cbed.release import apply_temperature, fit_temperature, member_probabilities, tempered
+    import keras
+
+    from stem_zoo.train import average_models
+
+    entry = get_entry("cbed_interface_cnn")
+    keras.utils.set_random_seed(5)
+    ensemble = average_models([build_cbed_interface_cnn(entry.input) for _ in range(2)])
+    x = np.random.default_rng(5).normal(size=(3, 8, 32, 32, 1)).astype("float32")
+    members = member_probabilities(ensemble, x)
+    assert members.shape == (2, 3, 3) and not np.allclose(members[0], members[1])
+    np.testing.assert_allclose(np.asarray(ensemble.predict_on_batch(x)), members.mean(axis=0), atol=1e-5)
+    after = np.asarray(apply_temperature(ensemble, 3.0).predict_on_batch(x))
+    np.testing.assert_allclose(after, np.mean([tempered(m, 3.0) for m in members], axis=0), atol=1e-5)
+    # two members, each at p = 0.98 and right 70% of the time (on different examples): cooled (T > 1)
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 3, 400)
+    confident = np.full((2, 400, 3), 0.01)
+    for m in range(2):
+        predicted = np.where(rng.uniform(size=400) < 0.7, labels, (labels + 1) % 3)
+        confident[m, np.arange(400), predicted] = 0.98
+    t = fit_temperature(confident, labels)
+    assert t > 1 and fit_temperature(confident[0], labels) > 1

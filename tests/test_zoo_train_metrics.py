@@ -41,7 +41,7 @@ SCRIPT = textwrap.dedent("""
         name="tiny_cbed", info=types.SimpleNamespace(version="0.0.0", features=features),
         as_dataset=lambda split, shuffle_files=False: tf.data.Dataset.from_tensor_slices(splits[split]))
     real = registry.get_entry("cbed_interface_cnn")
-    entry = dataclasses.replace(real, input=dataclasses.replace(real.input, crop_shape=(4, 16, 16)),
+    entry = dataclasses.replace(real, input=dataclasses.replace(real.input, crop_shape=(4, 16, 16), feature="cbed"),
                                 outputs=("rough", "intermixed", "abrupt"), label="interface",
                                 subset={"step_position": (-1, *range(1, 10))},
                                 **({"label_values": ()} if hasattr(real, "label_values") else {}))

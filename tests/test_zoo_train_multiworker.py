@@ -51,7 +51,7 @@ SCRIPT = textwrap.dedent("""
         name="tiny_cbed", info=types.SimpleNamespace(version="0.0.0", features=features),
         as_dataset=lambda split, shuffle_files=False: tf.data.Dataset.from_tensor_slices(splits[split]))
     real = registry.get_entry("cbed_interface_cnn")
-    entry = dataclasses.replace(real, input=dataclasses.replace(real.input, crop_shape=(4, 16, 16)),
+    entry = dataclasses.replace(real, input=dataclasses.replace(real.input, crop_shape=(4, 16, 16), feature="cbed"),
                                 outputs=("rough", "intermixed", "abrupt"), label="interface",
                                 subset={"step_position": (-1, *range(1, 10))}, label_values=())
     train_module.get_entry = lambda model_id: entry
@@ -163,10 +163,16 @@ def test_chief_and_worker_end_with_the_same_weights_and_only_the_chief_writes(tm
 
 def test_workers_without_tf_config_fail_with_an_example(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert cli.main(["train", "cbed_interface_cnn", "--workers", "--out", str(tmp_path / "run")]) == 2
+    assert cli.main(["train", "cbed_step_cnn", "--workers", "--out", str(tmp_path / "run")]) == 2
     error = capsys.readouterr().err
     assert "TF_CONFIG" in error and "not set" in error and TF_CONFIG_EXAMPLE in error
     assert not (tmp_path / "run").exists()
+
+
+def test_an_ensemble_across_workers_is_refused_before_anything_runs(tmp_path, capsys):
+    # cbed_interface_cnn records --ensemble 3: its members train one after another on one machine
+    assert cli.main(["train", "cbed_interface_cnn", "--workers", "--out", str(tmp_path / "run")]) == 2
+    assert "drop --workers" in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("text, says", [

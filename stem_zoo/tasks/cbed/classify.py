@@ -2,8 +2,8 @@
 
 :func:`classify_scan` takes a raw scan (patterns and the ADF recorded with them, on the
 scan's nominal positions), registers it (:func:`stem_datasets.pipeline.scan_registration.register_scan`,
-as the training data were) and classifies the registered lines (``cbed_interface_cnn``) or
-their average over the cell (``cbed_step_cnn``). :func:`classify_stacks` classifies stacks
+as the training data were) and classifies the registered lines or, for the shipped models
+(``cbed_interface_cnn``, ``cbed_step_cnn``), their average over the cell. :func:`classify_stacks` classifies stacks
 that are already on the model's positions.
 
 Example:

@@ -5,8 +5,8 @@ them (the relative positions of diffraction features matter; pooling after each 
 "dramatically reduced the network accuracy" in the seed paper), one average pooling,
 two dense layers and a softmax; dropout 15% on every layer. The interface model has
 three outputs (rough, intermixed, abrupt), the step model nine (step at 0.1, ..., 0.9 of
-the thickness; 0 and 1 would be flat, abrupt interfaces). Both read scans registered to
-the lattice (:mod:`stem_datasets.pipeline.scan_registration`) and are released with
+the thickness; 0 and 1 would be flat, abrupt interfaces). Both read the patterns of a scan
+registered to the lattice and averaged over one unit cell in y (:mod:`stem_datasets.pipeline.scan_registration`) and are released with
 calibrated probabilities (:mod:`stem_zoo.tasks.cbed.release`). Inputs are preprocessed outside the model
 (:func:`stem_datasets.pipeline.augment_cbed.preprocess_cbed`). Their part of ``stem-zoo report``
 (:func:`report`, one for both models): fresh simulations classified by both.
@@ -110,7 +110,8 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
     Four abTEM runs at ``stem_cbed_interface/small`` settings (about a minute on 2 cores,
     cached afterwards): buried steps at 0.3 and 0.7 of the thickness, a 25%-intermixed and an
     abrupt interface, each scanned off the lattice (0.2 A in x, 1.1 A in y) and registered
-    from its ADF as a user's scan is (:func:`stem_zoo.tasks.cbed.classify.classify_scan`).
+    from its ADF as a user's scan is (:func:`stem_zoo.tasks.cbed.classify.classify_scan`);
+    both models classify the registered cell average.
     Writes ``cbed_classifiers.md`` with a figure of the registered stacks and predictions.
     """
     import matplotlib
@@ -140,23 +141,23 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
     interface_model, step_model = load("cbed_interface_cnn"), load("cbed_step_cnn")
     classes = tuple(interface_model.zoo.entry.outputs)
     figure, axes = plt.subplots(len(cases), scan.positions, figsize=(1.6 * scan.positions, 1.9 * len(cases)))
-    rows = ["| structure | truth | predicted per line (p) | registered offset dx, y0 [A] | predicted step (cell average) |",
+    rows = ["| structure | truth | predicted interface (p) | registered offset dx, y0 [A] | predicted step |",
             "| --- | --- | --- | --- | --- |"]
     for r, (name, (structure, truth, step)) in enumerate(cases.items()):
         microscope = recipe.microscope.replace(seed=seed + r)
         stacks = simulate_4dstem(structure, [t], microscope, scan, recipe.detector, SimulationCache(),
                                  offset=(offset[0], 3 * A + offset[1]))
-        lines, registered = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), scan.lines_y(A), interface_model)
+        interface, registered = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), scan.lines_y(A), interface_model)
         average, _ = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), scan.lines_y(A), step_model)
-        per_line = ", ".join(f"{n} ({p.max():.2f})" for n, p in zip(lines.names, lines.probabilities))
+        predicted_interface = f"{interface.names[0]} ({interface.probabilities[0].max():.2f})"
         predicted_step = f"{average.names[0]} (p {average.probabilities[0].max():.2f})" + ("" if step is not None else ", not a step")
-        rows.append(f"| {name} | {truth}{'' if step is None else f', step {step}'} | {per_line} | "
+        rows.append(f"| {name} | {truth}{'' if step is None else f', step {step}'} | {predicted_interface} | "
                     f"{registered.offset.dx:.2f}, {registered.offset.y0:.2f} | {predicted_step} |")
         for p, ax in enumerate(axes[r]):
             ax.imshow(np.sqrt(registered.cbed[0, p]), cmap="magma")
             ax.set_xticks([]), ax.set_yticks([])
             ax.set_title(f"x = {p * scan.step(A):.1f} A", fontsize=7)
-        axes[r, 0].set_ylabel(f"{name}\n{lines.names[0]} {lines.probabilities[0].max():.2f}", fontsize=7)
+        axes[r, 0].set_ylabel(f"{name}\n{predicted_interface}", fontsize=7)
     figure.suptitle(f"Registered CBED along line 0 (sqrt intensity), {t:.1f} A, {recipe.microscope.energy / 1e3:.0f} kV, "
                     f"{recipe.microscope.semiangle:.0f} mrad, {recipe.detector.pixels} px of {stacks.angular_sampling:.2f} mrad",
                     fontsize=9)
@@ -172,8 +173,8 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
         f"Four LaAlO3/SrTiO3 cross-sections, {t:.1f} A thick, simulated now with abTEM at `stem_cbed_interface/small` "
         f"settings ({recipe.microscope.frozen_phonons} frozen-phonon configurations, phonon seeds not used by the dataset), "
         f"{scan.lines} lines of {len(scan.raw_x(A))} probe positions each, the scan {offset[0]} A and {offset[1]} A off the "
-        "lattice; each registered from its ADF (`classify_scan`), then `cbed_interface_cnn` classifies every registered "
-        "line and `cbed_step_cnn` their cell average. Models: "
+        "lattice; each registered from its ADF (`classify_scan`), then `cbed_interface_cnn` and `cbed_step_cnn` classify "
+        "the registered lines' average over the cell. Models: "
         f"`{interface_model.zoo.source}`, `{step_model.zoo.source}`.", "",
         *rows, "",
         f"`cbed_interface_cnn` on its test split (structures it never saw): accuracy {interface_test['accuracy']:.3f}, "

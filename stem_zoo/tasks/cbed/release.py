@@ -3,7 +3,9 @@
 Calibration is temperature scaling (Guo et al. 2017): the softmax of the last layer's logits
 divided by one temperature T, fitted by the negative log-likelihood of the validation split.
 Dividing the last Dense layer's kernel and bias by T does exactly that, so the packaged
-model outputs calibrated probabilities wherever it runs, with no extra layer.
+model outputs calibrated probabilities wherever it runs, with no extra layer. An ensemble
+(``stem-zoo train --ensemble``: the mean of its members' probabilities) gets one T for every
+member, fitted on the mean of their tempered probabilities.
 
 Example:
     >>> import numpy as np
@@ -34,33 +36,58 @@ def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
 
 
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
-    """The T in [0.05, 20] that minimizes the negative log-likelihood of ``labels``."""
+    """The T in [0.05, 20] that minimizes the negative log-likelihood of ``labels``.
+
+    ``probabilities`` (n, classes), or (members, n, classes) of an ensemble that averages its
+    members' tempered probabilities.
+    """
     from scipy.optimize import minimize_scalar
 
     labels = np.asarray(labels).astype(int).ravel()
+    members = np.asarray(probabilities)
+    members = members[None] if members.ndim == 2 else members
 
     def nll(log_t: float) -> float:
-        return float(-np.mean(np.log(tempered(probabilities, np.exp(log_t))[np.arange(len(labels)), labels] + 1e-12)))
+        p = np.mean([tempered(m, np.exp(log_t)) for m in members], axis=0)
+        return float(-np.mean(np.log(p[np.arange(len(labels)), labels] + 1e-12)))
 
     return float(np.exp(minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded").x))
 
 
+def _members(model, layer: str = "probabilities") -> list:
+    """The model itself if it ends in ``layer``, else its member models that do (an ensemble's)."""
+    names = {sub.name for sub in model.layers}
+    if layer in names:
+        return [model]
+    members = [sub for sub in model.layers if hasattr(sub, "layers") and layer in {s.name for s in sub.layers}]
+    if not members:
+        raise ValueError(f"{model.name} has no layer {layer!r}, nor members that do: not a stem_zoo CBED classifier.")
+    return members
+
+
+def member_probabilities(model, inputs) -> np.ndarray:
+    """(members, n, classes): every member's probabilities (one member for a single model)."""
+    return np.stack([np.asarray(m.predict_on_batch(inputs)) for m in _members(model)])
+
+
 def apply_temperature(model, temperature: float, layer: str = "probabilities"):
-    """Divide the softmax layer's kernel and bias by ``temperature`` (in place); returns the model."""
-    dense = model.get_layer(layer)
-    dense.set_weights([w / temperature for w in dense.get_weights()])
+    """Divide the softmax layer's kernel and bias (every member's, for an ensemble) by ``temperature`` (in place);
+    returns the model."""
+    for member in _members(model, layer):
+        dense = member.get_layer(layer)
+        dense.set_weights([w / temperature for w in dense.get_weights()])
     return model
 
 
 def split_probabilities(model, builder, split: str, entry) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, probabilities) of every example of a split."""
+    """(labels, probabilities (members, n, classes)) of every example of a split."""
     from stem_zoo import data
 
     labels, probabilities = [], []
     for inputs, truth in data.eval_pipeline(builder, split, entry, 256):
-        probabilities.append(np.asarray(model.predict_on_batch(inputs)))
+        probabilities.append(member_probabilities(model, inputs))
         labels.append(truth.numpy())
-    return np.concatenate(labels), np.concatenate(probabilities)
+    return np.concatenate(labels), np.concatenate(probabilities, axis=1)
 
 
 TI_BINS = (0.1, 0.2, 0.3, 0.4, 0.5)
@@ -158,14 +185,18 @@ def release(model_id: str, run_dir: str | Path, config: str = "small", data_dir:
                      "description": "temperature scaling: the last layer's logits divided by the temperature (folded "
                                     "into its weights), fitted by the validation negative log-likelihood"},
         training={"trainer": f"stem-zoo train {model_id} --config {config} --epochs {settings['epochs']} "
-                             f"--batch-size {settings['batch_size']}",
+                             f"--batch-size {settings['batch_size']}"
+                             + (f" --ensemble {settings['ensemble']}" if settings.get("ensemble", 1) > 1 else ""),
                   "optimizer": "Adam(1e-3), halved after 4 epochs without val_loss improvement; stopped after 10 without, "
                                "keeping the epoch of lowest val_loss; sparse categorical cross-entropy",
                   **{k: old.training[k] for k in ("dropout", "augmentation") if k in old.training},
                   "epochs": settings["epochs"], "global_batch": settings["batch_size"], "replicas": training["replicas"],
                   "hardware": training["hardware"], "train_seconds": training["train_seconds"],
                   "dataset": training["dataset"],
-                  **{k: training[k] for k in ("selected_epoch", "epochs_run") if k in training}})
+                  **{k: training[k] for k in ("selected_epoch", "epochs_run") if k in training},
+                  **({"members": [{"seed": m["settings"]["seed"], "epochs_run": m.get("epochs_run"),
+                                   "selected_epoch": m.get("selected_epoch"), "train_seconds": m["train_seconds"]}
+                                  for m in training["members"]]} if training.get("members") else {})})
     with tempfile.TemporaryDirectory() as tmp:
         staged = hub.load_folder(hub.stage(model, entry, Path(tmp) / model_id, entry.hub_repo))
         record = benchmark(staged, config=config, data_dir=data_dir, by="thickness_class_angstrom")
