@@ -68,7 +68,7 @@ def _classify(case: HoldoutCase, model, cells: int = CELLS):
 
 CASES = {case.name: case for case in HOLDOUT_CASES}
 DEFOCUS_EXTRAPOLATION = (
-    "issue 28 (open): cbed_interface_cnn v0.4.0 reads intermixed vs abrupt through defocus beyond its training range "
+    "issue 28 (blocked: simulation compute): cbed_interface_cnn v0.4.0 reads intermixed vs abrupt through defocus beyond its training range "
     "(|df| <= 25 A): at -40 A this Ti 0.4 interface is called abrupt (p 0.59), at +35 A an abrupt one intermixed "
     "(bench/bench_cbed_holdout.py); inside the ranges it is right (next case). strict: the mark goes once weights pass.")
 
