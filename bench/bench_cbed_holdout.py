@@ -9,7 +9,7 @@ writes them to ``--out``/cbed_holdout.json. Multislice runs are cached
 (:class:`stem_datasets.simulation.cache.SimulationCache`): ~20-30 s each the first time on 2 cores.
 
     python bench/bench_cbed_holdout.py [--interface-model cbed_interface_cnn] [--step-model cbed_step_cnn]
-        [--cells 32 44] [--inside] [--out bench_cbed]
+        [--cells N ...] [--inside] [--out bench_cbed]
 """
 
 from __future__ import annotations
@@ -21,12 +21,11 @@ from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> None:
-    from stem_zoo.tasks.cbed.holdout import THICKNESS_CELLS
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--interface-model", default="cbed_interface_cnn", help="zoo id, model folder or hf:// URI")
     parser.add_argument("--step-model", default="cbed_step_cnn", help="zoo id, model folder or hf:// URI")
-    parser.add_argument("--cells", nargs="*", type=int, default=list(THICKNESS_CELLS), help="thicknesses [SrTiO3 cells]")
+    parser.add_argument("--cells", nargs="*", type=int, default=None,
+                        help="thicknesses [SrTiO3 cells] (default: 32 44, with --inside 26 51)")
     parser.add_argument("--inside", action="store_true",
                         help="image the same interfaces inside the dataset's nuisance ranges and at its seen thicknesses "
                              "(10.2, 19.9 nm): separates extrapolation in the nuisances from the structures")
@@ -37,11 +36,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from stem_datasets.simulation.cache import SimulationCache
     from stem_zoo.hub import load
-    from stem_zoo.tasks.cbed.holdout import A, HOLDOUT_CASES, INSIDE_THICKNESS_CELLS, classify_case
+    from stem_zoo.tasks.cbed.holdout import A, HOLDOUT_CASES, INSIDE_THICKNESS_CELLS, THICKNESS_CELLS, classify_case
 
     cases = [case.inside_ranges() for case in HOLDOUT_CASES] if args.inside else list(HOLDOUT_CASES)
-    if args.inside and args.cells == list(THICKNESS_CELLS):
-        args.cells = list(INSIDE_THICKNESS_CELLS)
+    args.cells = args.cells or list(INSIDE_THICKNESS_CELLS if args.inside else THICKNESS_CELLS)
 
     interface_model, step_model = load(args.interface_model), load(args.step_model)
     classes = tuple(interface_model.zoo.entry.outputs)

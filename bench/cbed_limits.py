@@ -11,8 +11,9 @@ under the noise the data carry:
   the estimate's own noise subtracted; and the nuisances a user cannot fix, as linear directions
   to be marginalized: defocus, thickness, beam tilt x and y (finite differences, common seeds);
 * the dataset: a stack of `small` holds only 2 phonon configurations, whose sampling noise the
-  models also face. Its covariance is not diagonal: a per-pixel model of it overstates the
-  separation 30-100x against the multislice (2 nm check), so it is measured, not modelled: the
+  models also face. Its covariance is not diagonal: a per-pixel model of it (var = c * mean**g,
+  fitted over pixels) overstated the separation 30-100x against these held-out realizations in a
+  2 nm check (issue 28's closing note), so it is measured, not modelled: the
   held-out separation of single realizations along the mean difference (leave one pair out),
   a linear read-out's d' (a floor on what an optimal one reaches).
 
