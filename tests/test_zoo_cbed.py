@@ -178,3 +178,15 @@ def test_an_ensemble_is_tempered_member_by_member():
         confident[m, np.arange(400), predicted] = 0.98
     t = fit_temperature(confident, labels)
     assert t > 1 and fit_temperature(confident[0], labels) > 1
+
+
+@pytest.mark.parametrize("probabilities, labels, match", [
+    (np.full((4, 3), 1 / 3), np.array([0, 1, 2]), "for 3 labels, got shape"),
+    (np.full((3, 3), np.nan), np.array([0, 1, 2]), "finite probabilities"),
+    (np.full((3, 3), 1 / 3), np.array([0, 1, 3]), "class indices 0-2"),
+])
+def test_fit_temperature_refuses_mismatched_input(probabilities, labels, match):
+    from stem_zoo.tasks.cbed.release import fit_temperature
+
+    with pytest.raises(ValueError, match=match):
+        fit_temperature(probabilities, labels)

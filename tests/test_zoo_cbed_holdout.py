@@ -48,6 +48,15 @@ def test_holdout_is_built_without_the_dataset_structure_code():
     assert holdout.A == A  # the same SrTiO3, written down twice
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"cells_z": 0}, "cells_z must be"), ({"cells_z": 4.5}, "cells_z must be"),
+    ({"cells_z": 4, "one_cell_out_from_slice": 9}, "slice 0-8"), ({"cells_z": 4, "ti_fraction": 1.5}, "0-1"),
+])
+def test_ase_interface_refuses_impossible_structures(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ase_interface(**kwargs)
+
+
 def test_holdout_values_lie_outside_the_dataset_draws():
     n = RECIPE.nuisance
     for t in (*RECIPE.thicknesses_angstrom, RECIPE.unseen_thickness_angstrom):

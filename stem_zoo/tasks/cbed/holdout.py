@@ -55,6 +55,13 @@ def ase_interface(cells_z: int, one_cell_out_from_slice: int | None = None, ti_f
     a buried step at half the thickness); ``ti_fraction`` of the first AlO2 plane's Al is replaced
     by Ti at random sites (``seed``).
     """
+    if not isinstance(cells_z, (int, np.integer)) or cells_z < 1:
+        raise ValueError(f"cells_z must be a whole number of SrTiO3 cells >= 1, got {cells_z!r}.")
+    if one_cell_out_from_slice is not None and not 0 <= one_cell_out_from_slice <= 2 * cells_z:
+        raise ValueError(f"one_cell_out_from_slice must be a slice 0-{2 * cells_z} (two per cell), "
+                         f"got {one_cell_out_from_slice!r}.")
+    if not 0.0 <= ti_fraction <= 1.0:
+        raise ValueError(f"ti_fraction is a fraction of the AlO2 plane's Al sites, 0-1, got {ti_fraction!r}.")
     sto = _growth_along_x(crystal(["Ti", "Sr", "O"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0, 0)],
                                   spacegroup=221, cellpar=[A, A, A, 90, 90, 90]))
     lao = _growth_along_x(crystal(["Al", "La", "O", "O"], basis=[(0, 0, 0), (0.5, 0.5, 0.5), (0.5, 0, 0), (0, 0, 0.5)],

@@ -46,6 +46,11 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     labels = np.asarray(labels).astype(int).ravel()
     members = np.asarray(probabilities)
     members = members[None] if members.ndim == 2 else members
+    if members.ndim != 3 or members.shape[1] != len(labels) or not np.all(np.isfinite(members)):
+        raise ValueError(f"fit_temperature needs finite probabilities (n, classes) or (members, n, classes) for "
+                         f"{len(labels)} labels, got shape {np.shape(probabilities)}.")
+    if labels.min(initial=0) < 0 or labels.max(initial=0) >= members.shape[2]:
+        raise ValueError(f"labels must be class indices 0-{members.shape[2] - 1}, got {labels.min()}-{labels.max()}.")
 
     def nll(log_t: float) -> float:
         p = np.mean([tempered(m, np.exp(log_t)) for m in members], axis=0)
