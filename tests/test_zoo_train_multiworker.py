@@ -74,8 +74,9 @@ SCRIPT = textwrap.dedent("""
     real_train = train_module.train
     train_module.train = lambda *args, **kwargs: real_train(*args, verbose=0, callbacks=[Result(), Interrupt()],
                                                             **kwargs)
+    # --ensemble 1: the entry records an ensemble of three, which one machine trains alone (refused with --workers)
     sys.exit(cli.main(["train", "cbed_interface_cnn", "--workers", "--config", "tiny", "--out", "run",
-                       "--epochs", sys.argv[4], "--batch-size", sys.argv[5]]))
+                       "--epochs", sys.argv[4], "--batch-size", sys.argv[5], "--ensemble", "1"]))
 """)
 
 
