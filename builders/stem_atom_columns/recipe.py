@@ -138,7 +138,7 @@ class AtomColumnsRecipe:
 
 RECIPES: dict[str, AtomColumnsRecipe] = {r.name: r for r in (
     AtomColumnsRecipe(
-        "smoke", "A few minutes on 2 cores: one structure per zone and split, 64 x 64 px fields, one shot.",
+        "smoke", "About eleven minutes on 2 cores: one structure per zone and split, 64 x 64 px fields, one shot.",
         structures=dict.fromkeys(SPLITS, 1), image_shape=(64, 64), field_min=14.0, shots=1,
     ),
     AtomColumnsRecipe(
