@@ -86,9 +86,9 @@ def conventional_series(frozen, positions: np.ndarray, settings, unit: float,
     """Multislice images of every detector at the exit plane after each thickness of ``units_list``."""
     import abtem
 
-    from stem_datasets.simulation.simulate import POTENTIAL, _smooth_gpts
+    from stem_datasets.simulation.simulate import POTENTIAL, _smooth_gpts, use_cpu_fftw
 
-    abtem.config.set({"device": "cpu", "fft": "fftw"})
+    use_cpu_fftw()
     cell = np.diag(frozen.cell)
     potential = abtem.Potential(frozen, gpts=tuple(_smooth_gpts(cell[:2], settings.potential_sampling)),
                                 slice_thickness=unit / 4, exit_planes=4, **POTENTIAL)

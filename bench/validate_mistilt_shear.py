@@ -22,8 +22,9 @@ def haadf(atoms, positions, settings, semiangle: float, tilt=(0.0, 0.0)) -> np.n
     import abtem
 
     from stem_datasets.simulation.prism import _potential
+    from stem_datasets.simulation.simulate import use_cpu_fftw
 
-    abtem.config.set({"device": "cpu", "fft": "fftw"})
+    use_cpu_fftw()
     potential = _potential(atoms, settings)
     probe = abtem.Probe(energy=settings.energy, semiangle_cutoff=semiangle, tilt=tuple(tilt))
     scan = abtem.CustomScan(np.mod(positions, np.diag(atoms.cell)[:2]).reshape(-1, 2))

@@ -32,7 +32,8 @@ from ase import Atoms
 
 from stem_datasets.simulation.cache import SimulationCache, atoms_description, cache_key
 from stem_datasets.simulation.microscope import THERMAL_SIGMAS_300K, Microscope
-from stem_datasets.simulation.simulate import POTENTIAL, _abtem_version, _is_smooth, _smooth_gpts, settings_description
+from stem_datasets.simulation.simulate import (POTENTIAL, _abtem_version, _is_smooth, _smooth_gpts,
+                                               settings_description, use_cpu_fftw)
 
 CACHE_FORMAT = 2  # 2: grid points a multiple of the interpolation factor
 
@@ -180,7 +181,7 @@ def _potential(atoms: Atoms, settings: PrismSettings):
 def _run(atoms: Atoms, shots: Sequence[Shot], settings: PrismSettings, prism: bool):
     import abtem  # heavy import, only when a simulation really runs
 
-    abtem.config.set({"device": "cpu", "fft": "fftw"})
+    use_cpu_fftw()
     potential = _potential(atoms, settings)
     cell = np.diag(atoms.cell)[:2]
     detectors = [abtem.AnnularDetector(inner=settings.haadf[0], outer=settings.haadf[1]),

@@ -165,6 +165,24 @@ def _bright_field_bins(microscope: Microscope) -> int:
     return int(np.ceil(max(microscope.semiangle, microscope.abf_detector[1]) / RADIAL_BIN_MRAD))
 
 
+def use_cpu_fftw() -> None:
+    """Run abTEM on the CPU with FFTW on one thread, whatever abTEM's own config (a user's abtem.yaml) says.
+
+    More FFTW threads are not safe here: with ``fftw.threads`` 2, abTEM 1.0.11's conventional multislice gave a
+    tilted perovskite's images summing to 70.3 and 42.2 in two runs against 98.7 on one thread, and took 6-9x as long
+    (``bench/bench_fftw_threads.py``; PRISM's images stayed equal and took 0.77x).
+
+    >>> import abtem
+    >>> abtem.config.set({"fftw.threads": 4}) and None
+    >>> use_cpu_fftw()
+    >>> abtem.config.get("fft"), abtem.config.get("fftw.threads")
+    ('fftw', 1)
+    """
+    import abtem
+
+    abtem.config.set({"device": "cpu", "fft": "fftw", "fftw.threads": 1})
+
+
 @functools.lru_cache(maxsize=None)
 def _abtem_version() -> str:
     from importlib.metadata import version
@@ -175,7 +193,7 @@ def _abtem_version() -> str:
 def _run_multislice(slab: Atoms, layers, origin, period, microscope: Microscope, haadf, bins: int):
     import abtem  # heavy import, only when a simulation really runs
 
-    abtem.config.set({"device": "cpu", "fft": "fftw"})
+    use_cpu_fftw()
     slice_thickness = slab.cell[2, 2] / (slab.info["n_layers"] * SLICES_PER_LAYER)
     slab = slab.copy()
     slab.positions[:, 2] += slice_thickness / 2  # atomic planes at slice centres
@@ -437,7 +455,7 @@ def simulate_4dstem(
 def _run_4dstem(structure: Atoms, exit_slices, xs, ys, microscope: Microscope, detector: CbedDetector):
     import abtem
 
-    abtem.config.set({"device": "cpu", "fft": "fftw"})
+    use_cpu_fftw()
     dz = structure.info["slice_thickness"]
     atoms = _with_phonons(structure, microscope)
     gpts = _smooth_gpts(structure.cell.diagonal()[:2], microscope.potential_sampling)
