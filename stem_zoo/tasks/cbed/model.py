@@ -6,7 +6,8 @@ them (the relative positions of diffraction features matter; pooling after each 
 two dense layers and a softmax; dropout 15% on every layer. The interface model has
 three outputs (rough, intermixed, abrupt), the step model nine (step at 0.1, ..., 0.9 of
 the thickness; 0 and 1 would be flat, abrupt interfaces). Both read the patterns of a scan
-registered to the lattice and averaged over one unit cell in y (:mod:`stem_datasets.pipeline.scan_registration`) and are released with
+registered to the lattice and averaged over one unit cell in y
+(:mod:`stem_datasets.pipeline.scan_registration`) and are released with
 calibrated probabilities (:mod:`stem_zoo.tasks.cbed.release`). Inputs are preprocessed outside the model
 (:func:`stem_datasets.pipeline.augment_cbed.preprocess_cbed`). Their part of ``stem-zoo report``
 (:func:`report`, one for both models): fresh simulations classified by both.
@@ -123,7 +124,7 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
     from stem_datasets.builders.stem_cbed_interface.recipe import A, get_recipe
     from stem_datasets.simulation.simulate import simulate_4dstem
     from stem_datasets.physics.structures import lao_sto_interface, snap_interface_thickness
-    from stem_zoo.tasks.cbed.classify import classify_scan
+    from stem_zoo.tasks.cbed.classify import classify_scan, classify_stacks
     from stem_zoo.hub import load
 
     out = Path(out_dir)
@@ -148,7 +149,7 @@ def write_cbed_report(out_dir: str | Path, thickness_angstrom: float = 100.0, se
         stacks = simulate_4dstem(structure, [t], microscope, scan, recipe.detector, SimulationCache(),
                                  offset=(offset[0], 3 * A + offset[1]))
         interface, registered = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), scan.lines_y(A), interface_model)
-        average, _ = classify_scan(stacks.cbed[0], stacks.adf[0], scan.raw_x(A), scan.lines_y(A), step_model)
+        average = classify_stacks(registered.cell_average(), step_model)  # the same registration, read once
         predicted_interface = f"{interface.names[0]} ({interface.probabilities[0].max():.2f})"
         predicted_step = f"{average.names[0]} (p {average.probabilities[0].max():.2f})" + ("" if step is not None else ", not a step")
         rows.append(f"| {name} | {truth}{'' if step is None else f', step {step}'} | {predicted_interface} | "
